@@ -1,0 +1,25 @@
+"""The vectorized environment layer: the VecEnv contract, the MuJoCo Warp and MJX engines, and wrappers."""
+
+from .task import TaskSpec
+from .vec_env import SimulationError, VecEnv
+from .wrappers import FrameworkEnv, GymnasiumVecEnv, wrap_env
+
+BACKENDS = ("warp", "mjx")
+
+
+def make_engine(task: TaskSpec, backend: str, num_envs: int, device: str | None = None, seed: int = 0) -> VecEnv:
+    """Build `num_envs` worlds of `task` on `backend` ("warp" or "mjx")."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: {backend!r} is not allowed; choose one of {', '.join(BACKENDS)}")
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs: {num_envs!r} is not allowed; must be a positive integer")
+    if backend == "warp":
+        from .warp_engine import WarpVecEnv
+
+        return WarpVecEnv(task, num_envs, device, seed)
+    from .mjx_engine import MjxVecEnv
+
+    return MjxVecEnv(task, num_envs, device, seed)
+
+
+__all__ = ["BACKENDS", "FrameworkEnv", "GymnasiumVecEnv", "SimulationError", "TaskSpec", "VecEnv", "make_engine", "wrap_env"]

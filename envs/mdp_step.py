@@ -1,0 +1,35 @@
+"""The part of a step that is the same on every engine: MDP terms and episode bookkeeping.
+
+Written against the array API shared by torch and jax.numpy, with no data-dependent branches, so it runs
+inside a jitted MJX step and inside a captured CUDA stream alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from .task import TaskSpec
+
+
+class StepResult(NamedTuple):
+    obs: Any  # observations of the state reached, before any reset
+    reward: Any
+    terminated: Any
+    truncated: Any
+    done: Any
+    episode_return: Any  # running return including this step (valid as the final return where done)
+    episode_length: Any
+    nonfinite: Any  # per world: the state or reward is NaN or inf
+
+
+def evaluate_step(xp, task: TaskSpec, qpos, qvel, episode_return, episode_length) -> StepResult:
+    obs = task.observations(xp, qpos, qvel)
+    reward = task.reward(xp, qpos, qvel)
+    terminated = task.terminated(xp, qpos, qvel)
+    nonfinite = ~(xp.isfinite(obs).all(-1) & xp.isfinite(reward))
+    # a world whose physics blew up ends its episode here and is reset, and is reported by check_finite()
+    terminated = terminated | nonfinite
+    episode_length = episode_length + 1
+    episode_return = episode_return + reward
+    truncated = (episode_length >= task.max_episode_steps) & ~terminated
+    return StepResult(obs, reward, terminated, truncated, terminated | truncated, episode_return, episode_length, nonfinite)

@@ -1,0 +1,71 @@
+"""The VecEnv contract every engine implements.
+
+A VecEnv steps `num_envs` worlds in one call. Everything it returns is a batched array of its engine's native
+framework (`framework`: "torch" for MuJoCo Warp, "jax" for MJX, "numpy" for gymnasium vector envs), living on
+`device`; `envs.wrap_env` hands the same arrays to another framework without copying.
+
+step() resets finished worlds automatically, in the same call, and reports in `info`:
+- "final_obs": observations before the reset, equal to the returned observations where no episode ended
+  (what time-limit bootstrapping needs);
+- "episode": {"r": return, "l": length} of the episodes that ended this step, valid where "_episode" is True
+  (gymnasium's RecordEpisodeStatistics layout).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector.utils import batch_space
+
+
+class SimulationError(RuntimeError):
+    """The simulator produced non-finite values."""
+
+
+def nonfinite_error(task_name: str, count: int) -> SimulationError:
+    return SimulationError(f"simulation: {count} world-steps of task {task_name!r} produced NaN or inf (state or "
+                           "reward); those worlds were reset. Lower the timestep or check the actions")
+
+
+class VecEnv(abc.ABC):
+    num_envs: int
+    device: str
+    framework: str
+    single_observation_space: gym.spaces.Space
+    single_action_space: gym.spaces.Space
+    max_episode_steps: int
+
+    @property
+    def observation_space(self) -> gym.spaces.Space:
+        return batch_space(self.single_observation_space, self.num_envs)
+
+    @property
+    def action_space(self) -> gym.spaces.Space:
+        return batch_space(self.single_action_space, self.num_envs)
+
+    @abc.abstractmethod
+    def reset(self, seed: int | None = None) -> tuple[Any, dict]:
+        """Reset every world; returns (observations, info)."""
+
+    @abc.abstractmethod
+    def step(self, actions) -> tuple[Any, Any, Any, Any, dict]:
+        """Apply one batch of actions; returns (observations, rewards, terminated, truncated, info)."""
+
+    def check_finite(self) -> None:
+        """Raise SimulationError if any world produced a non-finite value since the last check.
+
+        The engines accumulate the flag on the device during step() so that the step loop never waits for
+        the host; trainers call this once per update."""
+
+    def close(self) -> None:
+        pass
+
+    def render(self, *args, **kwargs):
+        return None
+
+    def check_actions_shape(self, shape: tuple[int, ...]) -> None:
+        expected = (self.num_envs, *self.single_action_space.shape)
+        if tuple(shape) != expected:
+            raise ValueError(f"actions: shape {tuple(shape)} is not allowed; expected {expected} (num_envs, *action_shape)")

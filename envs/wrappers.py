@@ -1,0 +1,130 @@
+"""Hand any VecEnv, or a gymnasium vector env, to torch or JAX agents with no copy.
+
+`wrap_env` returns a `FrameworkEnv`, whose `observation_space` and `action_space` are the spaces of one world,
+as skrl's wrappers expose them.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from .convert import FRAMEWORKS, converter, tree_map
+from .vec_env import VecEnv
+
+
+class GymnasiumVecEnv(VecEnv):
+    """A gymnasium vector env (numpy arrays) under the VecEnv contract: episode statistics and dense final
+    observations. It needs same-step autoreset, the only mode where the final observation of a truncated
+    episode arrives with its transition."""
+
+    framework = "numpy"
+    device = "cpu"
+
+    def __init__(self, env: gym.vector.VectorEnv):
+        mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+        if mode != gym.vector.AutoresetMode.SAME_STEP:
+            raise ValueError(
+                f"autoreset_mode: {mode} is not allowed; create the env with "
+                "vector_kwargs={'autoreset_mode': gymnasium.vector.AutoresetMode.SAME_STEP}")
+        self.env = env
+        self.num_envs = env.num_envs
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+        spec = getattr(env, "spec", None)
+        self.max_episode_steps = getattr(spec, "max_episode_steps", None) or 0
+        self._episode_return = np.zeros(self.num_envs)
+        self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
+
+    def reset(self, seed: int | None = None):
+        self._episode_return[:] = 0
+        self._episode_length[:] = 0
+        obs, info = self.env.reset(seed=seed)
+        return obs, info
+
+    def step(self, actions):
+        actions = np.asarray(actions)
+        self.check_actions_shape(actions.shape)
+        space = self.single_action_space
+        if isinstance(space, gym.spaces.Box):
+            actions = np.clip(actions, space.low, space.high)
+        obs, reward, terminated, truncated, info = self.env.step(actions.astype(space.dtype, copy=False))
+        done = terminated | truncated
+        self._episode_return += reward
+        self._episode_length += 1
+        final_obs = obs.copy()
+        if "_final_obs" in info:
+            for index in np.flatnonzero(info["_final_obs"]):
+                final_obs[index] = info["final_obs"][index]
+        info = {key: value for key, value in info.items() if key not in ("final_obs", "_final_obs", "final_info", "_final_info")}
+        info.update(final_obs=final_obs, episode={"r": self._episode_return.copy(), "l": self._episode_length.copy()},
+                    _episode=done)
+        self._episode_return[done] = 0
+        self._episode_length[done] = 0
+        return obs, reward.astype(np.float32), terminated, truncated, info
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class FrameworkEnv:
+    """A VecEnv whose inputs and outputs are arrays of `framework`."""
+
+    num_agents = 1
+    state_space = None
+
+    def __init__(self, env: VecEnv, framework: str):
+        self.unwrapped = env
+        self.framework = framework
+        self._to_agent = converter(env.framework, framework)
+        self._to_env = converter(framework, env.framework)
+
+    @property
+    def num_envs(self) -> int:
+        return self.unwrapped.num_envs
+
+    @property
+    def device(self) -> str:
+        return self.unwrapped.device
+
+    @property
+    def observation_space(self) -> gym.spaces.Space:
+        return self.unwrapped.single_observation_space
+
+    @property
+    def action_space(self) -> gym.spaces.Space:
+        return self.unwrapped.single_action_space
+
+    def reset(self, seed: int | None = None):
+        obs, info = self.unwrapped.reset(seed=seed)
+        return self._to_agent(obs), tree_map(self._to_agent, info)
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.unwrapped.step(self._to_env(actions))
+        to = self._to_agent
+        return to(obs), to(reward), to(terminated), to(truncated), tree_map(to, info)
+
+    def check_finite(self) -> None:
+        self.unwrapped.check_finite()
+
+    def render(self, *args, **kwargs):
+        return self.unwrapped.render(*args, **kwargs)
+
+    def close(self) -> None:
+        self.unwrapped.close()
+
+
+def wrap_env(env, framework: str | None = None) -> FrameworkEnv:
+    """Our VecEnvs and gymnasium vector envs, as arrays of `framework` ("torch" or "jax"; default: the engine's
+    own, torch for gymnasium envs)."""
+    if framework is not None and framework not in ("torch", "jax"):
+        raise ValueError(f"framework: {framework!r} is not allowed; choose one of torch, jax")
+    if isinstance(env, FrameworkEnv):
+        env = env.unwrapped
+    if isinstance(env, gym.vector.VectorEnv):
+        env = GymnasiumVecEnv(env)
+    if not isinstance(env, VecEnv):
+        raise TypeError(f"env: {type(env).__name__} is not allowed; expected envs.VecEnv or a "
+                        "gymnasium.vector.VectorEnv (gymnasium.make_vec)")
+    native = env.framework if env.framework in FRAMEWORKS[:2] else "torch"
+    return FrameworkEnv(env, framework or native)

@@ -1,0 +1,52 @@
+"""PPO_CFG: skrl's PPO configuration fields and defaults, shared by the torch and JAX agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .config import check, validate
+from .experiment import ExperimentCfg
+
+
+@dataclass
+class PPO_CFG:  # noqa: N801  (skrl's name)
+    experiment: ExperimentCfg = field(default_factory=ExperimentCfg)
+    rollouts: int = 16
+    learning_epochs: int = 8
+    mini_batches: int = 2
+    discount_factor: float = 0.99
+    gae_lambda: float = 0.95
+    learning_rate: float | tuple = 1e-3
+    learning_rate_scheduler: Any = None  # a class, or None
+    learning_rate_scheduler_kwargs: dict | tuple = field(default_factory=dict)
+    observation_preprocessor: Any = None
+    observation_preprocessor_kwargs: dict = field(default_factory=dict)
+    state_preprocessor: Any = None
+    state_preprocessor_kwargs: dict = field(default_factory=dict)
+    value_preprocessor: Any = None
+    value_preprocessor_kwargs: dict = field(default_factory=dict)
+    random_timesteps: int = 0
+    learning_starts: int = 0
+    grad_norm_clip: float = 0.5
+    ratio_clip: float = 0.2
+    value_clip: float = 0.2
+    entropy_loss_scale: float = 0.0
+    value_loss_scale: float = 2.5
+    kl_threshold: float = 0.0
+    time_limit_bootstrap: bool = False
+    rewards_shaper: Callable | None = None
+    mixed_precision: bool = False
+
+    def validate(self, section: str = "agent") -> "PPO_CFG":
+        validate(self, section)
+        for name in ("rollouts", "learning_epochs", "mini_batches"):
+            value = getattr(self, name)
+            check(value >= 1, section, name, value, "must be >= 1")
+        for name in ("discount_factor", "gae_lambda"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, section, name, value, "must be in [0, 1]")
+        rates = self.learning_rate if isinstance(self.learning_rate, tuple) else (self.learning_rate,)
+        check(all(rate > 0 for rate in rates), section, "learning_rate", self.learning_rate, "must be > 0")
+        check(self.ratio_clip > 0, section, "ratio_clip", self.ratio_clip, "must be > 0")
+        return self

@@ -1,0 +1,310 @@
+"""Proximal Policy Optimization, torch (skrl's PPO API: act / record_transition / pre_ and post_interaction /
+update / save / load).
+
+The step loop never waits for the host: acting runs under inference_mode, transitions are copied into
+preallocated tensors, and statistics are read only in update().
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import defaultdict
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointError, atomic_write_bytes
+from ..config import from_dict
+from ..experiment import resolve_interval
+from ..ppo_cfg import PPO_CFG
+from .gae import compute_gae
+from .memories import RandomMemory
+from .schedulers import KLAdaptiveLR
+
+
+class PPO:
+    def __init__(self, *, models: dict[str, nn.Module], memory: RandomMemory | None = None,
+                 observation_space: gym.spaces.Space | None = None, state_space: gym.spaces.Space | None = None,
+                 action_space: gym.spaces.Space | None = None, device: str | torch.device | None = None,
+                 cfg: PPO_CFG | dict | None = None):
+        self.cfg = from_dict(PPO_CFG, cfg, "agent").validate()
+        if "policy" not in models:
+            raise ValueError(f"models: keys {sorted(models)} are not allowed; a 'policy' model is required")
+        self.device = torch.device(device or "cpu")
+        self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
+        self.memory = memory
+        self.policy = models["policy"]
+        self.value = models.get("value")
+        self._shared = self.value is self.policy
+        self.head = self.policy.head
+        self.training = True
+
+        cfg = self.cfg
+        self._observation_preprocessor = (
+            cfg.observation_preprocessor(size=observation_space.shape, device=self.device, **(cfg.observation_preprocessor_kwargs or {}))
+            if cfg.observation_preprocessor else None)
+        self._value_preprocessor = (
+            cfg.value_preprocessor(size=1, device=self.device, **(cfg.value_preprocessor_kwargs or {}))
+            if cfg.value_preprocessor else None)
+
+        self.optimizer = self.scheduler = None
+        if self.value is not None:
+            self.optimizer = torch.optim.Adam(self._param_groups(), lr=self._learning_rates()[0])
+            if cfg.learning_rate_scheduler:
+                kwargs = cfg.learning_rate_scheduler_kwargs
+                kwargs = (kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {}
+                self.scheduler = cfg.learning_rate_scheduler(self.optimizer, **kwargs)
+        amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self._autocast = dict(device_type=self.device.type, dtype=amp_dtype, enabled=cfg.mixed_precision)
+        self._scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.mixed_precision and self.device.type == "cuda")
+
+        self.tracking_data: dict[str, list[float]] = defaultdict(list)
+        self.checkpoint_interval = 0
+        self.experiment_dir = ""
+        self._rollout = 0
+        self._cached: dict[str, torch.Tensor] = {}
+        self._next_observations: torch.Tensor | None = None
+
+    # ---- set-up ----
+    def _learning_rates(self) -> tuple[float, float]:
+        rate = self.cfg.learning_rate
+        return tuple(rate) if isinstance(rate, tuple) else (rate, rate)
+
+    def _param_groups(self) -> list[dict]:
+        policy_lr, value_lr = self._learning_rates()
+        policy_params = list(self.policy.parameters())
+        if self._shared:
+            return [{"params": policy_params, "lr": policy_lr}]
+        return [{"params": policy_params, "lr": policy_lr}, {"params": list(self.value.parameters()), "lr": value_lr}]
+
+    def init(self, *, trainer_cfg: dict | None = None) -> None:
+        """Allocate the rollout memory and resolve the experiment's intervals against the trainer's timesteps."""
+        timesteps = int((trainer_cfg or {}).get("timesteps", 0) or 0)
+        experiment = self.cfg.experiment
+        self.checkpoint_interval = resolve_interval(experiment.checkpoint_interval, timesteps, 10) if timesteps else 0
+        self.experiment_dir = experiment.path(type(self).__name__)
+        if self.memory is None:
+            return
+        action_shape = self.action_space.shape
+        action_dtype = torch.long if isinstance(self.action_space, gym.spaces.Discrete) else torch.float32
+        self.memory.create_tensor("observations", self.observation_space.shape)
+        self.memory.create_tensor("actions", action_shape, action_dtype)
+        for name in ("log_prob", "values", "rewards"):
+            self.memory.create_tensor(name, ())
+        for name in ("terminated", "truncated"):
+            self.memory.create_tensor(name, (), torch.bool)
+
+    def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
+        self.training = enabled
+        if apply_to_models:
+            self.enable_models_training_mode(enabled)
+
+    def enable_models_training_mode(self, enabled: bool = True) -> None:
+        self.policy.train(enabled)
+        if self.value is not None:
+            self.value.train(enabled)
+
+    # ---- networks ----
+    def _preprocess(self, observations: torch.Tensor, train: bool = False) -> torch.Tensor:
+        observations = observations.to(torch.float32).reshape(-1, *self.observation_space.shape)
+        if self._observation_preprocessor is None:
+            return observations
+        return self._observation_preprocessor(observations, train=train)
+
+    def _policy_value(self, observations: torch.Tensor):
+        if self._shared:
+            return self.policy.policy_and_value(observations)
+        return self.policy(observations), self.value(observations)
+
+    def _state_value(self, observations: torch.Tensor) -> torch.Tensor:
+        """Value in return units (value preprocessor undone) of raw observations."""
+        observations = self._preprocess(observations)
+        values = self.policy.value(observations) if self._shared else self.value(observations)
+        return self._denormalize_value(values)
+
+    def _denormalize_value(self, values: torch.Tensor) -> torch.Tensor:
+        if self._value_preprocessor is None:
+            return values
+        return self._value_preprocessor(values.unsqueeze(-1), inverse=True).squeeze(-1)
+
+    # ---- interaction ----
+    def pre_interaction(self, *, timestep: int, timesteps: int) -> None:
+        pass
+
+    def act(self, observations: torch.Tensor, states: torch.Tensor | None = None, *, timestep: int, timesteps: int):
+        with torch.inference_mode():
+            obs = self._preprocess(observations, train=self.training)
+            if self.training and self.value is not None:
+                params, values = self._policy_value(obs)
+                self._cached = {"observations": obs, "values": self._denormalize_value(values)}
+            else:
+                params = self.policy(obs)
+            if self.training and timestep < self.cfg.random_timesteps:
+                actions = self._random_actions(obs.shape[0])
+            else:
+                actions = self.head.sample(params)
+            log_prob = self.head.log_prob(params, actions)
+            self._cached["log_prob"] = log_prob
+        return actions, {"log_prob": log_prob, "mean_actions": self.head.mode(params)}
+
+    def _random_actions(self, batch: int) -> torch.Tensor:
+        space = self.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            return torch.randint(int(space.n), (batch,), device=self.device)
+        low = torch.as_tensor(np.maximum(space.low, -1e6), device=self.device)
+        high = torch.as_tensor(np.minimum(space.high, 1e6), device=self.device)
+        return low + (high - low) * torch.rand((batch, *space.shape), device=self.device)
+
+    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
+                          terminated, truncated, infos, timestep: int, timesteps: int) -> None:
+        self._next_observations = next_observations
+        if not self.training or self.memory is None:
+            return
+        with torch.inference_mode():
+            rewards = rewards.to(torch.float32)
+            if self.cfg.rewards_shaper is not None:
+                rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
+            if self.cfg.time_limit_bootstrap:
+                # the value of the true final state of a truncated episode, not of the state it was reset to
+                final = (infos or {}).get("final_obs", next_observations)
+                timed_out = truncated.bool() & ~terminated.bool()
+                rewards = rewards + self.cfg.discount_factor * self._state_value(final) * timed_out
+        self.memory.add_samples(observations=self._cached["observations"], actions=actions,
+                                log_prob=self._cached["log_prob"], values=self._cached["values"], rewards=rewards,
+                                terminated=terminated, truncated=truncated)
+
+    def post_interaction(self, *, timestep: int, timesteps: int) -> None:
+        self._rollout += 1
+        if self.training and self.memory is not None and self._rollout % self.cfg.rollouts == 0 \
+                and timestep >= self.cfg.learning_starts:
+            self.update(timestep=timestep, timesteps=timesteps)
+        if self.training and self.checkpoint_interval > 0 and (timestep + 1) % self.checkpoint_interval == 0:
+            self.write_checkpoint(timestep=timestep + 1, timesteps=timesteps)
+
+    # ---- learning ----
+    def update(self, *, timestep: int, timesteps: int) -> None:
+        cfg, memory = self.cfg, self.memory
+        tensors = memory.tensors
+        with torch.no_grad():
+            last_values = self._state_value(self._next_observations)
+            dones = tensors["terminated"] | tensors["truncated"]
+            advantages, returns = compute_gae(tensors["rewards"], tensors["values"], dones, last_values,
+                                              cfg.discount_factor, cfg.gae_lambda)
+            values = tensors["values"]
+            if self._value_preprocessor is not None:
+                self._value_preprocessor.update(returns)
+                returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
+                values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+        batch = {
+            "observations": tensors["observations"].flatten(0, 1), "actions": tensors["actions"].flatten(0, 1),
+            "log_prob": tensors["log_prob"].flatten(0, 1), "values": values.flatten(0, 1),
+            "returns": returns.flatten(0, 1), "advantages": advantages.flatten(0, 1),
+        }
+        size = batch["log_prob"].shape[0]
+        minibatch = size // cfg.mini_batches
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        sums = defaultdict(lambda: torch.zeros((), device=self.device))
+        updates = 0
+        for _ in range(cfg.learning_epochs):
+            # one gather per epoch; the minibatches are then contiguous views of the shuffled tensors
+            order = torch.randperm(size, device=self.device)
+            shuffled = {name: tensor[order] for name, tensor in batch.items()}
+            epoch_kl = []
+            for start in range(0, minibatch * cfg.mini_batches, minibatch):
+                mb = {name: tensor[start:start + minibatch] for name, tensor in shuffled.items()}
+                with torch.autocast(**self._autocast):
+                    dist_params, predicted = self._policy_value(mb["observations"])
+                    log_prob = self.head.log_prob(dist_params, mb["actions"])
+                    entropy = self.head.entropy(dist_params).mean()
+                    log_ratio = log_prob - mb["log_prob"]
+                    ratio = log_ratio.exp()
+                    kl = ((ratio - 1) - log_ratio).mean().detach()
+                    surrogate = mb["advantages"] * ratio
+                    clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
+                    policy_loss = -torch.min(surrogate, clipped).mean()
+                    if cfg.value_clip > 0:
+                        predicted = mb["values"] + (predicted - mb["values"]).clamp(-cfg.value_clip, cfg.value_clip)
+                    value_loss = cfg.value_loss_scale * (mb["returns"] - predicted.float()).square().mean()
+                    entropy_loss = -cfg.entropy_loss_scale * entropy
+                epoch_kl.append(kl)
+                if cfg.kl_threshold and kl > cfg.kl_threshold:
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                self._scaler.scale(policy_loss + entropy_loss + value_loss).backward()
+                if cfg.grad_norm_clip > 0:
+                    self._scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
+                self._scaler.step(self.optimizer)
+                self._scaler.update()
+                for name, value in (("policy", policy_loss), ("value", value_loss), ("entropy", entropy_loss), ("kl", kl)):
+                    sums[name] += value.detach().float()
+                updates += 1
+            if isinstance(self.scheduler, KLAdaptiveLR):
+                self.scheduler.step(torch.stack(epoch_kl).mean())
+            elif self.scheduler is not None:
+                self.scheduler.step()
+
+        updates = max(updates, 1)
+        self.track_data("Loss / Policy loss", float(sums["policy"]) / updates)
+        self.track_data("Loss / Value loss", float(sums["value"]) / updates)
+        self.track_data("Loss / Entropy loss", float(sums["entropy"]) / updates)
+        self.track_data("Policy / KL divergence", float(sums["kl"]) / updates)
+        self.track_data("Learning / Learning rate", self.optimizer.param_groups[0]["lr"])
+        if hasattr(self.head, "log_std"):
+            self.track_data("Policy / Standard deviation", float(self.head.log_std.detach().exp().mean()))
+
+    def track_data(self, tag: str, value: float) -> None:
+        self.tracking_data[tag].append(value)
+
+    # ---- checkpoints ----
+    def state_dict(self) -> dict:
+        state = {
+            "format": "simtrain.torch.PPO",
+            "observation_shape": list(self.observation_space.shape),
+            "action_space": repr(self.action_space),
+            "policy": self.policy.state_dict(),
+            "rollout": self._rollout,
+        }
+        if self.value is not None and not self._shared:
+            state["value"] = self.value.state_dict()
+        for name, module in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
+                             ("observation_preprocessor", self._observation_preprocessor),
+                             ("value_preprocessor", self._value_preprocessor)):
+            if module is not None:
+                state[name] = module.state_dict()
+        return state
+
+    def save(self, path: str) -> None:
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+
+    def load(self, path: str) -> None:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as error:  # a truncated or non-torch file
+            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save") from None
+        if not isinstance(state, dict) or state.get("format") != "simtrain.torch.PPO":
+            raise CheckpointError(f"checkpoint: {path} is not a simtrain torch PPO checkpoint")
+        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
+            if state[key] != mine:
+                raise CheckpointError(f"checkpoint: {path} has {key} {state[key]}; this agent needs {mine} (another task?)")
+        self.policy.load_state_dict(state["policy"])
+        if "value" in state and self.value is not None and not self._shared:
+            self.value.load_state_dict(state["value"])
+        for name, module in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
+                             ("observation_preprocessor", self._observation_preprocessor),
+                             ("value_preprocessor", self._value_preprocessor)):
+            if module is not None and name in state:
+                module.load_state_dict(state[name])
+        self._rollout = int(state.get("rollout", 0))
+
+    def write_checkpoint(self, *, timestep: int, timesteps: int) -> str:
+        path = os.path.join(self.experiment_dir, "checkpoints", f"agent_{timestep}.pt")
+        self.save(path)
+        return path

@@ -1,0 +1,80 @@
+"""SequentialTrainer: agents act, record and update one after the other in each step (skrl's API)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .base import StopCondition, Trainer, TrainerCfg, TrainStats, concatenate, slice_tree
+from .episode_stats import EpisodeStats
+
+
+@dataclass
+class SequentialTrainerCfg(TrainerCfg):
+    pass
+
+
+class SequentialTrainer(Trainer):
+    cfg_class = SequentialTrainerCfg
+
+    def train(self, stop: StopCondition | None = None) -> TrainStats:
+        """Train until `cfg.timesteps` (from `self.timestep`, so a resumed run continues), or until `stop(stats)`
+        is true at a report."""
+        for agent in self.agents:
+            agent.enable_training_mode(True, apply_to_models=True)
+        return self._loop(training=True, stop=stop, description="train")
+
+    def eval(self, stop: StopCondition | None = None) -> TrainStats:
+        """Run the agents without learning: mean actions unless cfg.stochastic_evaluation."""
+        for agent in self.agents:
+            agent.enable_training_mode(False, apply_to_models=True)
+        try:
+            return self._loop(training=False, stop=stop, description="eval", start=0)
+        finally:
+            for agent in self.agents:
+                agent.enable_training_mode(True, apply_to_models=True)
+
+    def _loop(self, training: bool, stop: StopCondition | None, description: str, start: int | None = None) -> TrainStats:
+        cfg, env, agents, scopes = self.cfg, self.env, self.agents, self.scopes
+        timesteps = cfg.timesteps
+        start = self.timestep if start is None else start
+        single = len(agents) == 1
+        episode_stats = [EpisodeStats() for _ in agents]
+        info_key = cfg.environment_info
+        observations, _ = env.reset()
+        started = time.perf_counter()
+        bar = self._progress(start, timesteps, description)
+        with bar:
+            for timestep in range(start, timesteps):
+                for agent in agents:
+                    agent.pre_interaction(timestep=timestep, timesteps=timesteps)
+                outputs = [agent.act(observations if single else observations[scope], None, timestep=timestep, timesteps=timesteps)
+                           for agent, scope in zip(agents, scopes)]
+                if training or cfg.stochastic_evaluation:
+                    actions = concatenate(self.framework, [output[0] for output in outputs])
+                else:
+                    actions = concatenate(self.framework, [output[1]["mean_actions"] for output in outputs])
+                next_observations, rewards, terminated, truncated, infos = env.step(actions)
+                if not cfg.headless and timestep % cfg.render_interval == 0:
+                    env.render()
+                for agent, scope, stats in zip(agents, scopes, episode_stats):
+                    part = (lambda x: x) if single else (lambda x, s=scope: slice_tree(x, s))
+                    agent_infos = part(infos)
+                    agent.record_transition(
+                        observations=part(observations), states=None, actions=part(actions), rewards=part(rewards),
+                        next_observations=part(next_observations), next_states=None, terminated=part(terminated),
+                        truncated=part(truncated), infos=agent_infos, timestep=timestep, timesteps=timesteps)
+                    if info_key in agent_infos:
+                        stats.record(agent_infos[info_key], agent_infos[f"_{info_key}"])
+                if training:
+                    for agent in agents:
+                        agent.post_interaction(timestep=timestep, timesteps=timesteps)
+                observations = next_observations
+                done_steps = timestep + 1
+                if done_steps % self.report_interval == 0 or done_steps == timesteps:
+                    stats = self._report(episode_stats, done_steps, started, start, bar)
+                    if training:
+                        self.timestep = done_steps
+                    if stop is not None and stop(stats):
+                        break
+        return self.stats
