@@ -1,0 +1,114 @@
+"""Throughput of a task: raw simulation env-steps/s (random actions) and training env-steps/s (the task's
+default agent), and their ratio. `python launch/bench.py --task cartpole --backend warp mjx --num-envs 1024`.
+
+Compilation is excluded: each measurement starts after a warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import tyro
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import envs  # noqa: E402
+import tasks  # noqa: E402
+
+
+@dataclass
+class BenchArgs:
+    task: Annotated[str, tyro.conf.arg(help=f"task, or all; one of: {', '.join(tasks.names())}")] = "cartpole"
+    backend: tuple[str, ...] = ("warp", "mjx")
+    num_envs: tuple[int, ...] = (1024,)
+    sim_steps: int = 300
+    """vectorized steps timed for the raw simulation rate"""
+    train_timesteps: int = 320
+    """vectorized steps timed for the training rate (after one warm-up of the same length)"""
+    torch_threads: int = 2
+    device: str | None = None
+    json: bool = False
+    """one JSON object per row instead of a table"""
+
+
+def _random_actions(env, count: int):
+    """A pool of random action batches, made before timing so that the timing is the simulator's."""
+    import torch
+
+    space = env.action_space
+    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+    return [(low + (high - low) * torch.rand(env.num_envs, *space.shape)).to(env.device) for _ in range(count)]
+
+
+def sim_rate(env, steps: int) -> float:
+    pool = _random_actions(env, 8)
+    for i in range(10):
+        env.step(pool[i % len(pool)])
+    _synchronize(env)
+    started = time.perf_counter()
+    for i in range(steps):
+        env.step(pool[i % len(pool)])
+    _synchronize(env)
+    return steps * env.num_envs / (time.perf_counter() - started)
+
+
+def _synchronize(env) -> None:
+    """Wait for queued device work (on the CPU every step already returns finished tensors)."""
+    import torch
+
+    if str(env.device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def train_rate(env, task: str, timesteps: int) -> float:
+    from toolkit.torch import Runner
+
+    cfg = Runner.load_cfg_from_yaml(str(tasks.spec(task).agent_cfg))
+    cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True)
+    cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
+    runner = Runner(env, cfg)
+    runner.run("train")  # warm-up: compiles and allocates
+    runner.trainer.cfg.timesteps = 2 * timesteps
+    started = time.perf_counter()
+    runner.run("train")
+    return timesteps * env.num_envs / (time.perf_counter() - started)
+
+
+def main() -> None:
+    args = tyro.cli(BenchArgs, description=__doc__.split("\n")[0])
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+    names = tasks.names() if args.task == "all" else [args.task]
+    rows = []
+    try:
+        for task in names:
+            for backend in args.backend:
+                for num_envs in args.num_envs:
+                    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), "torch")
+                    sim = sim_rate(env, args.sim_steps)
+                    train = train_rate(env, task, args.train_timesteps)
+                    row = {"task": task, "backend": backend, "framework": "torch", "num_envs": num_envs,
+                           "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
+                           "train_over_sim": round(train / sim, 3)}
+                    rows.append(row)
+                    if args.json:
+                        print(json.dumps(row), flush=True)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    if not args.json:
+        header = f"{'task':<12} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} {'train/sim':>9}"
+        print(header)
+        for row in rows:
+            print(f"{row['task']:<12} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
+                  f"{row['sim_env_steps_per_s']:>12,} {row['train_env_steps_per_s']:>14,} {row['train_over_sim']:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Shared, compiled-once environments: Warp kernels and MJX programs take seconds to build, so tests reuse them."""
+
+import os
+
+os.environ.setdefault("WANDB_MODE", "offline")
+
+import pytest
+import torch
+
+import envs
+import tasks
+
+PARITY_WORLDS = 4
+PARITY_EPISODE_STEPS = 30
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def small_envs():
+    """cartpole on both engines, few worlds and a short time limit (for parity, reset and truncation tests)."""
+    return {backend: tasks.make("cartpole", backend, num_envs=PARITY_WORLDS, seed=0, max_episode_steps=PARITY_EPISODE_STEPS)
+            for backend in envs.BACKENDS}

@@ -1,0 +1,47 @@
+"""launch/train.py and launch/bench.py from the command line, as users and cluster jobs call them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script, *args, cwd):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "launch" / script), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_train_writes_a_run_and_ends_with_one_json_line(tmp_path):
+    result = _run("train.py", "--task", "cartpole", "--backend", "warp", "--num-envs", "64", "--timesteps", "48",
+                  "--headless", "--no-stop-when-solved", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"task", "backend", "framework", "num_envs", "env_steps", "wall_s", "env_steps_per_s",
+                            "mean_return", "solved", "run_dir"}
+    assert summary["env_steps"] == 48 * 64 and summary["num_envs"] == 64 and summary["solved"] is False
+    run_dir = Path(summary["run_dir"])
+    assert run_dir.parent == tmp_path / "runs" / "cartpole"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["trainer"]["timesteps"] == 48 and config["seed"] == 42
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["timestep"] for m in metrics] == [16, 32, 48]
+    assert (run_dir / "checkpoints" / "last.pt").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "walker"], "error: task: 'walker' is not registered; choose one of cartpole"),
+    (["--backend", "physx"], "error: --backend: 'physx' is not allowed; choose one of warp, mjx"),
+    (["--num-envs", "0"], "error: --num-envs: 0 is not allowed; must be a positive integer"),
+])
+def test_train_bad_input_is_a_one_line_error(tmp_path, args, message):
+    result = _run("train.py", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == message
+    assert not (tmp_path / "runs").exists()
