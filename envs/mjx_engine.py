@@ -117,6 +117,27 @@ class MjxVecEnv(VecEnv):
             self._state = self._state._replace(nonfinite_worlds=jnp.zeros((), jnp.int32))
             raise nonfinite_error(self.task.name, count)
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything a resumed run needs to continue these worlds exactly where they were."""
+        if self._state is None:
+            self.reset()
+        state = self._state
+        return {"qpos": np.asarray(state.data.qpos), "qvel": np.asarray(state.data.qvel), "act": np.asarray(state.data.act),
+                "qacc_warmstart": np.asarray(state.data.qacc_warmstart), "time": np.asarray(state.data.time),
+                "episode_return": np.asarray(state.episode_return), "episode_length": np.asarray(state.episode_length),
+                "key": np.asarray(jax.random.key_data(state.key))}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> jax.Array:
+        """Restore worlds saved by state_dict() (same task and world count); returns their observations."""
+        if self._state is None:
+            self.reset()
+        data = self._state.data.replace(**{name: jnp.asarray(state[name], jnp.float32).reshape(getattr(self._state.data, name).shape)
+                                           for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")})
+        self._state = MjxState(data, jnp.asarray(state["episode_return"], jnp.float32),
+                               jnp.asarray(state["episode_length"], jnp.int32), jnp.zeros((), jnp.int32),
+                               jax.random.wrap_key_data(jnp.asarray(state["key"])))
+        return self._observations(data)
+
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> jax.Array:
         """Put every world in the given state; returns the observations of that state."""
         if self._state is None:

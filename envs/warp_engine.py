@@ -23,6 +23,7 @@ class WarpVecEnv(VecEnv):
     framework = "torch"
 
     def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0):
+        wp.config.quiet = True  # no banner or per-module compile lines in training logs
         wp.init()
         self.task = task
         self.num_envs = num_envs
@@ -119,6 +120,24 @@ class WarpVecEnv(VecEnv):
         if count:
             self._nonfinite_worlds.zero_()
             raise nonfinite_error(self.task.name, count)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything a resumed run needs to continue these worlds exactly where they were."""
+        state = {name: wp.to_torch(getattr(self._data, name)).cpu().numpy().copy()
+                 for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")}
+        state.update(episode_return=self._episode_return.cpu().numpy(), episode_length=self._episode_length.cpu().numpy(),
+                     generator=self._generator.get_state().numpy())
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> torch.Tensor:
+        """Restore worlds saved by state_dict() (same task and world count); returns their observations."""
+        for name in ("qpos", "qvel", "act", "qacc_warmstart", "time"):
+            view = wp.to_torch(getattr(self._data, name))
+            view.copy_(torch.as_tensor(state[name], dtype=view.dtype).reshape(view.shape))
+        self._episode_return.copy_(torch.as_tensor(state["episode_return"]))
+        self._episode_length.copy_(torch.as_tensor(state["episode_length"]))
+        self._generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        return self._observations()
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> torch.Tensor:
         """Put every world in the given state (arrays of shape (num_envs, nq) and (num_envs, nv)); returns the

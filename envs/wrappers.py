@@ -107,6 +107,14 @@ class FrameworkEnv:
     def check_finite(self) -> None:
         self.unwrapped.check_finite()
 
+    def state_dict(self) -> dict | None:
+        """The worlds' state as numpy arrays, for checkpoints; None for envs that cannot save it."""
+        return self.unwrapped.state_dict() if hasattr(self.unwrapped, "state_dict") else None
+
+    def load_state_dict(self, state: dict):
+        """Restore worlds saved by state_dict(); returns their observations."""
+        return self._to_agent(self.unwrapped.load_state_dict(state))
+
     def render(self, *args, **kwargs):
         return self.unwrapped.render(*args, **kwargs)
 

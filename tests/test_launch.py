@@ -24,7 +24,7 @@ def test_train_writes_a_run_and_ends_with_one_json_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"task", "backend", "framework", "num_envs", "env_steps", "wall_s", "env_steps_per_s",
-                            "mean_return", "solved", "run_dir"}
+                            "mean_return", "solved", "preempted", "run_dir"}
     assert summary["env_steps"] == 48 * 64 and summary["num_envs"] == 64 and summary["solved"] is False
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == tmp_path / "runs" / "cartpole"
@@ -35,13 +35,27 @@ def test_train_writes_a_run_and_ends_with_one_json_line(tmp_path):
     assert (run_dir / "checkpoints" / "last.pt").stat().st_size > 0
 
 
+def test_dotted_flags_override_the_agent_configuration(tmp_path):
+    result = _run("train.py", "--num-envs", "8", "--timesteps", "16", "--headless", "--no-stop-when-solved",
+                  "--runs-dir", str(tmp_path), "--agent.learning_rate", "5e-4", "--models.policy.hiddens=[16,16]",
+                  "--agent.experiment.write_interval", "8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"])
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["agent"]["learning_rate"] == 5e-4 and config["models"]["policy"]["hiddens"] == [16, 16]
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+
+
 @pytest.mark.parametrize("args, message", [
     (["--task", "walker"], "error: task: 'walker' is not registered; choose one of cartpole"),
     (["--backend", "physx"], "error: --backend: 'physx' is not allowed; choose one of warp, mjx"),
     (["--num-envs", "0"], "error: --num-envs: 0 is not allowed; must be a positive integer"),
+    (["--agent.learning_rat", "1e-3"], "error: agent.learning_rat: unknown key; allowed: experiment, rollouts, "),
+    (["--agent.rollouts", "many"], "error: agent.rollouts: 'many' is not allowed; expected int"),
+    (["--lr", "1e-3"], "error: --lr: unknown flag; see --help"),
 ])
 def test_train_bad_input_is_a_one_line_error(tmp_path, args, message):
     result = _run("train.py", *args, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == message
+    assert result.stderr.strip().startswith(message) and "\n" not in result.stderr.strip()
     assert not (tmp_path / "runs").exists()

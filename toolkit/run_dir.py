@@ -10,14 +10,14 @@ import os
 import yaml
 
 
-def create_run_dir(root: str, task: str, name: str) -> str:
+def new_run_dir(root: str, task: str, name: str) -> str:
+    """A run folder's path that no run has taken yet; nothing is created until the run starts."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     path = os.path.join(root, task, f"{stamp}_{name}" if name else stamp)
     suffix, unique = 1, path
     while os.path.exists(unique):  # two runs started in the same second
         suffix += 1
         unique = f"{path}-{suffix}"
-    os.makedirs(os.path.join(unique, "checkpoints"))
     return unique
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from envs.convert import tree_map
+
 from ..checkpoint import CheckpointError, atomic_write_bytes
 from ..config import from_dict
-from ..experiment import resolve_interval
 from ..ppo_cfg import PPO_CFG
 from .gae import compute_gae
 from .memories import RandomMemory
@@ -62,7 +63,6 @@ class PPO:
         self._scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.mixed_precision and self.device.type == "cuda")
 
         self.tracking_data: dict[str, list[float]] = defaultdict(list)
-        self.checkpoint_interval = 0
         self.experiment_dir = ""
         self._rollout = 0
         self._cached: dict[str, torch.Tensor] = {}
@@ -82,10 +82,7 @@ class PPO:
 
     def init(self, *, trainer_cfg: dict | None = None) -> None:
         """Allocate the rollout memory and resolve the experiment's intervals against the trainer's timesteps."""
-        timesteps = int((trainer_cfg or {}).get("timesteps", 0) or 0)
-        experiment = self.cfg.experiment
-        self.checkpoint_interval = resolve_interval(experiment.checkpoint_interval, timesteps, 10) if timesteps else 0
-        self.experiment_dir = experiment.path(type(self).__name__)
+        self.experiment_dir = self.cfg.experiment.path(type(self).__name__)
         if self.memory is None:
             return
         action_shape = self.action_space.shape
@@ -181,8 +178,6 @@ class PPO:
         if self.training and self.memory is not None and self._rollout % self.cfg.rollouts == 0 \
                 and timestep >= self.cfg.learning_starts:
             self.update(timestep=timestep, timesteps=timesteps)
-        if self.training and self.checkpoint_interval > 0 and (timestep + 1) % self.checkpoint_interval == 0:
-            self.write_checkpoint(timestep=timestep + 1, timesteps=timesteps)
 
     # ---- learning ----
     def update(self, *, timestep: int, timesteps: int) -> None:
@@ -268,7 +263,7 @@ class PPO:
             "observation_shape": list(self.observation_space.shape),
             "action_space": repr(self.action_space),
             "policy": self.policy.state_dict(),
-            "rollout": self._rollout,
+            "rng": torch.get_rng_state(),
         }
         if self.value is not None and not self._shared:
             state["value"] = self.value.state_dict()
@@ -279,12 +274,18 @@ class PPO:
                 state[name] = module.state_dict()
         return state
 
-    def save(self, path: str) -> None:
+    def save(self, path: str, extra: dict | None = None) -> None:
+        """Write the agent (and `extra`, e.g. the trainer's timestep and the worlds' state; numpy arrays are
+        stored as tensors) atomically: a crash mid-write leaves the previous file intact."""
+        state = self.state_dict()
+        if extra:
+            state["extra"] = tree_map(lambda x: torch.from_numpy(np.ascontiguousarray(x)), extra)
         buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
+        torch.save(state, buffer)
         atomic_write_bytes(path, buffer.getvalue())
 
-    def load(self, path: str) -> None:
+    def load(self, path: str) -> dict:
+        """Restore a checkpoint written by save(); returns its `extra` (numpy arrays again)."""
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as error:  # a truncated or non-torch file
@@ -302,9 +303,15 @@ class PPO:
                              ("value_preprocessor", self._value_preprocessor)):
             if module is not None and name in state:
                 module.load_state_dict(state[name])
-        self._rollout = int(state.get("rollout", 0))
+        torch.set_rng_state(state["rng"].cpu())
+        # a half-collected rollout is not saved: collection restarts at an update boundary
+        self._rollout = 0
+        if self.memory is not None:
+            self.memory.reset()
+        return tree_map(lambda x: x.numpy(), state.get("extra", {}))
 
     def write_checkpoint(self, *, timestep: int, timesteps: int) -> str:
+        """skrl's name: checkpoints/agent_<timestep>.pt in the experiment folder."""
         path = os.path.join(self.experiment_dir, "checkpoints", f"agent_{timestep}.pt")
-        self.save(path)
+        self.save(path, extra={"timestep": timestep})
         return path

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
+import math
+import os
+import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -45,6 +51,7 @@ class TrainStats:
 
 
 StopCondition = Callable[[TrainStats], bool]
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # what cluster schedulers send before they kill a job
 MetricsLogger = Callable[[dict], None]
 
 
@@ -94,11 +101,18 @@ class Trainer:
         self.framework = getattr(env, "framework", "torch")
         self.loggers: list[MetricsLogger] = []
         self.timestep = 0  # where train() starts: a resumed run sets it
+        self.observations = None  # the worlds' current observations, kept between train() calls
         self.stats = TrainStats()
+        self.preempted = False
         for agent in self.agents:
             agent.init(trainer_cfg=dataclasses.asdict(self.cfg))
-        experiment = getattr(self.agents[0].cfg, "experiment", None)
-        self.report_interval = resolve_interval(getattr(experiment, "write_interval", "auto"), self.cfg.timesteps, 100)
+        experiment = self.agents[0].cfg.experiment
+        self.report_interval = resolve_interval(experiment.write_interval, self.cfg.timesteps, 100)
+        # checkpoints fall on update boundaries, where no rollout is half collected
+        self.update_period = math.lcm(*(agent.cfg.rollouts for agent in self.agents))
+        interval = resolve_interval(experiment.checkpoint_interval, self.cfg.timesteps, 10)
+        self.checkpoint_interval = -(-interval // self.update_period) * self.update_period if interval > 0 else 0
+        self._best_returns = [-math.inf] * len(self.agents)
         if self.cfg.close_environment_at_exit:
             atexit.register(self._close_env)
 
@@ -107,6 +121,63 @@ class Trainer:
             self.env.close()
         except Exception:  # the process is ending; a close error must not hide the real exit status
             pass
+
+    # ---- checkpoints and preemption ----
+    def write_checkpoints(self, timestep: int) -> list[str]:
+        """Write each agent's checkpoint for `timestep` (with the worlds' state, so a resume continues them), and
+        refresh its last.pt and, when the mean return improved, its best.pt. Every file is replaced atomically."""
+        env_state = self.env.state_dict() if hasattr(self.env, "state_dict") else None
+        paths = []
+        for index, (agent, stats) in enumerate(zip(self.agents, self.stats.agents or [{}] * len(self.agents))):
+            folder = os.path.join(agent.experiment_dir, "checkpoints")
+            path = os.path.join(folder, f"agent_{timestep}.pt")
+            mean_return = stats.get("mean_return")
+            agent.save(path, extra={"timestep": timestep, "env": env_state, "mean_return": mean_return})
+            _atomic_copy(path, os.path.join(folder, "last.pt"))
+            if mean_return is not None and mean_return > self._best_returns[index]:
+                self._best_returns[index] = mean_return
+                _atomic_copy(path, os.path.join(folder, "best.pt"))
+            paths.append(path)
+        return paths
+
+    def restore(self, paths: str | list[str]) -> int:
+        """Load each agent's checkpoint and continue from its timestep and worlds; returns the timestep."""
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        check(len(paths) == len(self.agents), "trainer", "checkpoints", paths, f"expected one per agent ({len(self.agents)})")
+        extras = [agent.load(path) for agent, path in zip(self.agents, paths)]
+        self.timestep = int(extras[0].get("timestep") or 0)
+        self._best_returns = [-math.inf if e.get("mean_return") is None else e["mean_return"] for e in extras]
+        env_state = extras[0].get("env")
+        if env_state is not None and hasattr(self.env, "load_state_dict"):
+            self.observations = self.env.load_state_dict(env_state)
+        return self.timestep
+
+    @contextlib.contextmanager
+    def _preemption_signals(self):
+        """While training, SIGTERM / SIGUSR1 ask the loop to checkpoint and return at the next update boundary."""
+        self.preempted = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            self.preempted = True
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in PREEMPTION_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @staticmethod
+    def _stop_condition(stop) -> StopCondition:
+        if stop is None:
+            return lambda stats: False
+        if callable(stop):
+            return stop
+        conditions = list(stop)
+        return lambda stats: any(condition(stats) for condition in conditions)
 
     # ---- reporting ----
     def _progress(self, start: int, total: int, description: str):
@@ -147,6 +218,12 @@ class Trainer:
         for logger in self.loggers:
             logger(self.stats.as_dict())
         return self.stats
+
+
+def _atomic_copy(source: str, target: str) -> None:
+    tmp = f"{target}.tmp{os.getpid()}"
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def _fmt(value: float | None) -> str:

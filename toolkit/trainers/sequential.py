@@ -17,31 +17,38 @@ class SequentialTrainerCfg(TrainerCfg):
 class SequentialTrainer(Trainer):
     cfg_class = SequentialTrainerCfg
 
-    def train(self, stop: StopCondition | None = None) -> TrainStats:
-        """Train until `cfg.timesteps` (from `self.timestep`, so a resumed run continues), or until `stop(stats)`
-        is true at a report."""
+    def train(self, stop: StopCondition | list[StopCondition] | None = None) -> TrainStats:
+        """Train until `cfg.timesteps` or until a stop condition holds at a report, continuing from
+        `self.timestep` and the worlds as they were (a second call, or a resumed run, goes on where it ended).
+        SIGTERM or SIGUSR1 end it at the next update boundary, with a checkpoint."""
         for agent in self.agents:
             agent.enable_training_mode(True, apply_to_models=True)
-        return self._loop(training=True, stop=stop, description="train")
+        with self._preemption_signals():
+            return self._loop(training=True, stop=stop, description="train")
 
     def eval(self, stop: StopCondition | None = None) -> TrainStats:
         """Run the agents without learning: mean actions unless cfg.stochastic_evaluation."""
         for agent in self.agents:
             agent.enable_training_mode(False, apply_to_models=True)
+        self.observations = None  # evaluation episodes start fresh, and so does training after them
         try:
             return self._loop(training=False, stop=stop, description="eval", start=0)
         finally:
+            self.observations = None
             for agent in self.agents:
                 agent.enable_training_mode(True, apply_to_models=True)
 
-    def _loop(self, training: bool, stop: StopCondition | None, description: str, start: int | None = None) -> TrainStats:
+    def _loop(self, training: bool, stop, description: str, start: int | None = None) -> TrainStats:
         cfg, env, agents, scopes = self.cfg, self.env, self.agents, self.scopes
         timesteps = cfg.timesteps
         start = self.timestep if start is None else start
         single = len(agents) == 1
         episode_stats = [EpisodeStats() for _ in agents]
         info_key = cfg.environment_info
-        observations, _ = env.reset()
+        stop = self._stop_condition(stop)
+        if self.observations is None:
+            self.observations, _ = env.reset()
+        observations = self.observations
         started = time.perf_counter()
         bar = self._progress(start, timesteps, description)
         with bar:
@@ -69,12 +76,18 @@ class SequentialTrainer(Trainer):
                 if training:
                     for agent in agents:
                         agent.post_interaction(timestep=timestep, timesteps=timesteps)
-                observations = next_observations
+                observations = self.observations = next_observations
                 done_steps = timestep + 1
+                if training:
+                    self.timestep = done_steps
                 if done_steps % self.report_interval == 0 or done_steps == timesteps:
                     stats = self._report(episode_stats, done_steps, started, start, bar)
-                    if training:
-                        self.timestep = done_steps
-                    if stop is not None and stop(stats):
+                    if stop(stats):
                         break
+                if training and done_steps % self.update_period == 0:
+                    if self.preempted:
+                        self.write_checkpoints(done_steps)
+                        break
+                    if self.checkpoint_interval and done_steps % self.checkpoint_interval == 0:
+                        self.write_checkpoints(done_steps)
         return self.stats
