@@ -29,7 +29,7 @@ class TrainerCfg:
     render_interval: int = 1
     disable_progressbar: bool | None = False  # None: disable when stdout is not a terminal
     close_environment_at_exit: bool = True
-    environment_info: str = "episode"
+    environment_info: str = "episode"  # accepted for skrl files; episode statistics always come from info["episode"]
     stochastic_evaluation: bool = False
 
 
@@ -89,7 +89,7 @@ def slice_tree(tree: Any, scope: slice) -> Any:
     return tree
 
 
-class Trainer:
+class TrainerBase:
     cfg_class: type = TrainerCfg
 
     def __init__(self, *, env, agents, scopes: list[int] | None = None, cfg: Any = None):
@@ -188,7 +188,8 @@ class Trainer:
         self._last_line = time.perf_counter()
         return tqdm(total=total, initial=start, desc=description, disable=disable, dynamic_ncols=True, file=sys.stdout)
 
-    def _report(self, episode_stats: list[EpisodeStats], timestep: int, started: float, started_step: int, bar) -> TrainStats:
+    def _report(self, episode_stats: list[EpisodeStats], timestep: int, timesteps: int, started: float, started_step: int,
+                bar) -> TrainStats:
         for stats in episode_stats:
             stats.flush()
         if hasattr(self.env, "check_finite"):
@@ -211,9 +212,9 @@ class Trainer:
         text = f"{self.stats.env_steps_per_s:,.0f} env-steps/s  return {_fmt(self.stats.mean_return)}"
         bar.set_postfix_str(text, refresh=False)
         now = time.perf_counter()
-        if self._plain_lines and (now - self._last_line >= 5.0 or timestep >= self.cfg.timesteps):
+        if self._plain_lines and (now - self._last_line >= 5.0 or timestep >= timesteps):
             self._last_line = now
-            print(f"timestep {timestep}/{self.cfg.timesteps}  env-steps {self.stats.env_steps:,}  {text}  "
+            print(f"timestep {timestep}/{timesteps}  env-steps {self.stats.env_steps:,}  {text}  "
                   f"episodes {self.stats.episodes}", flush=True)
         for logger in self.loggers:
             logger(self.stats.as_dict())

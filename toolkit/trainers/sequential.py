@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .base import StopCondition, Trainer, TrainerCfg, TrainStats, concatenate, slice_tree
+from .base import StopCondition, TrainerBase, TrainerCfg, TrainStats, concatenate, slice_tree
 from .episode_stats import EpisodeStats
 
 
@@ -14,7 +14,7 @@ class SequentialTrainerCfg(TrainerCfg):
     pass
 
 
-class SequentialTrainer(Trainer):
+class SequentialTrainer(TrainerBase):
     cfg_class = SequentialTrainerCfg
 
     def train(self, stop: StopCondition | list[StopCondition] | None = None) -> TrainStats:
@@ -26,25 +26,25 @@ class SequentialTrainer(Trainer):
         with self._preemption_signals():
             return self._loop(training=True, stop=stop, description="train")
 
-    def eval(self, stop: StopCondition | None = None) -> TrainStats:
-        """Run the agents without learning: mean actions unless cfg.stochastic_evaluation."""
+    def eval(self, stop: StopCondition | None = None, timesteps: int | None = None) -> TrainStats:
+        """Run the agents without learning for `timesteps` (default cfg.timesteps) from fresh episodes: mean
+        actions unless cfg.stochastic_evaluation."""
         for agent in self.agents:
             agent.enable_training_mode(False, apply_to_models=True)
         self.observations = None  # evaluation episodes start fresh, and so does training after them
         try:
-            return self._loop(training=False, stop=stop, description="eval", start=0)
+            return self._loop(training=False, stop=stop, description="eval", start=0, end=timesteps)
         finally:
             self.observations = None
             for agent in self.agents:
                 agent.enable_training_mode(True, apply_to_models=True)
 
-    def _loop(self, training: bool, stop, description: str, start: int | None = None) -> TrainStats:
+    def _loop(self, training: bool, stop, description: str, start: int | None = None, end: int | None = None) -> TrainStats:
         cfg, env, agents, scopes = self.cfg, self.env, self.agents, self.scopes
-        timesteps = cfg.timesteps
+        timesteps = cfg.timesteps if end is None else end
         start = self.timestep if start is None else start
         single = len(agents) == 1
         episode_stats = [EpisodeStats() for _ in agents]
-        info_key = cfg.environment_info
         stop = self._stop_condition(stop)
         if self.observations is None:
             self.observations, _ = env.reset()
@@ -71,8 +71,8 @@ class SequentialTrainer(Trainer):
                         observations=part(observations), states=None, actions=part(actions), rewards=part(rewards),
                         next_observations=part(next_observations), next_states=None, terminated=part(terminated),
                         truncated=part(truncated), infos=agent_infos, timestep=timestep, timesteps=timesteps)
-                    if info_key in agent_infos:
-                        stats.record(agent_infos[info_key], agent_infos[f"_{info_key}"])
+                    if "episode" in agent_infos:
+                        stats.record(agent_infos["episode"], agent_infos["_episode"])
                 if training:
                     for agent in agents:
                         agent.post_interaction(timestep=timestep, timesteps=timesteps)
@@ -81,7 +81,7 @@ class SequentialTrainer(Trainer):
                 if training:
                     self.timestep = done_steps
                 if done_steps % self.report_interval == 0 or done_steps == timesteps:
-                    stats = self._report(episode_stats, done_steps, started, start, bar)
+                    stats = self._report(episode_stats, done_steps, timesteps, started, start, bar)
                     if stop(stats):
                         break
                 if training and done_steps % self.update_period == 0:
