@@ -57,6 +57,12 @@ class TrainArgs:
     """agent configuration in the Runner's YAML format (default: the task's)"""
     resume: str | None = None
     """a run folder to continue from its last checkpoint (its task, backend, world count and config)"""
+    wandb: bool = False
+    """log metrics and config to wandb (offline, in the run folder, when there is no API key or network)"""
+    wandb_project: str = "simtrain"
+    wandb_entity: str | None = None
+    tensorboard: bool = False
+    """write TensorBoard scalars to the run folder"""
 
 
 def validate(args: TrainArgs) -> None:
@@ -134,8 +140,17 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     if args.resume:
         runner.trainer.restore(os.path.join(run_dir, "checkpoints", "last.pt"))
 
-    metrics = JsonlMetrics(os.path.join(run_dir, "metrics.jsonl"))
-    runner.trainer.loggers.append(metrics)
+    loggers = [JsonlMetrics(os.path.join(run_dir, "metrics.jsonl"))]
+    if args.wandb:
+        from toolkit.loggers import WandbLogger
+
+        loggers.append(WandbLogger(run_dir, config={"launch": dataclasses.asdict(args), **cfg}, project=args.wandb_project,
+                                   entity=args.wandb_entity, name=os.path.basename(run_dir), run_id=os.path.basename(run_dir)))
+    if args.tensorboard:
+        from toolkit.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(os.path.join(run_dir, "tensorboard")))
+    runner.trainer.loggers.extend(loggers)
     solved_at = spec.solved_return if args.stop_when_solved else None
     started = time.perf_counter()
     start_timestep = runner.trainer.timestep
@@ -143,7 +158,8 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         stats = runner.run("train", stop=None if solved_at is None else
                            (lambda s: s.mean_return is not None and s.mean_return >= solved_at))
     finally:
-        metrics.close()
+        for logger in loggers:
+            logger.close()
     if not runner.trainer.preempted:  # a preempted run has just written its checkpoint
         runner.trainer.write_checkpoints(runner.trainer.timestep)
     wall = time.perf_counter() - started
@@ -177,8 +193,9 @@ def _resumed(args: TrainArgs) -> tuple[TrainArgs, dict, str]:
         raise ValueError(f"--resume: {run_dir} has no checkpoints/last.pt; expected a run folder written by launch/train.py")
     saved = {key: value for key, value in load_yaml(os.path.join(run_dir, "launch.yaml")).items()
              if key in TrainArgs.__dataclass_fields__}
-    resumed = dataclasses.replace(TrainArgs(**saved), resume=run_dir, timesteps=args.timesteps,
-                                  headless=args.headless, torch_threads=args.torch_threads)
+    resumed = dataclasses.replace(TrainArgs(**saved), resume=run_dir, timesteps=args.timesteps, headless=args.headless,
+                                  torch_threads=args.torch_threads, wandb=args.wandb or saved.get("wandb", False),
+                                  tensorboard=args.tensorboard or saved.get("tensorboard", False))
     return resumed, load_yaml(os.path.join(run_dir, "config.yaml")), run_dir
 
 

@@ -59,3 +59,22 @@ def test_train_bad_input_is_a_one_line_error(tmp_path, args, message):
     assert result.returncode == 2
     assert result.stderr.strip().startswith(message) and "\n" not in result.stderr.strip()
     assert not (tmp_path / "runs").exists()
+
+
+def test_wandb_without_a_key_logs_offline_and_tensorboard_gets_the_same_metrics(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_API_KEY")}
+    result = subprocess.run([sys.executable, str(ROOT / "launch" / "train.py"), "--num-envs", "16", "--timesteps", "48",
+                             "--headless", "--no-stop-when-solved", "--runs-dir", str(tmp_path), "--wandb", "--tensorboard"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"])
+    [record_file] = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    records = record_file.read_bytes()
+    assert records.count(b"Loss / Policy loss") >= 3 and records.count(b"mean_return") >= 3  # one per report
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("mean_return")] == [16, 32, 48]
+    assert "Loss / Value loss" in events.Tags()["scalars"]
