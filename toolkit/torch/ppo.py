@@ -303,7 +303,8 @@ class PPO:
                              ("value_preprocessor", self._value_preprocessor)):
             if module is not None and name in state:
                 module.load_state_dict(state[name])
-        torch.set_rng_state(state["rng"].cpu())
+        if "rng" in state:
+            torch.set_rng_state(state["rng"].cpu())
         # a half-collected rollout is not saved: collection restarts at an update boundary
         self._rollout = 0
         if self.memory is not None:

@@ -1,0 +1,152 @@
+"""Evaluate a trained run: `python launch/play.py --run runs/cartpole/<run> [--checkpoint best|last|PATH]
+[--video out.mp4]`.
+
+Runs the policy deterministically (its mean action) until `--episodes` episodes have ended and prints their mean
+return and length; `--video` renders the first world's first episode offscreen with MuJoCo's renderer
+(MUJOCO_GL=egl by default: the GPU's EGL, or Mesa's on a CPU machine; osmesa works too) into an mp4.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import tyro
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import envs  # noqa: E402
+import tasks  # noqa: E402
+from toolkit.checkpoint import CheckpointError  # noqa: E402
+from toolkit.config import ConfigError  # noqa: E402
+from toolkit.runner_cfg import load_yaml  # noqa: E402
+
+
+@dataclass
+class PlayArgs:
+    run: str
+    """run folder written by launch/train.py"""
+    checkpoint: str = "best"
+    """best, last, or a checkpoint file's path"""
+    episodes: int = 10
+    num_envs: int = 16
+    stochastic: bool = False
+    """sample actions instead of taking the policy's mean"""
+    video: str | None = None
+    """write the first world's first episode to this mp4 file"""
+    width: int = 640
+    height: int = 480
+    camera: str | None = None
+    """MJCF camera name (default: the model's first camera, else the free camera)"""
+    wandb: bool = False
+    """also log the video to the run's wandb run"""
+    device: str | None = None
+
+
+def checkpoint_path(run_dir: str, checkpoint: str) -> str:
+    path = checkpoint if checkpoint not in ("best", "last") else os.path.join(run_dir, "checkpoints", f"{checkpoint}.pt")
+    if not os.path.isfile(path):
+        raise ValueError(f"--checkpoint: {path} does not exist; choose best, last or the path of a checkpoint file")
+    return path
+
+
+class VideoRecorder:
+    """Renders world 0 of a VecEnv with mujoco.Renderer and writes the frames to an mp4."""
+
+    def __init__(self, env, path: str, width: int, height: int, camera: str | None):
+        import mujoco
+
+        self.model = env.unwrapped.mj_model
+        self.data = mujoco.MjData(self.model)
+        self.renderer = mujoco.Renderer(self.model, height, width)
+        self.camera = camera if camera is not None else (0 if self.model.ncam else -1)
+        self.env, self.path, self.frames = env, path, []
+        control_dt = self.model.opt.timestep * env.unwrapped.task.frame_skip
+        self.fps = max(int(round(1.0 / control_dt)), 1)
+
+    def capture(self) -> None:
+        import mujoco
+
+        state = self.env.unwrapped.state_dict()
+        self.data.qpos[:], self.data.qvel[:] = state["qpos"][0], state["qvel"][0]
+        mujoco.mj_forward(self.model, self.data)
+        self.renderer.update_scene(self.data, camera=self.camera)
+        self.frames.append(self.renderer.render())
+
+    def write(self) -> str:
+        import imageio.v2 as imageio
+
+        with imageio.get_writer(self.path, fps=self.fps, codec="libx264", macro_block_size=1, ffmpeg_log_level="error") as writer:
+            for frame in self.frames:
+                writer.append_data(frame)
+        self.renderer.close()
+        return self.path
+
+
+def play(args: PlayArgs) -> dict:
+    import torch
+
+    from toolkit.torch import Runner
+
+    if args.episodes < 1 or args.num_envs < 1:
+        raise ValueError(f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive")
+    launch = load_yaml(os.path.join(args.run, "launch.yaml"))
+    cfg = load_yaml(os.path.join(args.run, "config.yaml"))
+    path = checkpoint_path(args.run, args.checkpoint)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    env = envs.wrap_env(tasks.make(launch["task"], launch["backend"], args.num_envs, device=device, seed=launch["seed"] + 1), "torch")
+    cfg["trainer"].update(headless=True, disable_progressbar=True)
+    agent = Runner(env, cfg).agent
+    agent.load(path)
+    agent.enable_training_mode(False, apply_to_models=True)
+    recorder = VideoRecorder(env, args.video, args.width, args.height, args.camera) if args.video else None
+
+    returns, lengths = [], []
+    observations, _ = env.reset()
+    recording = recorder is not None
+    recorded_length = None
+    timestep = 0
+    while len(returns) < args.episodes:
+        if recording:
+            recorder.capture()
+        actions, outputs = agent.act(observations, None, timestep=timestep, timesteps=0)
+        observations, _, _, _, info = env.step(actions if args.stochastic else outputs["mean_actions"])
+        ended = info["_episode"]
+        if recording and bool(ended[0]):
+            recording = False
+            recorded_length = int(info["episode"]["l"][0])
+        returns += info["episode"]["r"][ended].tolist()
+        lengths += info["episode"]["l"][ended].tolist()
+        timestep += 1
+    result = {"run_dir": args.run, "checkpoint": path, "episodes": len(returns),
+              "mean_return": sum(returns) / len(returns), "mean_length": sum(lengths) / len(lengths)}
+    if recorder is not None:
+        result.update(video=recorder.write(), video_frames=len(recorder.frames), video_fps=recorder.fps,
+                      video_episode_length=recorded_length)
+        if args.wandb:
+            from toolkit.loggers import WandbLogger
+
+            name = os.path.basename(os.path.normpath(args.run))
+            logger = WandbLogger(args.run, config={}, project=launch.get("wandb_project", "simtrain"),
+                                 entity=launch.get("wandb_entity"), name=name, run_id=name)
+            logger.log_video(result["video"], fps=recorder.fps)
+            logger.close()
+    return result
+
+
+def main() -> None:
+    args = tyro.cli(PlayArgs, description=__doc__.split("\n")[0])
+    try:
+        result = play(args)
+    except (ConfigError, CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
