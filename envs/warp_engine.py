@@ -23,7 +23,7 @@ class WarpVecEnv(VecEnv):
     framework = "torch"
 
     def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0):
-        wp.config.quiet = True  # no banner or per-module compile lines in training logs
+        wp.config.log_level = wp.LOG_WARNING  # no banner or per-module compile lines in training logs
         wp.init()
         self.task = task
         self.num_envs = num_envs

@@ -6,6 +6,8 @@ Compilation is excluded: each measurement starts after a warm-up.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -72,10 +74,11 @@ def train_rate(env, task: str, timesteps: int) -> float:
     cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
     runner = Runner(env, cfg)
-    runner.run("train")  # warm-up: compiles and allocates
-    runner.trainer.cfg.timesteps = 2 * timesteps
-    started = time.perf_counter()
-    runner.run("train")
+    with contextlib.redirect_stdout(io.StringIO()):  # the trainer's progress lines would break the table
+        runner.run("train")  # warm-up: compiles and allocates
+        runner.trainer.cfg.timesteps = 2 * timesteps
+        started = time.perf_counter()
+        runner.run("train")
     return timesteps * env.num_envs / (time.perf_counter() - started)
 
 

@@ -27,7 +27,7 @@ from toolkit.checkpoint import CheckpointError  # noqa: E402
 from toolkit.config import ConfigError  # noqa: E402
 from toolkit.run_dir import JsonlMetrics, new_run_dir, write_yaml  # noqa: E402
 from toolkit.runner_cfg import SECTIONS as OVERRIDE_SECTIONS  # noqa: E402
-from toolkit.runner_cfg import load_yaml, parse_runner_cfg  # noqa: E402
+from toolkit.runner_cfg import load_yaml, parse_runner_cfg, resolved_yaml  # noqa: E402
 
 TASK_HELP = f"task to train; one of: {', '.join(tasks.names())}"
 
@@ -127,14 +127,14 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         cfg, run_dir = _new_run(args, overrides or {})
     if args.timesteps is not None:
         cfg["trainer"]["timesteps"] = args.timesteps
-    parse_runner_cfg(cfg, resolve_class)  # a configuration error ends the command before any world is built
+    resolved = resolved_yaml(parse_runner_cfg(cfg, resolve_class))  # a configuration error ends the command here
     torch.set_num_threads(args.torch_threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     spec = tasks.spec(args.task)
     env = envs.wrap_env(tasks.make(args.task, args.backend, args.num_envs, device=device, seed=args.seed), "torch")
-    runner = Runner(env, cfg)  # validates the configuration before anything is written
+    runner = Runner(env, cfg)
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-    write_yaml(os.path.join(run_dir, "config.yaml"), cfg)
+    write_yaml(os.path.join(run_dir, "config.yaml"), resolved)
     write_yaml(os.path.join(run_dir, "launch.yaml"), {**dataclasses.asdict(args), "resume": None, "device": device,
                                                       "framework": "torch"})
     if args.resume:
@@ -144,7 +144,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     if args.wandb:
         from toolkit.loggers import WandbLogger
 
-        loggers.append(WandbLogger(run_dir, config={"launch": dataclasses.asdict(args), **cfg}, project=args.wandb_project,
+        loggers.append(WandbLogger(run_dir, config={"launch": dataclasses.asdict(args), **resolved}, project=args.wandb_project,
                                    entity=args.wandb_entity, name=os.path.basename(run_dir), run_id=os.path.basename(run_dir)))
     if args.tensorboard:
         from toolkit.loggers import TensorBoardLogger

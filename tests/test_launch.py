@@ -30,6 +30,7 @@ def test_train_writes_a_run_and_ends_with_one_json_line(tmp_path):
     assert run_dir.parent == tmp_path / "runs" / "cartpole"
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["trainer"]["timesteps"] == 48 and config["seed"] == 42
+    assert config["agent"]["learning_starts"] == 0 and config["agent"]["observation_preprocessor"] == "RunningStandardScaler"
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["timestep"] for m in metrics] == [16, 32, 48]
     assert (run_dir / "checkpoints" / "last.pt").stat().st_size > 0
@@ -78,3 +79,14 @@ def test_wandb_without_a_key_logs_offline_and_tensorboard_gets_the_same_metrics(
     events.Reload()
     assert [event.step for event in events.Scalars("mean_return")] == [16, 32, 48]
     assert "Loss / Value loss" in events.Tags()["scalars"]
+
+
+def test_bench_prints_one_json_row_per_backend(tmp_path):
+    result = _run("bench.py", "--backend", "warp", "mjx", "--num-envs", "16", "--sim-steps", "20", "--train-timesteps", "16",
+                  "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [row["backend"] for row in rows] == ["warp", "mjx"]
+    for row in rows:
+        assert row["sim_env_steps_per_s"] > 0 and row["train_env_steps_per_s"] > 0
+        assert row["train_over_sim"] == pytest.approx(row["train_env_steps_per_s"] / row["sim_env_steps_per_s"], abs=2e-3)

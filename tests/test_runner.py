@@ -8,7 +8,7 @@ import pytest
 import envs
 import tasks
 from toolkit.config import ConfigError
-from toolkit.runner_cfg import parse_runner_cfg
+from toolkit.runner_cfg import parse_runner_cfg, resolved_yaml
 from toolkit.torch import KLAdaptiveLR, Runner, RunningStandardScaler
 from toolkit.torch.runner import resolve_class
 
@@ -29,6 +29,17 @@ def test_older_skrl_keys_translate_to_ppo_cfg_fields(skrl_cfg):
     assert agent.value_clip == 0.2 and agent.rewards_shaper is None  # clip_predicted_values True, scale 1
     assert cfg.models.separate is False and cfg.models.policy.hiddens == [32, 32]
     assert cfg.trainer == {"timesteps": 1600, "environment_info": "log"}
+
+
+def test_resolved_configuration_holds_every_setting_and_loads_again(skrl_cfg):
+    resolved = resolved_yaml(parse_runner_cfg(copy.deepcopy(skrl_cfg), resolve_class))
+    assert resolved["agent"]["gae_lambda"] == 0.95 and resolved["agent"]["mixed_precision"] is False  # a default
+    assert resolved["agent"]["observation_preprocessor"] == "RunningStandardScaler"
+    assert resolved["trainer"]["stochastic_evaluation"] is False and resolved["models"]["policy"]["class"] == "GaussianMixin"
+    assert resolved_yaml(parse_runner_cfg(copy.deepcopy(resolved), resolve_class)) == resolved
+    scaled = copy.deepcopy(skrl_cfg)
+    scaled["agent"]["rewards_shaper_scale"] = 0.1
+    assert resolved_yaml(parse_runner_cfg(scaled, resolve_class))["agent"]["rewards_shaper_scale"] == 0.1
 
 
 @pytest.mark.parametrize("edit, message", [

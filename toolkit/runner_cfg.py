@@ -6,6 +6,7 @@ Files of both skrl vintages load: older key names (`lambda`, `state_preprocessor
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,6 +20,16 @@ SECTIONS = ("seed", "models", "memory", "agent", "trainer")
 AGENT_CLASSES = ("PPO",)
 TRAINER_CLASSES = ("SequentialTrainer",)
 _PREPROCESSOR_KEYS = ("observation_preprocessor", "state_preprocessor", "value_preprocessor")
+
+
+@dataclass(frozen=True)
+class RewardScale:
+    """The rewards_shaper of `rewards_shaper_scale`: a class rather than a lambda, so that it can be written back."""
+
+    scale: float
+
+    def __call__(self, rewards, timestep: int, timesteps: int):
+        return rewards * self.scale
 
 
 @dataclass
@@ -71,7 +82,7 @@ def _translate_agent(agent: dict) -> dict:
     scale = agent.pop("rewards_shaper_scale", None)
     if scale is not None and scale != 1.0:
         check(isinstance(scale, (int, float)), "agent", "rewards_shaper_scale", scale, "expected a number")
-        agent["rewards_shaper"] = lambda rewards, timestep, timesteps: rewards * scale
+        agent["rewards_shaper"] = RewardScale(float(scale))
     for key in list(agent):
         if key.endswith("_kwargs") and agent[key] is None:
             agent[key] = {}
@@ -110,3 +121,39 @@ def parse_runner_cfg(data: dict, resolve_class: Callable[[str, str], Any]) -> Ru
         trainer_class=trainer_class,
         trainer=trainer,
     )
+
+
+def resolved_yaml(cfg: RunnerCfg) -> dict:
+    """Every setting of a parsed configuration, defaults included, in the Runner's YAML format (newer key names):
+    what a run really used, and a file the Runner loads again."""
+    from .trainers import SequentialTrainerCfg
+
+    def plain(value):
+        if isinstance(value, type):
+            return value.__name__
+        if isinstance(value, tuple):
+            return [plain(item) for item in value]
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+
+    agent = {"class": cfg.agent_class}
+    for item in dataclasses.fields(cfg.agent):
+        value = getattr(cfg.agent, item.name)
+        if item.name == "rewards_shaper":
+            if isinstance(value, RewardScale):
+                agent["rewards_shaper_scale"] = value.scale
+            continue
+        agent[item.name] = dataclasses.asdict(value) if item.name == "experiment" else plain(value)
+
+    def model(spec) -> dict:
+        data = dataclasses.asdict(spec)
+        return {"class": data.pop("kind"), **data}
+
+    return {
+        "seed": cfg.seed,
+        "models": {"separate": cfg.models.separate, "policy": model(cfg.models.policy), "value": model(cfg.models.value)},
+        "memory": {"class": cfg.memory.kind, "memory_size": cfg.memory.memory_size},
+        "agent": agent,
+        "trainer": {"class": cfg.trainer_class, **dataclasses.asdict(from_dict(SequentialTrainerCfg, cfg.trainer, "trainer"))},
+    }
