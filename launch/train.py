@@ -127,6 +127,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         cfg, run_dir = _new_run(args, overrides or {})
     if args.timesteps is not None:
         cfg["trainer"]["timesteps"] = args.timesteps
+    cfg["trainer"].update(headless=args.headless, disable_progressbar=True if args.headless else None)
     resolved = resolved_yaml(parse_runner_cfg(cfg, resolve_class))  # a configuration error ends the command here
     torch.set_num_threads(args.torch_threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -178,7 +179,7 @@ def _new_run(args: TrainArgs, overrides: dict) -> tuple[dict, str]:
     cfg = load_yaml(args.agent_cfg or str(tasks.spec(args.task).agent_cfg))
     cfg["seed"] = args.seed
     apply_overrides(cfg, overrides)
-    cfg.setdefault("trainer", {}).update(headless=args.headless, disable_progressbar=True if args.headless else None)
+    cfg.setdefault("trainer", {})
     run_dir = new_run_dir(args.runs_dir, args.task, args.experiment_name or args.backend)
     cfg.setdefault("agent", {}).setdefault("experiment", {}).update(
         directory=os.path.dirname(run_dir), experiment_name=os.path.basename(run_dir))
