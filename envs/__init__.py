@@ -5,6 +5,7 @@ from .vec_env import SimulationError, VecEnv
 from .wrappers import FrameworkEnv, GymnasiumVecEnv, wrap_env
 
 BACKENDS = ("warp", "mjx")
+NATIVE_FRAMEWORK = {"warp": "torch", "mjx": "jax"}  # the agent framework that reads each engine's arrays as they are
 
 
 def make_engine(task: TaskSpec, backend: str, num_envs: int, device: str | None = None, seed: int = 0) -> VecEnv:
@@ -22,4 +23,4 @@ def make_engine(task: TaskSpec, backend: str, num_envs: int, device: str | None 
     return MjxVecEnv(task, num_envs, device, seed)
 
 
-__all__ = ["BACKENDS", "FrameworkEnv", "GymnasiumVecEnv", "SimulationError", "TaskSpec", "VecEnv", "make_engine", "wrap_env"]
+__all__ = ["BACKENDS", "NATIVE_FRAMEWORK", "FrameworkEnv", "GymnasiumVecEnv", "SimulationError", "TaskSpec", "VecEnv", "make_engine", "wrap_env"]

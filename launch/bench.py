@@ -15,18 +15,23 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
+import numpy as np
 import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
+from envs.convert import converter  # noqa: E402
+from toolkit.runner_base import runner_class  # noqa: E402
 
 
 @dataclass
 class BenchArgs:
     task: Annotated[str, tyro.conf.arg(help=f"task, or all; one of: {', '.join(tasks.names())}")] = "cartpole"
     backend: tuple[str, ...] = ("warp", "mjx")
+    framework: str | None = None
+    """agent framework, torch or jax (default: each engine's own, torch for warp and jax for mjx)"""
     num_envs: tuple[int, ...] = (1024,)
     sim_steps: int = 300
     """vectorized steps timed for the raw simulation rate"""
@@ -40,36 +45,36 @@ class BenchArgs:
 
 def _random_actions(env, count: int):
     """A pool of random action batches, made before timing so that the timing is the simulator's."""
-    import torch
-
     space = env.action_space
-    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
-    return [(low + (high - low) * torch.rand(env.num_envs, *space.shape)).to(env.device) for _ in range(count)]
+    rng = np.random.default_rng(0)
+    batches = [rng.uniform(space.low, space.high, (env.num_envs, *space.shape)).astype(np.float32) for _ in range(count)]
+    to_agent = converter("numpy", env.framework)
+    return [to_agent(batch) for batch in batches]
 
 
 def sim_rate(env, steps: int) -> float:
     pool = _random_actions(env, 8)
     for i in range(10):
-        env.step(pool[i % len(pool)])
-    _synchronize(env)
+        _wait(env.step(pool[i % len(pool)])[0])
     started = time.perf_counter()
     for i in range(steps):
-        env.step(pool[i % len(pool)])
-    _synchronize(env)
+        obs = env.step(pool[i % len(pool)])[0]
+    _wait(obs)
     return steps * env.num_envs / (time.perf_counter() - started)
 
 
-def _synchronize(env) -> None:
-    """Wait for queued device work (on the CPU every step already returns finished tensors)."""
-    import torch
+def _wait(array) -> None:
+    """Block until the device has computed `array` (JAX dispatches asynchronously, CUDA queues work)."""
+    if hasattr(array, "block_until_ready"):
+        array.block_until_ready()
+    elif str(getattr(array, "device", "cpu")).startswith("cuda"):
+        import torch
 
-    if str(env.device).startswith("cuda"):
         torch.cuda.synchronize()
 
 
 def train_rate(env, task: str, timesteps: int) -> float:
-    from toolkit.torch import Runner
-
+    Runner = runner_class(env.framework)
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec(task).agent_cfg))
     cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
@@ -93,10 +98,11 @@ def main() -> None:
         for task in names:
             for backend in args.backend:
                 for num_envs in args.num_envs:
-                    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), "torch")
+                    framework = args.framework or envs.NATIVE_FRAMEWORK[backend]
+                    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), framework)
                     sim = sim_rate(env, args.sim_steps)
                     train = train_rate(env, task, args.train_timesteps)
-                    row = {"task": task, "backend": backend, "framework": "torch", "num_envs": num_envs,
+                    row = {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs,
                            "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
                            "train_over_sim": round(train / sim, 3)}
                     rows.append(row)

@@ -13,6 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import tyro
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -22,6 +23,7 @@ import envs  # noqa: E402
 import tasks  # noqa: E402
 from toolkit.checkpoint import CheckpointError  # noqa: E402
 from toolkit.config import ConfigError  # noqa: E402
+from toolkit.runner_base import runner_class  # noqa: E402
 from toolkit.runner_cfg import load_yaml  # noqa: E402
 
 
@@ -89,17 +91,16 @@ class VideoRecorder:
 def play(args: PlayArgs) -> dict:
     import torch
 
-    from toolkit.torch import Runner
-
     if args.episodes < 1 or args.num_envs < 1:
         raise ValueError(f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive")
     launch = load_yaml(os.path.join(args.run, "launch.yaml"))
     cfg = load_yaml(os.path.join(args.run, "config.yaml"))
     path = checkpoint_path(args.run, args.checkpoint)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    env = envs.wrap_env(tasks.make(launch["task"], launch["backend"], args.num_envs, device=device, seed=launch["seed"] + 1), "torch")
+    framework = launch.get("framework", "torch")
+    env = envs.wrap_env(tasks.make(launch["task"], launch["backend"], args.num_envs, device=device, seed=launch["seed"] + 1), framework)
     cfg["trainer"].update(headless=True, disable_progressbar=True)
-    agent = Runner(env, cfg).agent
+    agent = runner_class(framework)(env, cfg).agent
     agent.load(path)
     agent.enable_training_mode(False, apply_to_models=True)
     recorder = VideoRecorder(env, args.video, args.width, args.height, args.camera) if args.video else None
@@ -118,8 +119,9 @@ def play(args: PlayArgs) -> dict:
         if recording and bool(ended[0]):
             recording = False
             recorded_length = int(info["episode"]["l"][0])
-        returns += info["episode"]["r"][ended].tolist()
-        lengths += info["episode"]["l"][ended].tolist()
+        ended = np.asarray(ended)
+        returns += np.asarray(info["episode"]["r"])[ended].tolist()
+        lengths += np.asarray(info["episode"]["l"])[ended].tolist()
         timestep += 1
     result = {"run_dir": args.run, "checkpoint": path, "episodes": len(returns),
               "mean_return": sum(returns) / len(returns), "mean_length": sum(lengths) / len(lengths)}

@@ -25,6 +25,7 @@ import envs  # noqa: E402
 import tasks  # noqa: E402
 from toolkit.checkpoint import CheckpointError  # noqa: E402
 from toolkit.config import ConfigError  # noqa: E402
+from toolkit.runner_base import FRAMEWORKS, runner_class  # noqa: E402
 from toolkit.run_dir import JsonlMetrics, new_run_dir, write_yaml  # noqa: E402
 from toolkit.runner_cfg import SECTIONS as OVERRIDE_SECTIONS  # noqa: E402
 from toolkit.runner_cfg import load_yaml, parse_runner_cfg, resolved_yaml  # noqa: E402
@@ -37,6 +38,8 @@ class TrainArgs:
     task: Annotated[str, tyro.conf.arg(help=TASK_HELP, metavar="{" + ",".join(tasks.names()) + "}")] = "cartpole"
     backend: Annotated[str, tyro.conf.arg(metavar="{warp,mjx}")] = "warp"
     """simulation engine: warp (MuJoCo Warp) or mjx (MuJoCo XLA)"""
+    framework: Annotated[str | None, tyro.conf.arg(metavar="{torch,jax}")] = None
+    """agent framework (default: the engine's own, torch for warp and jax for mjx; any pairing works, zero copy)"""
     num_envs: int | None = None
     """number of simulated worlds (default: the task's)"""
     timesteps: int | None = None
@@ -72,6 +75,8 @@ def validate(args: TrainArgs) -> None:
     for flag, value in (("--num-envs", args.num_envs), ("--timesteps", args.timesteps)):
         if value is not None and value < 1:
             raise ValueError(f"{flag}: {value} is not allowed; must be a positive integer")
+    if args.framework is not None and args.framework not in FRAMEWORKS:
+        raise ValueError(f"--framework: {args.framework!r} is not allowed; choose one of {', '.join(FRAMEWORKS)}")
     if args.torch_threads < 1:
         raise ValueError(f"--torch-threads: {args.torch_threads} is not allowed; must be a positive integer")
 
@@ -117,27 +122,26 @@ def apply_overrides(cfg: dict, overrides: dict[tuple[str, ...], object]) -> None
 def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     import torch
 
-    from toolkit.torch import Runner
-    from toolkit.torch.runner import resolve_class
-
     if args.resume:
         args, cfg, run_dir = _resumed(args)
     else:
         validate(args)
         cfg, run_dir = _new_run(args, overrides or {})
+    framework = args.framework or envs.NATIVE_FRAMEWORK[args.backend]
+    Runner = runner_class(framework)
     if args.timesteps is not None:
         cfg["trainer"]["timesteps"] = args.timesteps
     cfg["trainer"].update(headless=args.headless, disable_progressbar=True if args.headless else None)
-    resolved = resolved_yaml(parse_runner_cfg(cfg, resolve_class))  # a configuration error ends the command here
+    resolved = resolved_yaml(parse_runner_cfg(cfg, Runner.resolve_class))  # a configuration error ends the command here
     torch.set_num_threads(args.torch_threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     spec = tasks.spec(args.task)
-    env = envs.wrap_env(tasks.make(args.task, args.backend, args.num_envs, device=device, seed=args.seed), "torch")
+    env = envs.wrap_env(tasks.make(args.task, args.backend, args.num_envs, device=device, seed=args.seed), framework)
     runner = Runner(env, cfg)
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     write_yaml(os.path.join(run_dir, "config.yaml"), resolved)
     write_yaml(os.path.join(run_dir, "launch.yaml"), {**dataclasses.asdict(args), "resume": None, "device": device,
-                                                      "framework": "torch"})
+                                                      "framework": framework})
     if args.resume:
         runner.trainer.restore(os.path.join(run_dir, "checkpoints", "last.pt"))
 
@@ -166,7 +170,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     wall = time.perf_counter() - started
     env_steps = (runner.trainer.timestep - start_timestep) * env.num_envs
     return {
-        "task": args.task, "backend": args.backend, "framework": "torch", "num_envs": env.num_envs,
+        "task": args.task, "backend": args.backend, "framework": framework, "num_envs": env.num_envs,
         "env_steps": stats.env_steps, "wall_s": round(wall, 2), "env_steps_per_s": round(env_steps / wall, 1),
         "mean_return": stats.mean_return,
         "solved": spec.solved_return is not None and stats.mean_return is not None and stats.mean_return >= spec.solved_return,

@@ -90,3 +90,14 @@ def test_bench_prints_one_json_row_per_backend(tmp_path):
     for row in rows:
         assert row["sim_env_steps_per_s"] > 0 and row["train_env_steps_per_s"] > 0
         assert row["train_over_sim"] == pytest.approx(row["train_env_steps_per_s"] / row["sim_env_steps_per_s"], abs=2e-3)
+
+
+def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_path):
+    result = _run("train.py", "--backend", "mjx", "--num-envs", "16", "--timesteps", "32", "--headless",
+                  "--no-stop-when-solved", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["framework"] == "jax" and summary["env_steps"] == 32 * 16
+    played = _run("play.py", "--run", summary["run_dir"], "--checkpoint", "last", "--episodes", "2", "--num-envs", "2", cwd=tmp_path)
+    assert played.returncode == 0, played.stderr[-2000:]
+    assert json.loads(played.stdout.strip().splitlines()[-1])["episodes"] >= 2

@@ -64,7 +64,7 @@ class SequentialTrainer(TrainerBase):
                 next_observations, rewards, terminated, truncated, infos = env.step(actions)
                 if not cfg.headless and timestep % cfg.render_interval == 0:
                     env.render()
-                for agent, scope, stats in zip(agents, scopes, episode_stats):
+                for agent, scope, episodes in zip(agents, scopes, episode_stats):
                     part = (lambda x: x) if single else (lambda x, s=scope: slice_tree(x, s))
                     agent_infos = part(infos)
                     agent.record_transition(
@@ -72,7 +72,7 @@ class SequentialTrainer(TrainerBase):
                         next_observations=part(next_observations), next_states=None, terminated=part(terminated),
                         truncated=part(truncated), infos=agent_infos, timestep=timestep, timesteps=timesteps)
                     if "episode" in agent_infos:
-                        stats.record(agent_infos["episode"], agent_infos["_episode"])
+                        episodes.record(agent_infos["episode"], agent_infos["_episode"])
                 if training:
                     for agent in agents:
                         agent.post_interaction(timestep=timestep, timesteps=timesteps)

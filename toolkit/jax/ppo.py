@@ -1,0 +1,306 @@
+"""Proximal Policy Optimization in JAX, with the torch agent's API, configuration and checkpoint contents.
+
+Acting is one jitted call per step; an update is one jitted call that prepares the batch (GAE as a reverse
+scan) plus one jitted call per epoch (a scan over minibatches). optax does the optimisation: Adam with global
+gradient-norm clipping and the learning rate as an injected hyperparameter, which the KL-adaptive rule sets
+between epochs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections import defaultdict
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..checkpoint import CheckpointError, atomic_write_bytes
+from ..config import ConfigError, from_dict
+from ..ppo_cfg import PPO_CFG
+from .models import ActorCritic
+from .schedulers import KLAdaptiveLR
+
+_FORMAT = "simtrain.jax.PPO"
+
+
+class RandomMemory:
+    """The rollout of `memory_size` steps for `num_envs` worlds: steps are kept as they come and stacked once per
+    update (JAX arrays are immutable, so in-place writes would copy the whole buffer every step)."""
+
+    def __init__(self, memory_size: int, num_envs: int = 1, device=None):
+        if memory_size < 1:
+            raise ValueError(f"memory_size: {memory_size} is not allowed; must be >= 1")
+        self.memory_size, self.num_envs = memory_size, num_envs
+        self.steps: list[dict] = []
+
+    def add_samples(self, **samples) -> None:
+        self.steps.append(samples)
+
+    def stacked(self) -> dict:
+        return {name: jnp.stack([step[name] for step in self.steps]) for name in self.steps[0]}
+
+    def reset(self) -> None:
+        self.steps = []
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def compute_gae(rewards, values, dones, last_values, discount_factor: float, gae_lambda: float):
+    """(advantages, returns) over (steps, num_envs); nothing flows back across `dones` (see the torch version)."""
+    not_done = 1.0 - dones.astype(values.dtype)
+
+    def backward(carry, step):
+        advantage, next_values = carry
+        reward, value, alive = step
+        delta = reward + discount_factor * alive * next_values - value
+        advantage = delta + discount_factor * gae_lambda * alive * advantage
+        return (advantage, value), advantage
+
+    _, advantages = jax.lax.scan(backward, (jnp.zeros_like(last_values), last_values), (rewards, values, not_done), reverse=True)
+    return advantages, advantages + values
+
+
+class PPO:
+    def __init__(self, *, models: dict, memory: RandomMemory | None = None, observation_space: gym.spaces.Space | None = None,
+                 state_space: gym.spaces.Space | None = None, action_space: gym.spaces.Space | None = None, device=None,
+                 cfg: PPO_CFG | dict | None = None, seed: int = 0):
+        self.cfg = cfg = from_dict(PPO_CFG, cfg, "agent").validate()
+        if not isinstance(models.get("policy"), ActorCritic):
+            raise ValueError("models: a 'policy' ActorCritic (toolkit.jax.build_models) is required")
+        if isinstance(cfg.learning_rate, tuple):
+            raise ConfigError("agent.learning_rate: a pair is not allowed for the JAX agent; its one optimizer takes one rate")
+        if cfg.learning_rate_scheduler not in (None, KLAdaptiveLR):
+            raise ConfigError(f"agent.learning_rate_scheduler: {cfg.learning_rate_scheduler!r} is not allowed; choose KLAdaptiveLR or none")
+        self.model, self.memory = models["policy"], memory
+        self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
+        self.device = device
+        self.training = True
+        self._key, init_key = jax.random.split(jax.random.key(seed))
+        self.params = self.model.init(init_key)
+        self._obs_scaler = cfg.observation_preprocessor(size=observation_space.shape, **(cfg.observation_preprocessor_kwargs or {})) \
+            if cfg.observation_preprocessor else None
+        self._value_scaler = cfg.value_preprocessor(size=1, **(cfg.value_preprocessor_kwargs or {})) if cfg.value_preprocessor else None
+        self.preprocessor_states = {"observation": self._obs_scaler.init_state() if self._obs_scaler else {},
+                                    "value": self._value_scaler.init_state() if self._value_scaler else {}}
+        kwargs = cfg.learning_rate_scheduler_kwargs
+        self.scheduler = KLAdaptiveLR(**((kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {})) if cfg.learning_rate_scheduler else None
+        clip = [optax.clip_by_global_norm(cfg.grad_norm_clip)] if cfg.grad_norm_clip > 0 else []
+        self.optimizer = optax.chain(*clip, optax.inject_hyperparams(optax.adam)(learning_rate=cfg.learning_rate))
+        self.opt_state = self.optimizer.init(self.params)
+        self.tracking_data: dict[str, list[float]] = defaultdict(list)
+        self.experiment_dir = ""
+        self._rollout = 0
+        self._cached: dict = {}
+        self._next_observations = None
+        self._act = jax.jit(self._act_impl, static_argnames=("train",))
+        self._value = jax.jit(self._value_impl)
+        self._prepare = jax.jit(self._prepare_impl)
+        self._epoch = jax.jit(self._epoch_impl)
+
+    # ---- set-up ----
+    def init(self, *, trainer_cfg: dict | None = None) -> None:
+        self.experiment_dir = self.cfg.experiment.path(type(self).__name__)
+
+    def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
+        self.training = enabled
+
+    def enable_models_training_mode(self, enabled: bool = True) -> None:
+        pass  # the networks have no train-only layers
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.opt_state[-1].hyperparams["learning_rate"])
+
+    def _set_learning_rate(self, rate: float) -> None:
+        self.opt_state[-1].hyperparams["learning_rate"] = jnp.asarray(rate, jnp.float32)
+
+    # ---- pure functions ----
+    def _normalize(self, states, observations, train: bool):
+        observations = observations.astype(jnp.float32).reshape(-1, *self.observation_space.shape)
+        if self._obs_scaler is None:
+            return states, observations
+        if train:
+            states = {**states, "observation": self._obs_scaler.update(states["observation"], observations)}
+        return states, self._obs_scaler(states["observation"], observations)
+
+    def _denormalize_value(self, states, values):
+        return values if self._value_scaler is None else self._value_scaler(states["value"], values[:, None], inverse=True)[:, 0]
+
+    def _act_impl(self, params, states, observations, key, train: bool):
+        states, obs = self._normalize(states, observations, train)
+        dist, values = self.model(params, obs)
+        actions = self.model.head.sample(dist, key)
+        return states, obs, actions, self.model.head.log_prob(dist, actions), self.model.head.mode(dist), \
+            self._denormalize_value(states, values)
+
+    def _value_impl(self, params, states, observations):
+        _, obs = self._normalize(states, observations, False)
+        return self._denormalize_value(states, self.model.value(params, obs))
+
+    def _prepare_impl(self, params, states, rollout, next_observations):
+        cfg = self.cfg
+        last_values = self._value_impl(params, states, next_observations)
+        dones = rollout["terminated"] | rollout["truncated"]
+        advantages, returns = compute_gae(rollout["rewards"], rollout["values"], dones, last_values, cfg.discount_factor, cfg.gae_lambda)
+        values = rollout["values"]
+        if self._value_scaler is not None:
+            states = {**states, "value": self._value_scaler.update(states["value"], returns.reshape(-1, 1))}
+            returns = self._value_scaler(states["value"], returns[..., None])[..., 0]
+            values = self._value_scaler(states["value"], values[..., None])[..., 0]
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        batch = {"observations": rollout["observations"], "actions": rollout["actions"], "log_prob": rollout["log_prob"],
+                 "values": values, "returns": returns, "advantages": advantages}
+        return states, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+
+    def _loss(self, params, mb):
+        cfg, head = self.cfg, self.model.head
+        dist, predicted = self.model(params, mb["observations"])
+        log_ratio = head.log_prob(dist, mb["actions"]) - mb["log_prob"]
+        ratio = jnp.exp(log_ratio)
+        kl = ((ratio - 1) - log_ratio).mean()
+        clipped = jnp.clip(ratio, 1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
+        policy_loss = -jnp.minimum(mb["advantages"] * ratio, mb["advantages"] * clipped).mean()
+        if cfg.value_clip > 0:
+            predicted = mb["values"] + jnp.clip(predicted - mb["values"], -cfg.value_clip, cfg.value_clip)
+        value_loss = cfg.value_loss_scale * ((mb["returns"] - predicted) ** 2).mean()
+        entropy_loss = -cfg.entropy_loss_scale * head.entropy(dist).mean()
+        return policy_loss + value_loss + entropy_loss, jnp.stack([policy_loss, value_loss, entropy_loss, kl])
+
+    def _epoch_impl(self, params, opt_state, batch, key):
+        cfg = self.cfg
+        size = batch["log_prob"].shape[0]
+        minibatch = size // cfg.mini_batches
+        order = jax.random.permutation(key, size)[: minibatch * cfg.mini_batches]
+        minibatches = jax.tree.map(lambda x: x[order].reshape(cfg.mini_batches, minibatch, *x.shape[1:]), batch)
+
+        def step(carry, mb):
+            params, opt_state, stopped = carry
+            (_, stats), grads = jax.value_and_grad(self._loss, has_aux=True)(params, mb)
+            stop = stopped | ((cfg.kl_threshold > 0) & (stats[3] > cfg.kl_threshold))  # KL early stopping
+            updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
+            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(stop, b, a), new, old)  # noqa: E731
+            return (keep(optax.apply_updates(params, updates), params), keep(new_opt_state, opt_state), stop), stats
+
+        (params, opt_state, _), stats = jax.lax.scan(step, (params, opt_state, jnp.zeros((), bool)), minibatches)
+        return params, opt_state, stats.mean(0)
+
+    # ---- interaction ----
+    def pre_interaction(self, *, timestep: int, timesteps: int) -> None:
+        pass
+
+    def act(self, observations, states=None, *, timestep: int, timesteps: int):
+        self._key, key = jax.random.split(self._key)
+        train = self.training
+        new_states, obs, actions, log_prob, mean, values = self._act(self.params, self.preprocessor_states, observations, key, train=train)
+        if train:
+            self.preprocessor_states = new_states
+            if timestep < self.cfg.random_timesteps:
+                actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(obs.shape[0])]))
+            self._cached = {"observations": obs, "log_prob": log_prob, "values": values}
+        return actions, {"log_prob": log_prob, "mean_actions": mean}
+
+    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states, terminated,
+                          truncated, infos, timestep: int, timesteps: int) -> None:
+        self._next_observations = next_observations
+        if not self.training or self.memory is None:
+            return
+        rewards = jnp.asarray(rewards, jnp.float32)
+        if self.cfg.rewards_shaper is not None:
+            rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
+        if self.cfg.time_limit_bootstrap:
+            final = (infos or {}).get("final_obs", next_observations)
+            timed_out = jnp.asarray(truncated) & ~jnp.asarray(terminated)
+            rewards = rewards + self.cfg.discount_factor * self._value(self.params, self.preprocessor_states, final) * timed_out
+        self.memory.add_samples(**self._cached, actions=jnp.asarray(actions), rewards=rewards,
+                                terminated=jnp.asarray(terminated, bool), truncated=jnp.asarray(truncated, bool))
+
+    def post_interaction(self, *, timestep: int, timesteps: int) -> None:
+        self._rollout += 1
+        if self.training and self.memory is not None and self._rollout % self.cfg.rollouts == 0 \
+                and timestep >= self.cfg.learning_starts:
+            self.update(timestep=timestep, timesteps=timesteps)
+
+    def update(self, *, timestep: int, timesteps: int) -> None:
+        rollout = self.memory.stacked()
+        self.memory.reset()
+        self.preprocessor_states, batch = self._prepare(self.params, self.preprocessor_states, rollout, self._next_observations)
+        epoch_stats = []
+        for _ in range(self.cfg.learning_epochs):
+            self._key, key = jax.random.split(self._key)
+            self.params, self.opt_state, stats = self._epoch(self.params, self.opt_state, batch, key)
+            epoch_stats.append(stats)
+            if self.scheduler is not None:
+                self._set_learning_rate(self.scheduler.step(self.learning_rate, float(stats[3])))
+        policy, value, entropy, kl = np.asarray(jnp.stack(epoch_stats).mean(0)).tolist()
+        for tag, number in (("Loss / Policy loss", policy), ("Loss / Value loss", value), ("Loss / Entropy loss", entropy),
+                            ("Policy / KL divergence", kl), ("Learning / Learning rate", self.learning_rate)):
+            self.track_data(tag, number)
+        if "log_std" in self.params["head"]:
+            self.track_data("Policy / Standard deviation", float(jnp.exp(self.params["head"]["log_std"]).mean()))
+
+    def track_data(self, tag: str, value: float) -> None:
+        self.tracking_data[tag].append(value)
+
+    # ---- checkpoints ----
+    def _tree(self) -> dict:
+        return {"params": self.params, "opt_state": self.opt_state, "preprocessors": self.preprocessor_states,
+                "key": jax.random.key_data(self._key)}
+
+    def save(self, path: str, extra: dict | None = None) -> None:
+        """The same contents as the torch agent's checkpoint (networks, optimizer with its learning rate,
+        preprocessor statistics with counts, random state, `extra`), as an .npz read without pickle."""
+        leaves = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(self._tree())}
+        meta = {"format": _FORMAT, "observation_shape": list(self.observation_space.shape), "action_space": repr(self.action_space)}
+        for name, value in (extra or {}).items():
+            if isinstance(value, dict):
+                leaves.update({f"extra/{name}/{key}": np.asarray(item) for key, item in value.items()})
+            elif value is not None:
+                leaves[f"extra/{name}"] = np.asarray(value)
+        buffer = io.BytesIO()
+        np.savez(buffer, __meta__=np.asarray(json.dumps(meta)), **leaves)
+        atomic_write_bytes(path, buffer.getvalue())
+
+    def load(self, path: str) -> dict:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            meta = json.loads(str(arrays.pop("__meta__")))
+        except Exception as error:
+            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save") from None
+        if meta.get("format") != _FORMAT:
+            raise CheckpointError(f"checkpoint: {path} is not a simtrain JAX PPO checkpoint")
+        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
+            if meta[key] != mine:
+                raise CheckpointError(f"checkpoint: {path} has {key} {meta[key]}; this agent needs {mine} (another task?)")
+        paths, treedef = jax.tree_util.tree_flatten_with_path(self._tree())
+        try:
+            leaves = [jnp.asarray(arrays[jax.tree_util.keystr(p)]) for p, _ in paths]
+        except KeyError as missing:
+            raise CheckpointError(f"checkpoint: {path} lacks {missing}; it was written by an agent of another configuration") from None
+        tree = jax.tree_util.tree_unflatten(treedef, leaves)
+        self.params, self.opt_state, self.preprocessor_states = tree["params"], tree["opt_state"], tree["preprocessors"]
+        self._key = jax.random.wrap_key_data(tree["key"])
+        self._rollout = 0  # a half-collected rollout is not saved
+        if self.memory is not None:
+            self.memory.reset()
+        extra: dict = {}
+        for name, value in arrays.items():
+            if name.startswith("extra/"):
+                parts = name.split("/")[1:]
+                node = extra
+                for part in parts[:-1]:
+                    node = node.setdefault(part, {})
+                node[parts[-1]] = value.item() if value.ndim == 0 and parts[0] != "env" else value
+        return extra
+
+    def write_checkpoint(self, *, timestep: int, timesteps: int) -> str:
+        path = os.path.join(self.experiment_dir, "checkpoints", f"agent_{timestep}.pt")
+        self.save(path, extra={"timestep": timestep})
+        return path
+

@@ -1,0 +1,24 @@
+"""The JAX Runner: skrl-runner YAML -> JAX models, memory, PPO and SequentialTrainer."""
+
+from __future__ import annotations
+
+from ..runner_base import RunnerBase
+from ..runner_cfg import RunnerCfg
+from .models import build_models
+from .ppo import PPO, RandomMemory
+from .preprocessors import RunningStandardScaler
+from .schedulers import KLAdaptiveLR
+
+
+class Runner(RunnerBase):
+    preprocessors = {"RunningStandardScaler": RunningStandardScaler}
+    schedulers = {"KLAdaptiveLR": KLAdaptiveLR}
+
+    def build_agent(self, env, cfg: RunnerCfg, memory_size: int) -> PPO:
+        models = build_models(cfg.models, env.observation_space, env.action_space)
+        return PPO(models=models, memory=RandomMemory(memory_size, env.num_envs), observation_space=env.observation_space,
+                   state_space=getattr(env, "state_space", None), action_space=env.action_space, device=env.device,
+                   cfg=cfg.agent, seed=cfg.seed or 0)
+
+
+resolve_class = Runner.resolve_class
