@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-import warp as wp
 
 import envs
 from envs.convert import converter

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-from collections import defaultdict
 
 import gymnasium as gym
 import jax
@@ -19,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, atomic_write_bytes
 from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
@@ -66,10 +65,11 @@ def compute_gae(rewards, values, dones, last_values, discount_factor: float, gae
     return advantages, advantages + values
 
 
-class PPO:
+class PPO(AgentBase):
     def __init__(self, *, models: dict, memory: RandomMemory | None = None, observation_space: gym.spaces.Space | None = None,
                  state_space: gym.spaces.Space | None = None, action_space: gym.spaces.Space | None = None, device=None,
                  cfg: PPO_CFG | dict | None = None, seed: int = 0):
+        super().__init__()
         self.cfg = cfg = from_dict(PPO_CFG, cfg, "agent").validate()
         if not isinstance(models.get("policy"), ActorCritic):
             raise ValueError("models: a 'policy' ActorCritic (toolkit.jax.build_models) is required")
@@ -80,7 +80,6 @@ class PPO:
         self.model, self.memory = models["policy"], memory
         self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
         self.device = device
-        self.training = True
         self._key, init_key = jax.random.split(jax.random.key(seed))
         self.params = self.model.init(init_key)
         self._obs_scaler = cfg.observation_preprocessor(size=observation_space.shape, **(cfg.observation_preprocessor_kwargs or {})) \
@@ -93,9 +92,6 @@ class PPO:
         clip = [optax.clip_by_global_norm(cfg.grad_norm_clip)] if cfg.grad_norm_clip > 0 else []
         self.optimizer = optax.chain(*clip, optax.inject_hyperparams(optax.adam)(learning_rate=cfg.learning_rate))
         self.opt_state = self.optimizer.init(self.params)
-        self.tracking_data: dict[str, list[float]] = defaultdict(list)
-        self.experiment_dir = ""
-        self._rollout = 0
         self._cached: dict = {}
         self._next_observations = None
         self._act = jax.jit(self._act_impl, static_argnames=("train",))
@@ -104,9 +100,6 @@ class PPO:
         self._epoch = jax.jit(self._epoch_impl)
 
     # ---- set-up ----
-    def init(self, *, trainer_cfg: dict | None = None) -> None:
-        self.experiment_dir = self.cfg.experiment.path(type(self).__name__)
-
     def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
         self.training = enabled
 
@@ -191,9 +184,6 @@ class PPO:
         return params, opt_state, stats.mean(0)
 
     # ---- interaction ----
-    def pre_interaction(self, *, timestep: int, timesteps: int) -> None:
-        pass
-
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
         self._key, key = jax.random.split(self._key)
         train = self.training
@@ -220,12 +210,6 @@ class PPO:
         self.memory.add_samples(**self._cached, actions=jnp.asarray(actions), rewards=rewards,
                                 terminated=jnp.asarray(terminated, bool), truncated=jnp.asarray(truncated, bool))
 
-    def post_interaction(self, *, timestep: int, timesteps: int) -> None:
-        self._rollout += 1
-        if self.training and self.memory is not None and self._rollout % self.cfg.rollouts == 0 \
-                and timestep >= self.cfg.learning_starts:
-            self.update(timestep=timestep, timesteps=timesteps)
-
     def update(self, *, timestep: int, timesteps: int) -> None:
         rollout = self.memory.stacked()
         self.memory.reset()
@@ -243,9 +227,6 @@ class PPO:
             self.track_data(tag, number)
         if "log_std" in self.params["head"]:
             self.track_data("Policy / Standard deviation", float(jnp.exp(self.params["head"]["log_std"]).mean()))
-
-    def track_data(self, tag: str, value: float) -> None:
-        self.tracking_data[tag].append(value)
 
     # ---- checkpoints ----
     def _tree(self) -> dict:
@@ -298,9 +279,3 @@ class PPO:
                     node = node.setdefault(part, {})
                 node[parts[-1]] = value.item() if value.ndim == 0 and parts[0] != "env" else value
         return extra
-
-    def write_checkpoint(self, *, timestep: int, timesteps: int) -> str:
-        path = os.path.join(self.experiment_dir, "checkpoints", f"agent_{timestep}.pt")
-        self.save(path, extra={"timestep": timestep})
-        return path
-

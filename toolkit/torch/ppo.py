@@ -8,7 +8,6 @@ preallocated tensors, and statistics are read only in update().
 from __future__ import annotations
 
 import io
-import os
 from collections import defaultdict
 
 import gymnasium as gym
@@ -18,6 +17,7 @@ from torch import nn
 
 from envs.convert import tree_map
 
+from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, atomic_write_bytes
 from ..config import from_dict
 from ..ppo_cfg import PPO_CFG
@@ -26,11 +26,12 @@ from .memories import RandomMemory
 from .schedulers import KLAdaptiveLR
 
 
-class PPO:
+class PPO(AgentBase):
     def __init__(self, *, models: dict[str, nn.Module], memory: RandomMemory | None = None,
                  observation_space: gym.spaces.Space | None = None, state_space: gym.spaces.Space | None = None,
                  action_space: gym.spaces.Space | None = None, device: str | torch.device | None = None,
                  cfg: PPO_CFG | dict | None = None):
+        super().__init__()
         self.cfg = from_dict(PPO_CFG, cfg, "agent").validate()
         if "policy" not in models:
             raise ValueError(f"models: keys {sorted(models)} are not allowed; a 'policy' model is required")
@@ -41,7 +42,6 @@ class PPO:
         self.value = models.get("value")
         self._shared = self.value is self.policy
         self.head = self.policy.head
-        self.training = True
 
         cfg = self.cfg
         self._observation_preprocessor = (
@@ -62,9 +62,6 @@ class PPO:
         self._autocast = dict(device_type=self.device.type, dtype=amp_dtype, enabled=cfg.mixed_precision)
         self._scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.mixed_precision and self.device.type == "cuda")
 
-        self.tracking_data: dict[str, list[float]] = defaultdict(list)
-        self.experiment_dir = ""
-        self._rollout = 0
         self._cached: dict[str, torch.Tensor] = {}
         self._next_observations: torch.Tensor | None = None
 
@@ -82,7 +79,7 @@ class PPO:
 
     def init(self, *, trainer_cfg: dict | None = None) -> None:
         """Allocate the rollout memory and resolve the experiment's intervals against the trainer's timesteps."""
-        self.experiment_dir = self.cfg.experiment.path(type(self).__name__)
+        super().init(trainer_cfg=trainer_cfg)
         if self.memory is None:
             return
         action_shape = self.action_space.shape
@@ -128,9 +125,6 @@ class PPO:
         return self._value_preprocessor(values.unsqueeze(-1), inverse=True).squeeze(-1)
 
     # ---- interaction ----
-    def pre_interaction(self, *, timestep: int, timesteps: int) -> None:
-        pass
-
     def act(self, observations: torch.Tensor, states: torch.Tensor | None = None, *, timestep: int, timesteps: int):
         with torch.inference_mode():
             obs = self._preprocess(observations, train=self.training)
@@ -172,12 +166,6 @@ class PPO:
         self.memory.add_samples(observations=self._cached["observations"], actions=actions,
                                 log_prob=self._cached["log_prob"], values=self._cached["values"], rewards=rewards,
                                 terminated=terminated, truncated=truncated)
-
-    def post_interaction(self, *, timestep: int, timesteps: int) -> None:
-        self._rollout += 1
-        if self.training and self.memory is not None and self._rollout % self.cfg.rollouts == 0 \
-                and timestep >= self.cfg.learning_starts:
-            self.update(timestep=timestep, timesteps=timesteps)
 
     # ---- learning ----
     def update(self, *, timestep: int, timesteps: int) -> None:
@@ -253,9 +241,6 @@ class PPO:
         if hasattr(self.head, "log_std"):
             self.track_data("Policy / Standard deviation", float(self.head.log_std.detach().exp().mean()))
 
-    def track_data(self, tag: str, value: float) -> None:
-        self.tracking_data[tag].append(value)
-
     # ---- checkpoints ----
     def state_dict(self) -> dict:
         state = {
@@ -310,9 +295,3 @@ class PPO:
         if self.memory is not None:
             self.memory.reset()
         return tree_map(lambda x: x.numpy(), state.get("extra", {}))
-
-    def write_checkpoint(self, *, timestep: int, timesteps: int) -> str:
-        """skrl's name: checkpoints/agent_<timestep>.pt in the experiment folder."""
-        path = os.path.join(self.experiment_dir, "checkpoints", f"agent_{timestep}.pt")
-        self.save(path, extra={"timestep": timestep})
-        return path

@@ -1,0 +1,36 @@
+"""What the torch and JAX PPO agents share: the trainer-facing hooks around their framework-specific parts."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+
+class AgentBase:
+    def __init__(self):
+        self.training = True
+        self.tracking_data: dict[str, list[float]] = defaultdict(list)
+        self.experiment_dir = ""
+        self._rollout = 0  # steps recorded since the last update boundary
+
+    def init(self, *, trainer_cfg: dict | None = None) -> None:
+        self.experiment_dir = self.cfg.experiment.path(type(self).__name__)
+
+    def pre_interaction(self, *, timestep: int, timesteps: int) -> None:
+        pass
+
+    def post_interaction(self, *, timestep: int, timesteps: int) -> None:
+        """Update after every `rollouts` recorded steps (once `learning_starts` has passed)."""
+        self._rollout += 1
+        if self.training and self.memory is not None and self._rollout % self.cfg.rollouts == 0 \
+                and timestep >= self.cfg.learning_starts:
+            self.update(timestep=timestep, timesteps=timesteps)
+
+    def track_data(self, tag: str, value: float) -> None:
+        self.tracking_data[tag].append(value)
+
+    def write_checkpoint(self, *, timestep: int, timesteps: int) -> str:
+        """skrl's name: checkpoints/agent_<timestep>.pt in the experiment folder."""
+        path = os.path.join(self.experiment_dir, "checkpoints", f"agent_{timestep}.pt")
+        self.save(path, extra={"timestep": timestep})
+        return path
