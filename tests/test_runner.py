@@ -10,7 +10,9 @@ import tasks
 from toolkit.config import ConfigError
 from toolkit.runner_cfg import parse_runner_cfg, resolved_yaml
 from toolkit.torch import KLAdaptiveLR, Runner, RunningStandardScaler
-from toolkit.torch.runner import resolve_class
+
+resolve_class = Runner.resolve_class
+
 
 SKRL_YAML = Path(__file__).parent / "data" / "skrl_runner_example.yaml"  # skrl-runner.txt's YAML, verbatim
 

@@ -19,6 +19,3 @@ class Runner(RunnerBase):
         return PPO(models=models, memory=RandomMemory(memory_size, env.num_envs), observation_space=env.observation_space,
                    state_space=getattr(env, "state_space", None), action_space=env.action_space, device=env.device,
                    cfg=cfg.agent, seed=cfg.seed or 0)
-
-
-resolve_class = Runner.resolve_class

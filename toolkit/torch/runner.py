@@ -34,6 +34,3 @@ class Runner(RunnerBase):
         models = build_models(cfg.models, env.observation_space, env.action_space, device)
         return PPO(models=models, memory=RandomMemory(memory_size, env.num_envs, device), observation_space=env.observation_space,
                    state_space=getattr(env, "state_space", None), action_space=env.action_space, device=device, cfg=cfg.agent)
-
-
-resolve_class = Runner.resolve_class
