@@ -27,6 +27,8 @@ from .schedulers import KLAdaptiveLR
 
 
 class PPO(AgentBase):
+    checkpoint_format = "simtrain.torch.PPO"  # a subclass with other checkpoint contents names its own
+
     def __init__(self, *, models: dict[str, nn.Module], memory: RandomMemory | None = None,
                  observation_space: gym.spaces.Space | None = None, state_space: gym.spaces.Space | None = None,
                  action_space: gym.spaces.Space | None = None, device: str | torch.device | None = None,
@@ -244,7 +246,7 @@ class PPO(AgentBase):
     # ---- checkpoints ----
     def state_dict(self) -> dict:
         state = {
-            "format": "simtrain.torch.PPO",
+            "format": self.checkpoint_format,
             "observation_shape": list(self.observation_space.shape),
             "action_space": repr(self.action_space),
             "policy": self.policy.state_dict(),
@@ -269,14 +271,17 @@ class PPO(AgentBase):
         torch.save(state, buffer)
         atomic_write_bytes(path, buffer.getvalue())
 
+    def _load_agent_state(self, state: dict) -> None:
+        """What a subclass adds to state_dict(), restored from a loaded checkpoint."""
+
     def load(self, path: str) -> dict:
         """Restore a checkpoint written by save(); returns its `extra` (numpy arrays again)."""
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as error:  # a truncated or non-torch file
-            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save") from None
-        if not isinstance(state, dict) or state.get("format") != "simtrain.torch.PPO":
-            raise CheckpointError(f"checkpoint: {path} is not a simtrain torch PPO checkpoint")
+            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by {type(self).__name__}.save") from None
+        if not isinstance(state, dict) or state.get("format") != self.checkpoint_format:
+            raise CheckpointError(f"checkpoint: {path} is not a simtrain torch {type(self).__name__} checkpoint")
         for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
             if state[key] != mine:
                 raise CheckpointError(f"checkpoint: {path} has {key} {state[key]}; this agent needs {mine} (another task?)")
@@ -288,6 +293,7 @@ class PPO(AgentBase):
                              ("value_preprocessor", self._value_preprocessor)):
             if module is not None and name in state:
                 module.load_state_dict(state[name])
+        self._load_agent_state(state)
         if "rng" in state:
             torch.set_rng_state(state["rng"].cpu())
         # a half-collected rollout is not saved: collection restarts at an update boundary
