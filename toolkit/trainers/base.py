@@ -91,6 +91,7 @@ def slice_tree(tree: Any, scope: slice) -> Any:
 
 class TrainerBase:
     cfg_class: type = TrainerCfg
+    preemption_signals: tuple = PREEMPTION_SIGNALS
 
     def __init__(self, *, env, agents, scopes: list[int] | None = None, cfg: Any = None):
         self.cfg = from_dict(self.cfg_class, cfg, "trainer")
@@ -104,6 +105,9 @@ class TrainerBase:
         self.observations = None  # the worlds' current observations, kept between train() calls
         self.stats = TrainStats()
         self.preempted = False
+        # Under torchrun / jax.distributed every rank must stop at the same step: the launcher replaces this with
+        # "does the flag hold on any rank" (a collective at each report and update boundary)
+        self.any_rank: Callable[[bool], bool] = bool
         for agent in self.agents:
             agent.init(trainer_cfg=dataclasses.asdict(self.cfg))
         experiment = self.agents[0].cfg.experiment
@@ -132,7 +136,7 @@ class TrainerBase:
             folder = os.path.join(agent.experiment_dir, "checkpoints")
             path = os.path.join(folder, f"agent_{timestep}.pt")
             mean_return = stats.get("mean_return")
-            agent.save(path, extra={"timestep": timestep, "env": env_state, "mean_return": mean_return})
+            self._save_agent(index, path, {"timestep": timestep, "env": env_state, "mean_return": mean_return})
             _atomic_copy(path, os.path.join(folder, "last.pt"))
             if mean_return is not None and mean_return > self._best_returns[index]:
                 self._best_returns[index] = mean_return
@@ -144,13 +148,102 @@ class TrainerBase:
         """Load each agent's checkpoint and continue from its timestep and worlds; returns the timestep."""
         paths = [paths] if isinstance(paths, str) else list(paths)
         check(len(paths) == len(self.agents), "trainer", "checkpoints", paths, f"expected one per agent ({len(self.agents)})")
-        extras = [agent.load(path) for agent, path in zip(self.agents, paths)]
+        extras = self._load_agents(paths)
         self.timestep = int(extras[0].get("timestep") or 0)
         self._best_returns = [-math.inf if e.get("mean_return") is None else e["mean_return"] for e in extras]
         env_state = extras[0].get("env")
         if env_state is not None and hasattr(self.env, "load_state_dict"):
             self.observations = self.env.load_state_dict(env_state)
         return self.timestep
+
+    # ---- what a trainer does with its agents (SequentialTrainer: in this process; ParallelTrainer: in workers) ----
+    def _set_training_mode(self, enabled: bool) -> None:
+        for agent in self.agents:
+            agent.enable_training_mode(enabled, apply_to_models=True)
+
+    def _act_all(self, observations, timestep: int, timesteps: int, stochastic: bool):
+        """Every agent acts on its worlds' observations; returns the actions of all worlds."""
+        raise NotImplementedError
+
+    def _record_all(self, transition: dict, timestep: int, timesteps: int, training: bool) -> None:
+        """Every agent records its slice of the step's transition (and, when training, may update)."""
+        raise NotImplementedError
+
+    def _save_agent(self, index: int, path: str, extra: dict) -> None:
+        self.agents[index].save(path, extra=extra)
+
+    def _load_agents(self, paths: list[str]) -> list[dict]:
+        return [agent.load(path) for agent, path in zip(self.agents, paths)]
+
+    def _tracked_means(self) -> list[dict]:
+        """Per agent, the mean of each value it tracked since the last report (then forgotten)."""
+        means = []
+        for agent in self.agents:
+            means.append({tag: sum(values) / len(values) for tag, values in agent.tracking_data.items() if values})
+            agent.tracking_data.clear()
+        return means
+
+    # ---- train and evaluate ----
+    def train(self, stop: StopCondition | list[StopCondition] | None = None) -> TrainStats:
+        """Train until `cfg.timesteps` or until a stop condition holds at a report, continuing from
+        `self.timestep` and the worlds as they were (a second call, or a resumed run, goes on where it ended).
+        SIGTERM or SIGUSR1 end it at the next update boundary, with a checkpoint."""
+        self._set_training_mode(True)
+        with self._preemption_signals():
+            return self._loop(training=True, stop=stop, description="train")
+
+    def eval(self, stop: StopCondition | None = None, timesteps: int | None = None) -> TrainStats:
+        """Run the agents without learning for `timesteps` (default cfg.timesteps) from fresh episodes: mean
+        actions unless cfg.stochastic_evaluation."""
+        self._set_training_mode(False)
+        self.observations = None  # evaluation episodes start fresh, and so does training after them
+        try:
+            return self._loop(training=False, stop=stop, description="eval", start=0, end=timesteps)
+        finally:
+            self.observations = None
+            self._set_training_mode(True)
+
+    def _loop(self, training: bool, stop, description: str, start: int | None = None, end: int | None = None) -> TrainStats:
+        cfg, env, scopes = self.cfg, self.env, self.scopes
+        timesteps = cfg.timesteps if end is None else end
+        start = self.timestep if start is None else start
+        single = len(self.agents) == 1
+        episode_stats = [EpisodeStats() for _ in self.agents]
+        stop = self._stop_condition(stop)
+        if self.observations is None:
+            self.observations, _ = env.reset()
+        observations = self.observations
+        started = time.perf_counter()
+        bar = self._progress(start, timesteps, description)
+        with bar:
+            for timestep in range(start, timesteps):
+                actions = self._act_all(observations, timestep, timesteps, training or cfg.stochastic_evaluation)
+                next_observations, rewards, terminated, truncated, infos = env.step(actions)
+                if not cfg.headless and timestep % cfg.render_interval == 0:
+                    env.render()
+                self._record_all({"observations": observations, "actions": actions, "rewards": rewards,
+                                  "next_observations": next_observations, "terminated": terminated,
+                                  "truncated": truncated, "infos": infos}, timestep, timesteps, training)
+                if "episode" in infos:
+                    for scope, episodes in zip(scopes, episode_stats):
+                        ended = infos["_episode"] if single else infos["_episode"][scope]
+                        episodes.record(infos["episode"] if single else slice_tree(infos["episode"], scope), ended)
+                observations = self.observations = next_observations
+                done_steps = timestep + 1
+                if training:
+                    self.timestep = done_steps
+                if done_steps % self.report_interval == 0 or done_steps == timesteps:
+                    stats = self._report(episode_stats, done_steps, timesteps, started, start, bar)
+                    if self.any_rank(stop(stats)):
+                        break
+                if training and done_steps % self.update_period == 0:
+                    if self.any_rank(self.preempted):
+                        self.preempted = True
+                        self.write_checkpoints(done_steps)
+                        break
+                    if self.checkpoint_interval and done_steps % self.checkpoint_interval == 0:
+                        self.write_checkpoints(done_steps)
+        return self.stats
 
     @contextlib.contextmanager
     def _preemption_signals(self):
@@ -163,7 +256,7 @@ class TrainerBase:
         def request_stop(signum, frame):
             self.preempted = True
 
-        previous = {sig: signal.signal(sig, request_stop) for sig in PREEMPTION_SIGNALS}
+        previous = {sig: signal.signal(sig, request_stop) for sig in self.preemption_signals}
         try:
             yield
         finally:
@@ -198,9 +291,7 @@ class TrainerBase:
         returns = [s.mean_return for s in episode_stats if s.mean_return is not None]
         lengths = [s.mean_length for s in episode_stats if s.mean_length is not None]
         agents = []
-        for agent, stats in zip(self.agents, episode_stats):
-            tracked = {tag: sum(values) / len(values) for tag, values in agent.tracking_data.items() if values}
-            agent.tracking_data.clear()
+        for tracked, stats in zip(self._tracked_means(), episode_stats):
             agents.append({"mean_return": stats.mean_return, "mean_length": stats.mean_length, **tracked})
         self.stats = TrainStats(
             timestep=timestep, env_steps=timestep * self.env.num_envs, wall_s=wall,
