@@ -1,6 +1,7 @@
 """Tasks: one folder per task (MJCF model, MDP terms, default agent configuration) and a registry."""
 
 from . import cartpole  # noqa: F401  (registers its task)
+from . import cartpole_pomdp  # noqa: F401
 from .registry import make, names, register, spec
 
 __all__ = ["make", "names", "register", "spec"]

@@ -8,6 +8,18 @@ from .config import check, from_dict
 
 STOCHASTIC = {"GaussianMixin": "gaussian", "Gaussian": "gaussian", "CategoricalMixin": "categorical", "Categorical": "categorical"}
 DETERMINISTIC = {"DeterministicMixin": "deterministic", "Deterministic": "deterministic"}
+RNN_TYPES = ("RNN", "GRU", "LSTM")
+
+
+@dataclass
+class RnnSpec:
+    """A recurrent layer in front of a model's MLP (PPO_RNN): the cell, its depth and width, and how many steps
+    the update replays per sequence (truncated backpropagation through time)."""
+
+    type: str = "GRU"
+    num_layers: int = 1
+    hidden_size: int = 64
+    sequence_length: int = 16
 
 
 @dataclass
@@ -30,6 +42,7 @@ class ModelSpec:
     reduction: str = "sum"
     # Categorical: the network's outputs are logits
     unnormalized_log_prob: bool = True
+    rnn: RnnSpec | None = None  # recurrent models only (agent class PPO_RNN)
 
     def gaussian_kwargs(self) -> dict:
         return dict(output_activation=self.output_activation, output_scale=self.output_scale,
@@ -51,6 +64,8 @@ def parse_models(data: dict | None, section: str = "models") -> ModelsSpec:
             role_data = dict(data[role])
             if "class" in role_data:
                 role_data["kind"] = role_data.pop("class")
+            if isinstance(role_data.get("rnn"), dict):
+                role_data["rnn"] = _parse_rnn(role_data["rnn"], f"{section}.{role}.rnn")
             data[role] = from_dict(ModelSpec, role_data, f"{section}.{role}")
     spec = from_dict(ModelsSpec, data, section)
     check(spec.policy.kind in STOCHASTIC, section, "policy.class", spec.policy.kind, f"choose one of {', '.join(STOCHASTIC)}")
@@ -59,3 +74,11 @@ def parse_models(data: dict | None, section: str = "models") -> ModelsSpec:
         check(all(isinstance(h, int) and h > 0 for h in model.hiddens), section, f"{role}.hiddens", model.hiddens,
               "expected a list of positive layer sizes")
     return spec
+
+
+def _parse_rnn(data: dict, section: str) -> RnnSpec:
+    rnn = from_dict(RnnSpec, data, section)
+    check(rnn.type in RNN_TYPES, section, "type", rnn.type, f"choose one of {', '.join(RNN_TYPES)}")
+    for name in ("num_layers", "hidden_size", "sequence_length"):
+        check(getattr(rnn, name) >= 1, section, name, getattr(rnn, name), "must be >= 1")
+    return rnn

@@ -17,7 +17,7 @@ from .model_spec import ModelsSpec, parse_models
 from .ppo_cfg import PPO_CFG
 
 SECTIONS = ("seed", "models", "memory", "agent", "trainer")
-AGENT_CLASSES = ("PPO",)
+AGENT_CLASSES = ("PPO", "PPO_RNN")
 TRAINER_CLASSES = ("SequentialTrainer",)
 _PREPROCESSOR_KEYS = ("observation_preprocessor", "state_preprocessor", "value_preprocessor")
 
@@ -112,9 +112,14 @@ def parse_runner_cfg(data: dict, resolve_class: Callable[[str, str], Any]) -> Ru
     trainer_class = _pop_class(trainer, "trainer", TRAINER_CLASSES, "SequentialTrainer")
     seed = data.get("seed")
     check(seed is None or isinstance(seed, int), "seed", "value", seed, "expected an integer")
+    models = parse_models(data["models"])
+    for role in ("policy", "value"):
+        rnn = getattr(models, role).rnn
+        check(rnn is None or agent_class == "PPO_RNN", "models", f"{role}.rnn", rnn and dataclasses.asdict(rnn),
+              "recurrent models need agent class PPO_RNN")
     return RunnerCfg(
         seed=seed,
-        models=parse_models(data["models"]),
+        models=models,
         memory=from_dict(MemorySpec, memory, "memory"),
         agent_class=agent_class,
         agent=from_dict(PPO_CFG, agent, "agent").validate(),

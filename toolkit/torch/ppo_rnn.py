@@ -1,0 +1,245 @@
+"""PPO with recurrent models (skrl's PPO_RNN), torch.
+
+The agent keeps each world's recurrent state. act() reads it and computes the next one; record_transition()
+commits that next state, zeroed for every world whose episode ended this step (terminated or truncated), in
+training and in evaluation alike. The rollout memory stores the state each step started from; the update cuts
+the rollout into sequences of `sequence_length` steps per world, starts each from its stored state, zeroes the
+state wherever an episode ended inside the sequence, and makes minibatches of whole sequences (truncated
+backpropagation through time).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+from torch import nn
+
+from ..config import ConfigError
+from .gae import compute_gae
+from .ppo import PPO
+from .rnn_models import RecurrentModel, RnnState
+from .schedulers import KLAdaptiveLR
+
+
+def _sequences(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """(steps, num_envs, ...) -> (steps // length * num_envs, length, ...): each world's steps cut into runs."""
+    steps, num_envs, *rest = tensor.shape
+    return tensor.reshape(steps // length, length, num_envs, *rest).transpose(1, 2).reshape(-1, length, *rest)
+
+
+class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
+    checkpoint_format = "simtrain.torch.PPO_RNN"
+
+    def __init__(self, *, models: dict[str, nn.Module], **kwargs):
+        super().__init__(models=models, **kwargs)
+        roles = {"policy": self.policy} if self._shared or self.value is None else {"policy": self.policy, "value": self.value}
+        for role, model in roles.items():
+            if not isinstance(model, RecurrentModel):
+                raise ValueError(f"models: {role} is a {type(model).__name__}; PPO_RNN needs models from toolkit.torch.build_recurrent_models")
+        self._roles = roles
+        lengths = {spec["rnn"]["sequence_length"] for spec in (m.get_specification() for m in roles.values()) if spec}
+        if not lengths:
+            raise ConfigError("models.policy.rnn: missing; PPO_RNN needs at least one recurrent model (type, num_layers, hidden_size, sequence_length)")
+        if len(lengths) > 1:
+            raise ConfigError(f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length")
+        self.sequence_length = lengths.pop()
+        if self.memory is not None and self.cfg.rollouts % self.sequence_length:
+            raise ConfigError(f"agent.rollouts: {self.cfg.rollouts} is not allowed; must be a multiple of rnn.sequence_length ({self.sequence_length})")
+        self._rnn_states: dict[str, RnnState] = {}  # the state each world's next step starts from
+        self._rnn_next_states: dict[str, RnnState] = {}  # computed by act(), committed by record_transition()
+
+    def get_specification(self) -> dict:
+        """The recurrent state of every model (policy first), in skrl's form."""
+        sizes = [size for model in self._roles.values() for size in model.get_specification().get("rnn", {}).get("sizes", [])]
+        return {"rnn": {"sequence_length": self.sequence_length, "sizes": sizes}}
+
+    def init(self, *, trainer_cfg: dict | None = None) -> None:
+        super().init(trainer_cfg=trainer_cfg)
+        if self.memory is None:
+            return
+        for role, model in self._roles.items():
+            for index, (layers, _, hidden) in enumerate(model.trunk.state_shapes(1)):
+                self.memory.create_tensor(f"rnn_{role}_{index}", (layers, hidden))
+
+    def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
+        # the trainer resets the worlds when it switches between training and evaluation: so do the states
+        if enabled != self.training:
+            self.reset_rnn_states()
+        super().enable_training_mode(enabled, apply_to_models=apply_to_models)
+
+    def reset_rnn_states(self) -> None:
+        """Every world starts its next step from a zero state (after the caller reset all worlds)."""
+        self._rnn_states, self._rnn_next_states = {}, {}
+
+    def _states(self, batch: int) -> dict[str, RnnState]:
+        states = self._rnn_states
+        if not states or next(iter(states.values()))[0].shape[1] != batch:
+            states = self._rnn_states = {role: model.initial_state(batch, self.device) for role, model in self._roles.items()}
+        return states
+
+    # ---- networks ----
+    def _step(self, observations: torch.Tensor, states: dict[str, RnnState], starts: torch.Tensor | None = None):
+        """(distribution parameters, value or None, next states) for one step or, with `starts`, sequences."""
+        params, values, policy_state = self.policy(observations, states["policy"], starts)
+        next_states = {"policy": policy_state}
+        if "value" in self._roles:
+            _, values, next_states["value"] = self.value(observations, states["value"], starts)
+        return params, values, next_states
+
+    def _values_from(self, observations: torch.Tensor, states: dict[str, RnnState]) -> torch.Tensor:
+        """Value in return units of raw observations, each world continuing from `states`."""
+        model, role = (self.value, "value") if "value" in self._roles else (self.policy, "policy")
+        _, values, _ = model(self._preprocess(observations), states[role])
+        return self._denormalize_value(values)
+
+    # ---- interaction ----
+    def act(self, observations: torch.Tensor, states: torch.Tensor | None = None, *, timestep: int, timesteps: int):
+        with torch.inference_mode():
+            obs = self._preprocess(observations, train=self.training)
+            rnn_states = self._states(obs.shape[0])
+            params, values, self._rnn_next_states = self._step(obs, rnn_states)
+            if self.training and timestep < self.cfg.random_timesteps:
+                actions = self._random_actions(obs.shape[0])
+            else:
+                actions = self.head.sample(params)
+            log_prob = self.head.log_prob(params, actions)
+            if self.training and values is not None:
+                self._cached = {"observations": obs, "values": self._denormalize_value(values), "log_prob": log_prob,
+                                "rnn": rnn_states}
+        return actions, {"log_prob": log_prob, "mean_actions": self.head.mode(params)}
+
+    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
+                          terminated, truncated, infos, timestep: int, timesteps: int) -> None:
+        self._next_observations = next_observations
+        with torch.inference_mode():
+            if self.training and self.memory is not None:
+                rewards = rewards.to(torch.float32)
+                if self.cfg.rewards_shaper is not None:
+                    rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
+                if self.cfg.time_limit_bootstrap:
+                    # the true final state, seen by the networks with the memory of its own episode
+                    final = (infos or {}).get("final_obs", next_observations)
+                    timed_out = truncated.bool() & ~terminated.bool()
+                    rewards = rewards + self.cfg.discount_factor * self._values_from(final, self._rnn_next_states) * timed_out
+                stored = {f"rnn_{role}_{index}": state.transpose(0, 1)
+                          for role, role_states in self._cached["rnn"].items() for index, state in enumerate(role_states)}
+                self.memory.add_samples(observations=self._cached["observations"], actions=actions,
+                                        log_prob=self._cached["log_prob"], values=self._cached["values"], rewards=rewards,
+                                        terminated=terminated, truncated=truncated, **stored)
+            # a world whose episode ended starts the next one with no memory of it
+            alive = (~(terminated.bool() | truncated.bool())).reshape(1, -1, 1).to(torch.float32)
+            self._rnn_states = {role: tuple(state * alive for state in role_states)
+                                for role, role_states in self._rnn_next_states.items()}
+
+    # ---- learning ----
+    def _rollout_sequences(self) -> tuple[dict[str, torch.Tensor], dict[str, RnnState]]:
+        """The rollout as sequences (GAE on the whole rollout first), the state each sequence starts from."""
+        cfg, tensors, length = self.cfg, self.memory.tensors, self.sequence_length
+        with torch.no_grad():
+            last_values = self._values_from(self._next_observations, self._states(self.memory.num_envs))
+            dones = tensors["terminated"] | tensors["truncated"]
+            advantages, returns = compute_gae(tensors["rewards"], tensors["values"], dones, last_values,
+                                              cfg.discount_factor, cfg.gae_lambda)
+            values = tensors["values"]
+            if self._value_preprocessor is not None:
+                self._value_preprocessor.update(returns)
+                returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
+                values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        batch = {name: _sequences(tensor, length) for name, tensor in (
+            ("observations", tensors["observations"]), ("actions", tensors["actions"]), ("log_prob", tensors["log_prob"]),
+            ("values", values), ("returns", returns), ("advantages", advantages))}
+        # a step whose previous step ended an episode starts from a zero state (the first step: its stored state)
+        ended = _sequences(dones, length)
+        batch["starts"] = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], 1)
+        initial = {}
+        for role, model in self._roles.items():
+            count = len(model.trunk.state_shapes(1))
+            initial[role] = tuple(tensors[f"rnn_{role}_{index}"][::length].flatten(0, 1) for index in range(count))
+        return batch, initial
+
+    def update(self, *, timestep: int, timesteps: int) -> None:
+        cfg = self.cfg
+        batch, initial = self._rollout_sequences()
+        count = batch["log_prob"].shape[0]
+        if count < cfg.mini_batches:
+            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; the rollout has only {count} sequences")
+        size = count // cfg.mini_batches
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        sums = defaultdict(lambda: torch.zeros((), device=self.device))
+        updates = 0
+        for _ in range(cfg.learning_epochs):
+            order = torch.randperm(count, device=self.device)
+            shuffled = {name: tensor[order] for name, tensor in batch.items()}
+            shuffled_states = {role: tuple(s[order] for s in states) for role, states in initial.items()}
+            epoch_kl = []
+            for start in range(0, size * cfg.mini_batches, size):
+                mb = {name: tensor[start:start + size] for name, tensor in shuffled.items()}
+                mb_states = {role: tuple(s[start:start + size].transpose(0, 1).contiguous() for s in states)
+                             for role, states in shuffled_states.items()}
+                targets = {name: mb[name].flatten(0, 1) for name in ("actions", "log_prob", "values", "returns", "advantages")}
+                with torch.autocast(**self._autocast):
+                    dist_params, predicted, _ = self._step(mb["observations"], mb_states, mb["starts"])
+                    policy_loss, value_loss, entropy_loss, kl = self._losses(dist_params, predicted, targets)
+                epoch_kl.append(kl)
+                if cfg.kl_threshold and kl > cfg.kl_threshold:
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                self._scaler.scale(policy_loss + entropy_loss + value_loss).backward()
+                if cfg.grad_norm_clip > 0:
+                    self._scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
+                self._scaler.step(self.optimizer)
+                self._scaler.update()
+                for name, value in (("policy", policy_loss), ("value", value_loss), ("entropy", entropy_loss), ("kl", kl)):
+                    sums[name] += value.detach().float()
+                updates += 1
+            if isinstance(self.scheduler, KLAdaptiveLR):
+                self.scheduler.step(torch.stack(epoch_kl).mean())
+            elif self.scheduler is not None:
+                self.scheduler.step()
+        updates = max(updates, 1)
+        for tag, name in (("Loss / Policy loss", "policy"), ("Loss / Value loss", "value"), ("Loss / Entropy loss", "entropy"),
+                          ("Policy / KL divergence", "kl")):
+            self.track_data(tag, float(sums[name]) / updates)
+        self.track_data("Learning / Learning rate", self.optimizer.param_groups[0]["lr"])
+        if hasattr(self.head, "log_std"):
+            self.track_data("Policy / Standard deviation", float(self.head.log_std.detach().exp().mean()))
+
+    def _losses(self, dist_params, predicted: torch.Tensor, mb: dict[str, torch.Tensor]):
+        """PPO's clipped surrogate, clipped value loss and entropy bonus, and the approximate KL."""
+        cfg = self.cfg
+        log_prob = self.head.log_prob(dist_params, mb["actions"])
+        entropy = self.head.entropy(dist_params).mean()
+        log_ratio = log_prob - mb["log_prob"]
+        ratio = log_ratio.exp()
+        kl = ((ratio - 1) - log_ratio).mean().detach()
+        surrogate = mb["advantages"] * ratio
+        clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
+        policy_loss = -torch.min(surrogate, clipped).mean()
+        if cfg.value_clip > 0:
+            predicted = mb["values"] + (predicted - mb["values"]).clamp(-cfg.value_clip, cfg.value_clip)
+        value_loss = cfg.value_loss_scale * (mb["returns"] - predicted.float()).square().mean()
+        return policy_loss, value_loss, -cfg.entropy_loss_scale * entropy, kl
+
+    # ---- checkpoints ----
+    def state_dict(self) -> dict:
+        """PPO's contents, the recurrent specification, and each world's current state (so that a resumed run
+        continues its episodes with their memory)."""
+        state = super().state_dict()
+        state["rnn_specification"] = repr(self.get_specification()["rnn"]["sizes"])
+        state["rnn_states"] = {f"{role}_{index}": tensor for role, states in self._rnn_states.items()
+                               for index, tensor in enumerate(states)}
+        return state
+
+    def _load_agent_state(self, state: dict) -> None:
+        self.reset_rnn_states()
+        saved = state.get("rnn_states") or {}
+        if not saved:
+            return
+        states = {role: tuple(saved.get(f"{role}_{index}") for index in range(len(model.trunk.state_shapes(1))))
+                  for role, model in self._roles.items()}
+        batches = {tensor.shape[1] for role_states in states.values() for tensor in role_states if tensor is not None}
+        if None not in (t for role_states in states.values() for t in role_states) and len(batches) == 1:
+            self._rnn_states = {role: tuple(t.to(self.device) for t in role_states) for role, role_states in states.items()}
