@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .task import TaskSpec
+from .task import MdpState, TaskSpec
 
 
 class StepResult(NamedTuple):
@@ -20,16 +20,26 @@ class StepResult(NamedTuple):
     episode_return: Any  # running return including this step (valid as the final return where done)
     episode_length: Any
     nonfinite: Any  # per world: the state or reward is NaN or inf
+    log: dict  # {"reward/<term>": mean over worlds of that weighted reward term}, device scalars
 
 
-def evaluate_step(xp, task: TaskSpec, qpos, qvel, episode_return, episode_length) -> StepResult:
-    obs = task.observations(xp, qpos, qvel)
-    reward = task.reward(xp, qpos, qvel)
-    terminated = task.terminated(xp, qpos, qvel)
+def reward_terms(xp, task: TaskSpec, state: MdpState) -> dict:
+    """The task's reward as named weighted terms ({"reward": r} for a task that returns one array)."""
+    terms = task.reward(xp, state)
+    return terms if isinstance(terms, dict) else {"reward": terms}
+
+
+def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_length) -> StepResult:
+    obs = task.observations(xp, state)
+    terms = reward_terms(xp, task, state)
+    reward = sum(terms.values())
+    terminated = task.terminated(xp, state)
     nonfinite = ~(xp.isfinite(obs).all(-1) & xp.isfinite(reward))
     # a world whose physics blew up ends its episode here and is reset, and is reported by check_finite()
     terminated = terminated | nonfinite
     episode_length = episode_length + 1
     episode_return = episode_return + reward
     truncated = (episode_length >= task.max_episode_steps) & ~terminated
-    return StepResult(obs, reward, terminated, truncated, terminated | truncated, episode_return, episode_length, nonfinite)
+    log = {f"reward/{name}": term.mean() for name, term in terms.items()}
+    return StepResult(obs, reward, terminated, truncated, terminated | truncated, episode_return, episode_length,
+                      nonfinite, log)

@@ -10,12 +10,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import mujoco
 import numpy as np
 from mujoco import mjx
 
+from . import randomization as dr
 from .mdp_step import evaluate_step
-from .task import TaskSpec
+from .task import MdpState, TaskSpec, load_model
 from .vec_env import VecEnv, nonfinite_error
 
 
@@ -25,6 +25,24 @@ class MjxState(NamedTuple):
     episode_length: jax.Array
     nonfinite_worlds: jax.Array  # count since the last check_finite()
     key: jax.Array
+    before: jax.Array  # the task's tracked quantity at the start of the coming step ((num_envs, 0) without one)
+    model_fields: dict  # per-world model fields of domain randomization ({} when off)
+
+
+class _DataFields:
+    """A batched mjx.Data's fields by MuJoCo name, public or implementation-held (cinert, cfrc_ext)."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        data = self.__dict__["_data"]
+        try:
+            return getattr(data, name)
+        except AttributeError:
+            return getattr(data._impl, name)
 
 
 class MjxVecEnv(VecEnv):
@@ -38,46 +56,89 @@ class MjxVecEnv(VecEnv):
         self.single_observation_space = task.single_observation_space
         self.single_action_space = task.single_action_space
         self.max_episode_steps = task.max_episode_steps
-        self.mj_model = mujoco.MjModel.from_xml_path(str(task.mjcf))
+        self.mj_model = load_model(task)
+        self.dt = float(self.mj_model.opt.timestep) * task.frame_skip
+        # MJX's JAX implementation allocates a slot for every possible contact, so its buffers cannot overflow
         self._model = mjx.put_model(self.mj_model, device=self._jax_device)
         self._default_data = mjx.make_data(self._model, device=self._jax_device)
+        self._dr_ranges = dr.enabled(task.randomization)
+        self._dr_counts = dr.factor_shapes(self.mj_model, task.randomization)
+        self._dr_nominal = {name: jnp.asarray(value) for name, value in dr.nominal_fields(self.mj_model, task.randomization).items()}
         self._action_low = jnp.asarray(task.single_action_space.low)
         self._action_high = jnp.asarray(task.single_action_space.high)
         self._seed = seed
         self._reset_fn = jax.jit(self.functional_reset)
         self._step_fn = jax.jit(self.functional_step, donate_argnums=0)
+        self._refresh_fn = jax.jit(self._refresh)
         self._state: MjxState | None = None
 
     # ---- pure functions (jit / scan friendly) ----
     def _reset_data(self, key: jax.Array):
-        """A batch of freshly reset worlds: defaults plus uniform reset noise."""
+        """A batch of freshly reset worlds: defaults plus reset noise."""
         scale = self.task.reset_noise_scale
         key_pos, key_vel = jax.random.split(key)
         d = self._default_data
         qpos = d.qpos + jax.random.uniform(key_pos, (self.num_envs, d.qpos.shape[0]), minval=-scale, maxval=scale)
         qvel = d.qvel + jax.random.uniform(key_vel, (self.num_envs, d.qvel.shape[0]), minval=-scale, maxval=scale)
         batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_envs, *x.shape)), d)
+        if self.task.qvel_noise == "normal":
+            qvel = d.qvel + scale * jax.random.normal(key_vel, (self.num_envs, d.qvel.shape[0]))
         return batched.replace(qpos=qpos, qvel=qvel)
 
-    def _observations(self, data) -> jax.Array:
-        return self.task.observations(jnp, data.qpos, data.qvel)
+    def _random_model_fields(self, key: jax.Array) -> dict:
+        """Per-world model fields with freshly drawn randomization factors ({} when randomization is off)."""
+        factors = {}
+        for name, (low, high) in self._dr_ranges.items():
+            key, key_name = jax.random.split(key)
+            factors[name] = jax.random.uniform(key_name, (self.num_envs, self._dr_counts[name]), minval=low, maxval=high)
+        return dr.scaled_fields(jnp, self._dr_nominal, factors)
+
+    def _vmapped(self, function, model_fields: dict, data):
+        """function(model, data) over the worlds, each with its own randomized model fields."""
+        if not model_fields:
+            return jax.vmap(function, in_axes=(None, 0))(self._model, data)
+        return jax.vmap(lambda fields, d: function(self._model.replace(**fields), d))(model_fields, data)
+
+    def _mdp_state(self, data, before, model_fields) -> MdpState:
+        body_mass = model_fields.get("body_mass", jnp.broadcast_to(self._model.body_mass, (self.num_envs, self.mj_model.nbody)))
+        return MdpState(data.qpos, data.qvel, data.ctrl, before, _DataFields(data), body_mass, self.dt)
+
+    def _refresh(self, data, model_fields, done=None, before=None):
+        """Derived state of worlds whose qpos/qvel were just set (done; None: all): Data fields (a forward on
+        every world, which the next step recomputes anyway) and the tracked quantity."""
+        if self.task.forward_on_reset:
+            data = self._vmapped(mjx.forward, model_fields, data)
+        if self.task.tracked is None:
+            return data, jnp.zeros((self.num_envs, 0))
+        fresh = self.task.tracked(jnp, self._mdp_state(data, None, model_fields))
+        return data, fresh if done is None else jnp.where(done[:, None], fresh, before)
+
+    def _observations(self, data, before=None, model_fields=None) -> jax.Array:
+        return self.task.observations(jnp, self._mdp_state(data, before, model_fields or {}))
 
     def functional_reset(self, key: jax.Array) -> tuple[MjxState, jax.Array]:
-        key, key_reset = jax.random.split(key)
+        key, key_reset, key_model = jax.random.split(key, 3)
         data = self._reset_data(key_reset)
+        model_fields = self._random_model_fields(key_model)
+        data, before = self._refresh(data, model_fields)
         zeros = jnp.zeros(self.num_envs)
-        state = MjxState(data, zeros, zeros.astype(jnp.int32), jnp.zeros((), jnp.int32), key)
-        return state, self._observations(data)
+        state = MjxState(data, zeros, zeros.astype(jnp.int32), jnp.zeros((), jnp.int32), key, before, model_fields)
+        return state, self._observations(data, before, model_fields)
 
     def functional_step(self, state: MjxState, actions: jax.Array):
         data = state.data.replace(ctrl=jnp.clip(actions, self._action_low, self._action_high))
+        model_fields = state.model_fields
 
         def physics(_, d):
-            return jax.vmap(mjx.step, in_axes=(None, 0))(self._model, d)
+            return self._vmapped(mjx.step, model_fields, d)
 
         data = jax.lax.fori_loop(0, self.task.frame_skip, physics, data)
-        r = evaluate_step(jnp, self.task, data.qpos, data.qvel, state.episode_return, state.episode_length)
-        key, key_reset = jax.random.split(state.key)
+        if self.task.post_constraint:
+            data = self._vmapped(mjx.rne_postconstraint, model_fields, data)
+        mdp_state = self._mdp_state(data, state.before, model_fields)
+        r = evaluate_step(jnp, self.task, mdp_state, state.episode_return, state.episode_length)
+        before = self.task.tracked(jnp, mdp_state) if self.task.tracked is not None else state.before
+        key, key_reset, key_model = jax.random.split(state.key, 3)
         fresh = self._reset_data(key_reset)
 
         def select(reset_value, value):
@@ -85,14 +146,20 @@ class MjxVecEnv(VecEnv):
             return jnp.where(mask, reset_value, value)
 
         data = jax.tree.map(select, fresh, data)
-        obs = jnp.where(r.done[:, None], self._observations(data), r.obs)
-        info = {"final_obs": r.obs, "episode": {"r": r.episode_return, "l": r.episode_length}, "_episode": r.done}
+        if model_fields:
+            model_fields = jax.tree.map(select, self._random_model_fields(key_model), model_fields)
+        data, before = self._refresh(data, model_fields, r.done, before)
+        obs = jnp.where(r.done[:, None], self._observations(data, before, model_fields), r.obs)
+        info = {"final_obs": r.obs, "episode": {"r": r.episode_return, "l": r.episode_length}, "_episode": r.done,
+                "log": r.log}
         new_state = MjxState(
             data,
             jnp.where(r.done, 0.0, r.episode_return),
             jnp.where(r.done, 0, r.episode_length),
             state.nonfinite_worlds + r.nonfinite.sum(dtype=jnp.int32),
             key,
+            before,
+            model_fields,
         )
         return new_state, (obs, r.reward, r.terminated, r.truncated, info)
 
@@ -108,6 +175,17 @@ class MjxVecEnv(VecEnv):
             self.reset()
         self._state, out = self._step_fn(self._state, jnp.asarray(actions))
         return out
+
+    @property
+    def state(self) -> MjxState:
+        """The worlds' state, for code that steps them itself with `functional_step` (the compiled training loop)."""
+        if self._state is None:
+            self.reset()
+        return self._state
+
+    @state.setter
+    def state(self, state: MjxState) -> None:
+        self._state = state
 
     def check_finite(self) -> None:
         if self._state is None:
@@ -133,18 +211,22 @@ class MjxVecEnv(VecEnv):
             self.reset()
         data = self._state.data.replace(**{name: jnp.asarray(state[name], jnp.float32).reshape(getattr(self._state.data, name).shape)
                                            for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")})
+        model_fields = self._state.model_fields
+        data, before = self._refresh_fn(data, model_fields)
         self._state = MjxState(data, jnp.asarray(state["episode_return"], jnp.float32),
                                jnp.asarray(state["episode_length"], jnp.int32), jnp.zeros((), jnp.int32),
-                               jax.random.wrap_key_data(jnp.asarray(state["key"])))
-        return self._observations(data)
+                               jax.random.wrap_key_data(jnp.asarray(state["key"])), before, model_fields)
+        return self._observations(data, before, model_fields)
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> jax.Array:
         """Put every world in the given state; returns the observations of that state."""
         if self._state is None:
             self.reset()
         data = self._state.data.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
-        self._state = self._state._replace(data=data)
-        return self._observations(data)
+        model_fields = self._state.model_fields
+        data, before = self._refresh_fn(data, model_fields)
+        self._state = self._state._replace(data=data, before=before)
+        return self._observations(data, before, model_fields)
 
 
 def _jax_device(device: str | None) -> jax.Device:

@@ -1,20 +1,63 @@
-"""What an engine needs to know about a task: its MJCF model and its MDP terms.
+"""What an engine needs to know about a task: its MJCF model, its MDP terms and its engine settings.
 
 MDP terms are written once against the array API shared by torch and jax.numpy (`xp` is the module), so the
 Warp engine evaluates them in torch on zero-copy views of the simulator state and the MJX engine evaluates
-them in jax.numpy inside its jitted step.
+them in jax.numpy inside its jitted step. A term is `(xp, state) -> array` where `state` is an `MdpState`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import gymnasium as gym
 
-# (xp, qpos, qvel) -> batched array
-Term = Callable[[Any, Any, Any], Any]
+
+class MdpState(NamedTuple):
+    """What a term sees of a batch of worlds after a step (or a reset).
+
+    `data` holds every batched field of MuJoCo's Data by its MuJoCo name (`xpos`, `xipos`, `cinert`, `cvel`,
+    `cfrc_ext`, `qfrc_actuator`, `qfrc_constraint`, `site_xpos`, ...), shaped (num_envs, *MuJoCo's shape). As
+    in C MuJoCo after mj_step, the position-dependent fields are those of the last substep's start, and
+    `cfrc_ext` is filled only for tasks with `post_constraint=True`."""
+
+    qpos: Any  # (num_envs, nq)
+    qvel: Any  # (num_envs, nv)
+    ctrl: Any  # (num_envs, nu): the action that reached the simulator (clipped to the action space)
+    before: Any  # (num_envs, k): the task's `tracked` quantity at the start of the step; None without one
+    data: Any  # the engine's batched Data fields, by name
+    body_mass: Any  # (num_envs, nbody): the worlds' body masses (they differ with mass randomization)
+    dt: float  # seconds per env step: timestep * frame_skip
+
+
+# (xp, MdpState) -> batched array; a reward term may instead return {term name: weighted (num_envs,) array}
+Term = Callable[[Any, MdpState], Any]
+
+
+@dataclass(frozen=True)
+class Randomization:
+    """Per-world domain randomization, drawn again for each world at each of its resets: every named model
+    quantity is multiplied by a factor uniform in [low, high]. None leaves it as the MJCF has it."""
+
+    mass: tuple[float, float] | None = None  # body masses and inertias (a density change)
+    friction: tuple[float, float] | None = None  # geoms' sliding friction
+    actuator_gain: tuple[float, float] | None = None  # actuators' gain (force per unit of control)
+
+    def __post_init__(self):
+        for name in ("mass", "friction", "actuator_gain"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if len(value) != 2 or not 0 < value[0] <= value[1]:
+                raise ValueError(f"randomization.{name}: {value!r} is not allowed; must be (low, high) with 0 < low <= high")
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) is not None for name in ("mass", "friction", "actuator_gain"))
+
+
+RESET_NOISE_KINDS = ("uniform", "normal")
 
 
 @dataclass(frozen=True)
@@ -22,13 +65,21 @@ class TaskSpec:
     name: str
     mjcf: Path
     observations: Term  # -> (num_envs, obs_dim)
-    reward: Term  # -> (num_envs,)
+    reward: Term  # -> (num_envs,), or a dict of named weighted terms that add up to the reward
     terminated: Term  # -> (num_envs,) bool
     single_observation_space: gym.spaces.Box
     single_action_space: gym.spaces.Box
     max_episode_steps: int
-    reset_noise_scale: float  # qpos and qvel start at their defaults plus uniform(-scale, scale)
+    reset_noise_scale: float  # qpos starts at qpos0 plus uniform(-scale, scale); qvel at 0 plus noise of qvel_noise
+    qvel_noise: str = "uniform"  # "uniform": uniform(-scale, scale); "normal": scale * standard normal
     frame_skip: int = 1
+    tracked: Term | None = None  # a quantity whose start-of-step value terms read as state.before (e.g. x position)
+    forward_on_reset: bool = False  # recompute derived Data fields of reset worlds (as mj_forward in set_state)
+    post_constraint: bool = False  # compute cfrc_ext after each step (gymnasium's mj_rnePostConstraint)
+    edit_model: Callable[[Any], None] | None = None  # changes to the compiled MjModel both engines need
+    nconmax: int | None = None  # Warp: contacts per world to allocate (None: mujoco_warp's guess)
+    njmax: int | None = None  # Warp: constraint rows per world to allocate (None: mujoco_warp's guess)
+    randomization: Randomization = Randomization()
     solved_return: float | None = None  # mean episode return at which the task counts as solved
     agent_cfg: Path | None = None  # default agent configuration (Runner YAML)
     default_num_envs: int = 1024
@@ -38,3 +89,21 @@ class TaskSpec:
             raise ValueError(f"frame_skip: {self.frame_skip} is not allowed; must be >= 1")
         if self.max_episode_steps < 1:
             raise ValueError(f"max_episode_steps: {self.max_episode_steps} is not allowed; must be >= 1")
+        if self.qvel_noise not in RESET_NOISE_KINDS:
+            raise ValueError(f"qvel_noise: {self.qvel_noise!r} is not allowed; choose one of {', '.join(RESET_NOISE_KINDS)}")
+        for name in ("nconmax", "njmax"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}: {value!r} is not allowed; must be a positive integer or None")
+        if not isinstance(self.randomization, Randomization):
+            raise ValueError(f"randomization: {self.randomization!r} is not allowed; must be an envs.Randomization")
+
+
+def load_model(task: TaskSpec):
+    """The task's compiled MjModel, with the task's edits applied."""
+    import mujoco
+
+    model = mujoco.MjModel.from_xml_path(str(task.mjcf))
+    if task.edit_model is not None:
+        task.edit_model(model)
+    return model

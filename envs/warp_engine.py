@@ -7,16 +7,36 @@ and replayed, on torch's stream so that no synchronisation is needed between the
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 import torch
 import warp as wp
 
 import mujoco_warp as mjw
 
+from . import randomization as dr
 from .mdp_step import evaluate_step
-from .task import TaskSpec
-from .vec_env import VecEnv, nonfinite_error
+from .task import MdpState, TaskSpec, load_model
+from .vec_env import SimulationError, VecEnv, nonfinite_error
+
+# overflows of the contact and constraint buffers (not solver iteration limits, which are not errors)
+_BUFFER_OVERFLOWS = int(mjw.OverflowType.NEFC | mjw.OverflowType.NJMAX_NNZ | mjw.OverflowType.BROADPHASE
+                        | mjw.OverflowType.NARROWPHASE | mjw.OverflowType.CCD | mjw.OverflowType.NVMAX
+                        | mjw.OverflowType.EPA_HORIZON)
+
+
+class _DataFields:
+    """Zero-copy torch views of a mujoco_warp Data's batched fields, by MuJoCo name, made on first use."""
+
+    def __init__(self, data):
+        self._data = data
+        self._views = {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._views:
+            self._views[name] = wp.to_torch(getattr(self._data, name))
+        return self._views[name]
 
 
 class WarpVecEnv(VecEnv):
@@ -31,11 +51,17 @@ class WarpVecEnv(VecEnv):
         self.single_observation_space = task.single_observation_space
         self.single_action_space = task.single_action_space
         self.max_episode_steps = task.max_episode_steps
-        self.mj_model = mujoco.MjModel.from_xml_path(str(task.mjcf))
+        self.mj_model = load_model(task)
+        self.dt = float(self.mj_model.opt.timestep) * task.frame_skip
 
+        batched = {field: num_envs for field in dr.batched_field_names(task.randomization)}
         with wp.ScopedDevice(self.device):
-            self._model = mjw.put_model(self.mj_model)
-            self._data = mjw.make_data(self.mj_model, nworld=num_envs)
+            self._model = mjw.put_model(self.mj_model, batch_sizes=batched)
+            self._model.opt.warn_overflow = _BUFFER_OVERFLOWS  # print buffer overflows, not solver iteration limits
+            self._data = mjw.make_data(self.mj_model, nworld=num_envs, nconmax=task.nconmax, njmax=task.njmax)
+        self.nconmax, self.njmax = self._data.naconmax // num_envs, self._data.njmax
+        self._fields = _DataFields(self._data)
+        self._overflow = wp.to_torch(self._data.overflow)
         # zero-copy torch views of the simulator state
         self._qpos = wp.to_torch(self._data.qpos)
         self._qvel = wp.to_torch(self._data.qvel)
@@ -44,8 +70,16 @@ class WarpVecEnv(VecEnv):
         self._qpos0 = torch.as_tensor(self.mj_model.qpos0, dtype=self._qpos.dtype, device=self.device)
         self._zeroed_on_reset = [
             wp.to_torch(getattr(self._data, name))
-            for name in ("qvel", "act", "ctrl", "qacc_warmstart", "qfrc_applied", "xfrc_applied", "time")
+            for name in ("qvel", "act", "ctrl", "qacc_warmstart", "qfrc_applied", "xfrc_applied", "time", "cfrc_ext")
         ]
+        # domain randomization: per-world model fields, their MJCF values, and how many factors each world draws
+        self._dr_ranges = dr.enabled(task.randomization)
+        self._dr_counts = dr.factor_shapes(self.mj_model, task.randomization)
+        self._dr_nominal = {name: torch.as_tensor(value, device=self.device)
+                            for name, value in dr.nominal_fields(self.mj_model, task.randomization).items()}
+        self._dr_views = {name: wp.to_torch(getattr(self._model, name)) for name in self._dr_nominal}
+        body_mass = wp.to_torch(self._model.body_mass)
+        self._body_mass = body_mass if body_mass.shape[0] == num_envs else body_mass.expand(num_envs, -1)
 
         self._episode_return = torch.zeros(num_envs, device=self.device)
         self._episode_length = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
@@ -54,43 +88,80 @@ class WarpVecEnv(VecEnv):
         self._generator.manual_seed(seed)
         self._action_low = torch.as_tensor(task.single_action_space.low, device=self.device)
         self._action_high = torch.as_tensor(task.single_action_space.high, device=self.device)
-        self._graph = None
+        self._before = None  # the task's tracked quantity at the start of the coming step
+        self._graphs = {}
         if wp.get_device(self.device).is_cuda:
-            self._capture_physics()
+            # warp and torch share one stream, so torch's writes to ctrl are ordered before the replayed graphs
+            wp.set_stream(wp.stream_from_torch(torch.cuda.current_stream(self.device)), self.device)
+            self._graphs["physics"] = self._capture(self._physics)
+            if task.forward_on_reset:
+                self._graphs["forward"] = self._capture(self._forward)
 
     def _physics(self) -> None:
         for _ in range(self.task.frame_skip):
             mjw.step(self._model, self._data)
+        if self.task.post_constraint:
+            mjw.rne_postconstraint(self._model, self._data)
 
-    def _capture_physics(self) -> None:
-        # warp and torch share one stream, so torch's writes to ctrl are ordered before the replayed graph
-        wp.set_stream(wp.stream_from_torch(torch.cuda.current_stream(self.device)), self.device)
-        self._physics()  # compiles every kernel before capture
+    def _forward(self) -> None:
+        mjw.forward(self._model, self._data)
+
+    def _capture(self, launch):
+        launch()  # compiles every kernel before capture
         with wp.ScopedCapture(self.device) as capture:
-            self._physics()
-        self._graph = capture.graph
+            launch()
+        return capture.graph
 
-    def _simulate(self) -> None:
-        if self._graph is not None:
-            wp.capture_launch(self._graph)
+    def _run(self, name: str, launch) -> None:
+        if name in self._graphs:
+            wp.capture_launch(self._graphs[name])
         else:
-            self._physics()
+            launch()
+
+    def _state(self) -> MdpState:
+        return MdpState(self._qpos, self._qvel, self._ctrl, self._before, self._fields, self._body_mass, self.dt)
+
+    def _randomize(self, mask: torch.Tensor) -> None:
+        """Draw new model factors for the worlds where mask is True."""
+        factors = {}
+        for name, (low, high) in self._dr_ranges.items():
+            uniform = torch.rand((self.num_envs, self._dr_counts[name]), generator=self._generator, device=self.device)
+            factors[name] = low + (high - low) * uniform
+        for field, value in dr.scaled_fields(torch, self._dr_nominal, factors).items():
+            view = self._dr_views[field]
+            view.copy_(torch.where(mask.view(-1, *([1] * (view.dim() - 1))), value.to(view.dtype), view))
 
     def _reset_worlds(self, mask: torch.Tensor) -> None:
-        """Reset the worlds where mask is True to the model defaults plus uniform reset noise."""
+        """Reset the worlds where mask is True to the model defaults plus reset noise."""
         # torch masked writes rather than mjw.reset_data, whose per-call kernel set-up costs more than a step
         self._qpos.copy_(torch.where(mask.unsqueeze(-1), self._qpos0, self._qpos))
         for state in self._zeroed_on_reset:
             state.masked_fill_(mask.view(-1, *([1] * (state.dim() - 1))), 0.0)
         scale = self.task.reset_noise_scale
         for state in (self._qpos, self._qvel):
-            noise = torch.rand(state.shape, generator=self._generator, device=self.device) * (2 * scale) - scale
+            if state is self._qvel and self.task.qvel_noise == "normal":
+                noise = torch.randn(state.shape, generator=self._generator, device=self.device) * scale
+            else:
+                noise = torch.rand(state.shape, generator=self._generator, device=self.device) * (2 * scale) - scale
             state.add_(noise * mask.unsqueeze(-1))
         self._episode_return.masked_fill_(mask, 0.0)
         self._episode_length.masked_fill_(mask, 0)
+        if self._dr_ranges:
+            self._randomize(mask)
+        self._refresh(mask)
+
+    def _refresh(self, mask: torch.Tensor | None) -> None:
+        """Derived state of worlds whose qpos/qvel were just set (mask; None: all): Data fields and the
+        tracked quantity. The forward runs on every world: the next step recomputes them from qpos and qvel
+        anyway, so the worlds that did not reset are not changed."""
+        if self.task.forward_on_reset:
+            self._run("forward", self._forward)
+        if self.task.tracked is not None:
+            fresh = self.task.tracked(torch, self._state())
+            self._before = fresh.clone() if mask is None or self._before is None else torch.where(mask.unsqueeze(-1), fresh, self._before)
 
     def _observations(self) -> torch.Tensor:
-        return self.task.observations(torch, self._qpos, self._qvel)
+        return self.task.observations(torch, self._state())
 
     def reset(self, seed: int | None = None):
         if seed is not None:
@@ -100,22 +171,39 @@ class WarpVecEnv(VecEnv):
 
     def step(self, actions: torch.Tensor):
         self.check_actions_shape(actions.shape)
+        if self.task.tracked is not None and self._before is None:
+            self._refresh(None)
         # clip only what reaches the simulator: the agent keeps its sampled action
         self._ctrl.copy_(torch.clamp(actions, self._action_low, self._action_high))
-        self._simulate()
-        r = evaluate_step(torch, self.task, self._qpos, self._qvel, self._episode_return, self._episode_length)
+        self._run("physics", self._physics)
+        state = self._state()
+        r = evaluate_step(torch, self.task, state, self._episode_return, self._episode_length)
+        final_obs = r.obs.clone()  # a term may return a view of the simulator state, which the reset rewrites
+        if self.task.tracked is not None:
+            self._before = self.task.tracked(torch, state).clone()
         self._nonfinite_worlds += r.nonfinite.sum()
         info = {
-            "final_obs": r.obs,
+            "final_obs": final_obs,
             "episode": {"r": r.episode_return, "l": r.episode_length},
             "_episode": r.done,
+            "log": r.log,
         }
         self._episode_return, self._episode_length = r.episode_return.clone(), r.episode_length.clone()
         self._reset_worlds(r.done)
-        obs = torch.where(r.done.unsqueeze(-1), self._observations(), r.obs)
+        obs = torch.where(r.done.unsqueeze(-1), self._observations(), final_obs)
         return obs, r.reward, r.terminated, r.truncated, info
 
     def check_finite(self) -> None:
+        overflow = self._overflow & _BUFFER_OVERFLOWS
+        worlds = int((overflow != 0).sum().item())
+        if worlds:
+            kinds = ", ".join(kind.name for kind in mjw.OverflowType
+                              if kind.value & _BUFFER_OVERFLOWS and kind.value != _BUFFER_OVERFLOWS and bool((overflow & kind.value).any()))
+            self._overflow.zero_()
+            raise SimulationError(
+                f"simulation: {worlds} worlds of task {self.task.name!r} overflowed MuJoCo Warp's buffers ({kinds}); their "
+                f"physics is wrong. Raise the task's nconmax (now {self.nconmax}) or njmax (now {self.njmax}), e.g. "
+                f"tasks.make(..., nconmax={2 * self.nconmax}, njmax={2 * self.njmax})")
         count = int(self._nonfinite_worlds.item())
         if count:
             self._nonfinite_worlds.zero_()
@@ -137,6 +225,7 @@ class WarpVecEnv(VecEnv):
         self._episode_return.copy_(torch.as_tensor(state["episode_return"]))
         self._episode_length.copy_(torch.as_tensor(state["episode_length"]))
         self._generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        self._refresh(None)
         return self._observations()
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> torch.Tensor:
@@ -144,4 +233,5 @@ class WarpVecEnv(VecEnv):
         observations of that state. For tests, evaluation and replay."""
         self._qpos.copy_(torch.as_tensor(qpos, dtype=self._qpos.dtype))
         self._qvel.copy_(torch.as_tensor(qvel, dtype=self._qvel.dtype))
+        self._refresh(None)
         return self._observations()

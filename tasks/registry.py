@@ -30,8 +30,12 @@ def spec(task: str) -> TaskSpec:
 def make(task: str, backend: str = "warp", num_envs: int | None = None, device: str | None = None, seed: int = 0,
          **overrides) -> VecEnv:
     """`num_envs` worlds of a registered task on `backend` ("warp" or "mjx"). `overrides` replace TaskSpec
-    fields (max_episode_steps=..., reset_noise_scale=...)."""
+    fields (max_episode_steps=..., reset_noise_scale=..., nconmax=..., randomization=...); `randomization` may
+    be an envs.Randomization or a dict of its fields, e.g. {"mass": (0.8, 1.2)}."""
     task_spec = spec(task)
+    if isinstance(overrides.get("randomization"), dict):
+        overrides["randomization"] = envs.Randomization(**{name: tuple(value) if value is not None else None
+                                                          for name, value in overrides["randomization"].items()})
     if overrides:
         unknown = sorted(set(overrides) - set(TaskSpec.__dataclass_fields__))
         if unknown:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import envs
+from envs.task import MdpState
 import tasks
 from tasks.cartpole import mdp
 
@@ -37,8 +38,8 @@ def _mujoco_reference(qpos0, qvel0, actions):
         for action in actions[:, world]:
             data.ctrl[:] = np.clip(action, -1, 1)
             mujoco.mj_step(model, data)
-            q, v = data.qpos[None].copy(), data.qvel[None].copy()
-            rows.append((mdp.observations(np, q, v)[0], mdp.reward(np, q, v)[0], mdp.terminated(np, q, v)[0]))
+            state = MdpState(data.qpos[None].copy(), data.qvel[None].copy(), None, None, None, None, model.opt.timestep)
+            rows.append((mdp.observations(np, state)[0], mdp.reward(np, state)["alive"][0], mdp.terminated(np, state)[0]))
         out.append(rows)
     return out
 
