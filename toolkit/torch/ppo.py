@@ -21,6 +21,7 @@ from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, atomic_write_bytes
 from ..config import from_dict
 from ..ppo_cfg import PPO_CFG
+from . import distributed
 from .gae import compute_gae
 from .memories import RandomMemory
 from .schedulers import KLAdaptiveLR
@@ -82,6 +83,8 @@ class PPO(AgentBase):
     def init(self, *, trainer_cfg: dict | None = None) -> None:
         """Allocate the rollout memory and resolve the experiment's intervals against the trainer's timesteps."""
         super().init(trainer_cfg=trainer_cfg)
+        for module in (self.policy, self.value, self._observation_preprocessor, self._value_preprocessor):
+            distributed.broadcast_state(module)  # under torchrun every rank starts from rank 0's networks
         if self.memory is None:
             return
         action_shape = self.action_space.shape
@@ -183,7 +186,7 @@ class PPO(AgentBase):
                 self._value_preprocessor.update(returns)
                 returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
                 values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            advantages = distributed.standardize(advantages)
 
         batch = {
             "observations": tensors["observations"].flatten(0, 1), "actions": tensors["actions"].flatten(0, 1),
@@ -208,7 +211,7 @@ class PPO(AgentBase):
                     entropy = self.head.entropy(dist_params).mean()
                     log_ratio = log_prob - mb["log_prob"]
                     ratio = log_ratio.exp()
-                    kl = ((ratio - 1) - log_ratio).mean().detach()
+                    kl = distributed.mean_across_ranks(((ratio - 1) - log_ratio).mean().detach())
                     surrogate = mb["advantages"] * ratio
                     clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
                     policy_loss = -torch.min(surrogate, clipped).mean()
@@ -221,6 +224,7 @@ class PPO(AgentBase):
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 self._scaler.scale(policy_loss + entropy_loss + value_loss).backward()
+                distributed.average_gradients(params)
                 if cfg.grad_norm_clip > 0:
                     self._scaler.unscale_(self.optimizer)
                     nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)

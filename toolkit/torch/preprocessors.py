@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .distributed import batch_moments
+
 
 class RunningStandardScaler(nn.Module):
     """Normalises inputs by statistics accumulated over every batch seen in training.
@@ -24,7 +26,7 @@ class RunningStandardScaler(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         """Merge the statistics of a batch (parallel variance algorithm)."""
         x = x.reshape(-1, *self.running_mean.shape).to(torch.float64)
-        batch_mean, batch_var, batch_count = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        batch_mean, batch_var, batch_count = batch_moments(x)  # under torchrun: the batch of every rank
         delta = batch_mean - self.running_mean
         total = self.current_count + batch_count
         self.running_mean += delta * batch_count / total

@@ -1,0 +1,118 @@
+"""Which rank of a multi-process run this is, for launchers: torchrun (torch agents) or jax.distributed (JAX
+agents, `--distributed`). Each rank simulates its own worlds; rank 0 alone writes the run's files; stop and
+preemption decisions are taken together so that every rank leaves the loop at the same step.
+
+Imports only the framework in use (toolkit.torch.distributed or toolkit.jax.distributed)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class JaxProcessArgs:
+    """Where a jax.distributed process finds the others (flags, or the JAX_* environment variables)."""
+
+    coordinator_address: str | None = None  # host:port of process 0
+    num_processes: int | None = None
+    process_id: int | None = None
+
+
+class Cluster:
+    """One process's view of the run: a single process (rank 0 of 1) unless a launcher says otherwise."""
+
+    def __init__(self, framework: str = "torch", rank: int = 0, world_size: int = 1, local_rank: int = 0):
+        self.framework, self.rank, self.world_size, self.local_rank = framework, rank, world_size, local_rank
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one that logs, writes the run folder and checkpoints."""
+        return self.rank == 0
+
+    def _ops(self):
+        if self.framework == "torch":
+            from .torch import distributed as ops
+        else:
+            from .jax import distributed as ops
+        return ops
+
+    def any_rank(self, flag: bool) -> bool:
+        return self._ops().any_rank(flag) if self.distributed else bool(flag)
+
+    def all_ranks(self, flag: bool) -> bool:
+        return not self.any_rank(not flag)
+
+    def broadcast_object(self, value: Any) -> Any:
+        """Rank 0's value (a run folder's name, say) on every rank."""
+        return self._ops().broadcast_object(value) if self.distributed else value
+
+    def all_gather_objects(self, value: Any) -> list:
+        return self._ops().all_gather_objects(value) if self.distributed else [value]
+
+    def follow(self, trainer) -> None:
+        """Make a trainer rank-aware: stop and preempt together; only rank 0 writes checkpoints."""
+        if not self.distributed:
+            return
+        trainer.any_rank = self.any_rank
+        if not self.is_main:
+            trainer.checkpoint_interval = 0
+            trainer.write_checkpoints = lambda timestep: []
+
+    def close(self) -> None:
+        if self.distributed:
+            self._ops().shutdown()
+
+
+def join(framework: str, device: str | None = None, jax_args: JaxProcessArgs | None = None) -> Cluster:
+    """torch: join the process group when torchrun launched this process (WORLD_SIZE > 1). JAX: join
+    jax.distributed when `jax_args` is given (from --distributed). Otherwise a one-process Cluster."""
+    if framework == "torch":
+        from .torch import distributed as torch_distributed
+
+        if not torch_distributed.launched_by_torchrun():
+            return Cluster("torch")
+        rank, world_size, local_rank = torch_distributed.init_from_env(device)
+        return Cluster("torch", rank, world_size, local_rank)
+    if jax_args is None:
+        return Cluster(framework)
+    from .jax import distributed as jax_distributed
+
+    rank, world_size = jax_distributed.initialize(jax_args.coordinator_address, jax_args.num_processes, jax_args.process_id)
+    return Cluster("jax", rank, world_size, rank)
+
+
+def weights_digest(state: Any) -> str:
+    """A short hash of an agent's state (networks, optimizer, preprocessors, learning rate; nested dicts and lists of
+    arrays and numbers), without its random state: the ranks of a distributed run must end with the same digest."""
+    digest = hashlib.sha256()
+
+    def visit(node, key=""):
+        if key in ("rng", "key"):  # each rank samples with its own random state
+            return
+        if isinstance(node, dict):
+            for name in sorted(node, key=str):
+                visit(node[name], str(name))
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                visit(item)
+        elif hasattr(node, "shape"):
+            digest.update(memoryview(_numpy(node)).cast("B"))
+        elif isinstance(node, (int, float, bool, str)) or node is None:
+            digest.update(repr(node).encode())
+
+    visit(state)
+    return digest.hexdigest()[:16]
+
+
+def _numpy(array):
+    import numpy as np
+
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    return np.ascontiguousarray(np.asarray(array))
