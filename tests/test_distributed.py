@@ -1,0 +1,94 @@
+"""Distributed SPMD: the collectives keep ranks identical (gloo, two local processes), and launch/train.py under
+torchrun trains cartpole with both ranks ending on the same weights."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from toolkit.torch import distributed
+from toolkit.torch.preprocessors import RunningStandardScaler
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
+
+
+def _collectives(rank: int, store_path: str, results):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(rank)  # different data, and different initial weights, on each rank
+        data = torch.randn(10 + 5 * rank, 3) + rank
+        scaler = RunningStandardScaler(3)
+        scaler.update(data)
+        layer = torch.nn.Linear(3, 1)
+        distributed.broadcast_state(layer)
+        layer(data).square().mean().backward()
+        distributed.average_gradients(list(layer.parameters()))
+        results.put((rank, scaler.running_mean.clone(), scaler.running_variance.clone(), float(scaler.current_count),
+                     layer.weight.detach().clone(), layer.weight.grad.clone(),
+                     float(distributed.mean_across_ranks(torch.tensor(float(rank)))),
+                     distributed.any_rank(rank == 1), distributed.standardize(data[:, 0]).clone()))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_collectives_give_every_rank_the_statistics_and_gradients_of_the_whole_batch(tmp_path):
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=_collectives, args=(rank, str(tmp_path / "store"), results)) for rank in (0, 1)]
+    for process in processes:
+        process.start()
+    outputs = sorted(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    # what one process would compute from both ranks' data
+    torch.manual_seed(0)
+    data0 = torch.randn(10, 3)
+    layer = torch.nn.Linear(3, 1)  # rank 0's initial weights, broadcast to rank 1
+    torch.manual_seed(1)
+    data1 = torch.randn(15, 3) + 1
+    together = torch.cat([data0, data1]).double()
+    expected = RunningStandardScaler(3)
+    expected.update(together)
+    grads = []
+    for data in (data0, data1):
+        layer.zero_grad()
+        layer(data).square().mean().backward()
+        grads.append(layer.weight.grad.clone())
+    column = torch.cat([data0[:, 0], data1[:, 0]])
+    standardized = (column - column.mean()) / (column.std() + 1e-8)
+    for rank, mean, variance, count, weight, grad, mean_rank, any_flag, normalized in outputs:
+        assert torch.allclose(mean, expected.running_mean) and torch.allclose(variance, expected.running_variance)
+        assert count == 1 + 25
+        assert torch.equal(weight, layer.weight.detach())
+        assert torch.allclose(grad, (grads[0] + grads[1]) / 2)
+        assert mean_rank == 0.5 and any_flag
+        assert torch.allclose(normalized, standardized[:10] if rank == 0 else standardized[10:], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_train_cartpole_to_the_threshold_with_identical_weights(tmp_path):
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", os.path.join(REPO, "launch", "train.py"), "--headless",
+               "--torch-threads", "1", "--runs-dir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "WANDB_MODE": "offline"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["solved"] and result["mean_return"] >= 475 and result["world_size"] == 2
+    assert result["num_envs"] == 2 * 1024
+    digest_rank0, digest_rank1 = result["rank_weight_digests"]
+    assert digest_rank0 == digest_rank1  # networks, optimizer, scheduler and preprocessor statistics alike
+    # rank 0 alone wrote the run folder; its checkpoint is the agent whose digest both ranks reported
+    from toolkit.distributed import weights_digest
+
+    state = torch.load(os.path.join(result["run_dir"], "checkpoints", "last.pt"), weights_only=True)
+    state.pop("extra")
+    assert weights_digest(state) == digest_rank0
+    assert sorted(os.listdir(tmp_path / "cartpole")) == [os.path.basename(result["run_dir"])]
