@@ -37,6 +37,8 @@ class BenchArgs:
     """vectorized steps timed for the raw simulation rate"""
     train_timesteps: int = 320
     """vectorized steps timed for the training rate (after one warm-up of the same length)"""
+    compiled: bool | None = None
+    """MJX + JAX: time the compiled rollout-and-update loop (None: whenever possible; False: the step-by-step path)"""
     torch_threads: int = 2
     device: str | None = None
     json: bool = False
@@ -73,10 +75,10 @@ def _wait(array) -> None:
         torch.cuda.synchronize()
 
 
-def train_rate(env, task: str, timesteps: int) -> float:
+def train_rate(env, task: str, timesteps: int, compiled: bool | None = None) -> float:
     Runner = runner_class(env.framework)
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec(task).agent_cfg))
-    cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True)
+    cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
     runner = Runner(env, cfg)
     with contextlib.redirect_stdout(io.StringIO()):  # the trainer's progress lines would break the table
@@ -101,7 +103,7 @@ def main() -> None:
                     framework = args.framework or envs.NATIVE_FRAMEWORK[backend]
                     env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), framework)
                     sim = sim_rate(env, args.sim_steps)
-                    train = train_rate(env, task, args.train_timesteps)
+                    train = train_rate(env, task, args.train_timesteps, args.compiled)
                     row = {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs,
                            "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
                            "train_over_sim": round(train / sim, 3)}

@@ -9,6 +9,7 @@ SIGTERM or SIGUSR1 write a checkpoint and end the run cleanly; `--resume RUN_DIR
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ import envs  # noqa: E402
 import tasks  # noqa: E402
 from toolkit.checkpoint import CheckpointError  # noqa: E402
 from toolkit.config import ConfigError  # noqa: E402
+from toolkit.distributed import JaxProcessArgs, join  # noqa: E402
 from toolkit.runner_base import FRAMEWORKS, runner_class  # noqa: E402
 from toolkit.run_dir import JsonlMetrics, new_run_dir, write_yaml  # noqa: E402
 from toolkit.runner_cfg import SECTIONS as OVERRIDE_SECTIONS  # noqa: E402
@@ -45,6 +47,9 @@ class TrainArgs:
     timesteps: int | None = None
     """vectorized steps to train for (default: the task's agent config)"""
     seed: int = 42
+    num_seeds: int = 1
+    """train K independent agents (seeds seed..seed+K-1) side by side, each on its own --num-envs worlds and logged
+    in <run>/seed_<seed>/; on MJX with the JAX agent they are vmapped into one compiled program"""
     device: str | None = None
     """cpu, cuda or cuda:K (default: cuda if available, else cpu)"""
     headless: bool = False
@@ -66,17 +71,28 @@ class TrainArgs:
     wandb_entity: str | None = None
     tensorboard: bool = False
     """write TensorBoard scalars to the run folder"""
+    distributed: bool = False
+    """JAX agent on several processes (jax.distributed), one per host or GPU; torch runs are distributed by
+    launching this script with torchrun instead (it sets RANK, WORLD_SIZE and LOCAL_RANK)"""
+    coordinator_address: str | None = None
+    """--distributed: host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS, or what Slurm tells JAX)"""
+    num_processes: int | None = None
+    """--distributed: how many processes (default: $JAX_NUM_PROCESSES, or Slurm's)"""
+    process_id: int | None = None
+    """--distributed: this process's index (default: $JAX_PROCESS_ID, or Slurm's)"""
 
 
 def validate(args: TrainArgs) -> None:
     tasks.spec(args.task)
     if args.backend not in envs.BACKENDS:
         raise ValueError(f"--backend: {args.backend!r} is not allowed; choose one of {', '.join(envs.BACKENDS)}")
-    for flag, value in (("--num-envs", args.num_envs), ("--timesteps", args.timesteps)):
+    for flag, value in (("--num-envs", args.num_envs), ("--timesteps", args.timesteps), ("--num-seeds", args.num_seeds)):
         if value is not None and value < 1:
             raise ValueError(f"{flag}: {value} is not allowed; must be a positive integer")
     if args.framework is not None and args.framework not in FRAMEWORKS:
         raise ValueError(f"--framework: {args.framework!r} is not allowed; choose one of {', '.join(FRAMEWORKS)}")
+    if args.distributed and (args.framework or envs.NATIVE_FRAMEWORK.get(args.backend)) != "jax":
+        raise ValueError("--distributed: is for JAX agents (jax.distributed); launch torch agents with torchrun instead")
     if args.torch_threads < 1:
         raise ValueError(f"--torch-threads: {args.torch_threads} is not allowed; must be a positive integer")
 
@@ -135,33 +151,41 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     resolved = resolved_yaml(parse_runner_cfg(cfg, Runner.resolve_class))  # a configuration error ends the command here
     torch.set_num_threads(args.torch_threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cluster = join(framework, device, JaxProcessArgs(args.coordinator_address, args.num_processes, args.process_id)
+                   if args.distributed else None)  # torchrun or --distributed: this process is one rank of several
+    if cluster.distributed:
+        device, run_dir = _as_rank(cluster, args, cfg, device, run_dir)
     spec = tasks.spec(args.task)
-    env = envs.wrap_env(tasks.make(args.task, args.backend, args.num_envs, device=device, seed=args.seed), framework)
-    runner = Runner(env, cfg)
-    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-    write_yaml(os.path.join(run_dir, "config.yaml"), resolved)
-    write_yaml(os.path.join(run_dir, "launch.yaml"), {**dataclasses.asdict(args), "resume": None, "device": device,
-                                                      "framework": framework})
+    seeds = [args.seed + index for index in range(args.num_seeds)]
+    num_envs = (args.num_envs or spec.default_num_envs) * len(seeds)
+    env = envs.wrap_env(tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank), framework)
+    runner = Runner(env, cfg, seeds=seeds if len(seeds) > 1 else None)
+    agents = runner.agent if isinstance(runner.agent, list) else [runner.agent]
+    cluster.follow(runner.trainer)
+    launch = {**dataclasses.asdict(args), "resume": None, "device": device, "framework": framework}
+    if cluster.is_main:  # in a distributed run, rank 0 writes the run folder
+        os.makedirs(run_dir, exist_ok=True)
+        write_yaml(os.path.join(run_dir, "config.yaml"), resolved)
+        write_yaml(os.path.join(run_dir, "launch.yaml"), launch)
+        for seed, agent in zip(seeds, agents):
+            os.makedirs(os.path.join(agent.experiment_dir, "checkpoints"), exist_ok=True)
+            if agent.experiment_dir != run_dir:  # a seed's folder is a run of its own for play.py
+                write_yaml(os.path.join(agent.experiment_dir, "config.yaml"), {**resolved, "seed": seed})
+                write_yaml(os.path.join(agent.experiment_dir, "launch.yaml"), {**launch, "seed": seed, "num_seeds": 1})
     if args.resume:
-        runner.trainer.restore(os.path.join(run_dir, "checkpoints", "last.pt"))
+        runner.trainer.restore([os.path.join(agent.experiment_dir, "checkpoints", "last.pt") for agent in agents])
+        if not cluster.is_main:  # rank 0's checkpoint: its networks, but this rank's own worlds and random state
+            runner.trainer.observations = None
+            torch.manual_seed(args.seed + cluster.rank + runner.trainer.timestep)
 
-    loggers = [JsonlMetrics(os.path.join(run_dir, "metrics.jsonl"))]
-    if args.wandb:
-        from toolkit.loggers import WandbLogger
-
-        loggers.append(WandbLogger(run_dir, config={"launch": dataclasses.asdict(args), **resolved}, project=args.wandb_project,
-                                   entity=args.wandb_entity, name=os.path.basename(run_dir), run_id=os.path.basename(run_dir)))
-    if args.tensorboard:
-        from toolkit.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(os.path.join(run_dir, "tensorboard")))
+    loggers = [logger for index, agent in enumerate(agents) if cluster.is_main
+               for logger in _loggers(args, agent.experiment_dir, resolved, index if len(agents) > 1 else None, run_dir)]
     runner.trainer.loggers.extend(loggers)
     solved_at = spec.solved_return if args.stop_when_solved else None
     started = time.perf_counter()
     start_timestep = runner.trainer.timestep
     try:
-        stats = runner.run("train", stop=None if solved_at is None else
-                           (lambda s: s.mean_return is not None and s.mean_return >= solved_at))
+        stats = runner.run("train", stop=None if solved_at is None else (lambda s: cluster.all_ranks(_all_solved(s, solved_at))))
     finally:
         for logger in loggers:
             logger.close()
@@ -169,13 +193,84 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         runner.trainer.write_checkpoints(runner.trainer.timestep)
     wall = time.perf_counter() - started
     env_steps = (runner.trainer.timestep - start_timestep) * env.num_envs
-    return {
+    result = {
         "task": args.task, "backend": args.backend, "framework": framework, "num_envs": env.num_envs,
         "env_steps": stats.env_steps, "wall_s": round(wall, 2), "env_steps_per_s": round(env_steps / wall, 1),
-        "mean_return": stats.mean_return,
-        "solved": spec.solved_return is not None and stats.mean_return is not None and stats.mean_return >= spec.solved_return,
+        "mean_return": stats.mean_return, "solved": solved_at is not None and _all_solved(stats, spec.solved_return),
         "preempted": runner.trainer.preempted, "run_dir": run_dir,
     }
+    if cluster.distributed:
+        result.update(_distributed_result(cluster, agents[0], result))
+    if len(agents) > 1:
+        result["seeds"] = [{"seed": seed, "mean_return": agent_stats.get("mean_return"), "run_dir": agent.experiment_dir}
+                           for seed, agent, agent_stats in zip(seeds, agents, stats.agents)]
+    return result
+
+
+def _as_rank(cluster, args: TrainArgs, cfg: dict, device: str, run_dir: str) -> tuple[str, str]:
+    """This rank's device (its own GPU), seed (seed + rank, for its worlds and sampling; the networks start as
+    rank 0's) and rank 0's run folder. Ranks other than 0 print nothing (rank 0 reports for all)."""
+    if args.num_seeds > 1:
+        raise ValueError(f"--num-seeds: {args.num_seeds} is not allowed in a distributed run; must be 1")
+    if device.startswith("cuda") and args.device in (None, "cuda"):
+        device = f"cuda:{cluster.local_rank}"
+    cfg["seed"] = args.seed + cluster.rank
+    run_dir = cluster.broadcast_object(run_dir)
+    cfg["agent"]["experiment"].update(directory=os.path.dirname(run_dir), experiment_name=os.path.basename(run_dir))
+    if not cluster.is_main:
+        sys.stdout = open(os.devnull, "w")
+    return device, run_dir
+
+
+def _distributed_result(cluster, agent, result: dict) -> dict:
+    """The whole run's throughput (every rank's worlds) and each rank's weights digest (equal when in sync)."""
+    from toolkit.distributed import weights_digest
+
+    digests = cluster.all_gather_objects(weights_digest(agent.state_dict()))
+    cluster.close()
+    return {"world_size": cluster.world_size, "num_envs": result["num_envs"] * cluster.world_size,
+            "env_steps": result["env_steps"] * cluster.world_size,
+            "env_steps_per_s": round(result["env_steps_per_s"] * cluster.world_size, 1), "rank_weight_digests": digests}
+
+
+def _all_solved(stats, solved_at: float | None) -> bool:
+    returns = [agent.get("mean_return") for agent in stats.agents] or [stats.mean_return]
+    return solved_at is not None and all(value is not None and value >= solved_at for value in returns)
+
+
+def _loggers(args: TrainArgs, folder: str, resolved: dict, agent_index: int | None, run_dir: str) -> list:
+    """The metric loggers of one agent's folder; with several agents each sees only its own metrics."""
+    name = os.path.basename(run_dir) if agent_index is None else f"{os.path.basename(run_dir)}_{os.path.basename(folder)}"
+    loggers = [JsonlMetrics(os.path.join(folder, "metrics.jsonl"))]
+    if args.wandb:
+        from toolkit.loggers import WandbLogger
+
+        loggers.append(WandbLogger(folder, config={"launch": dataclasses.asdict(args), **resolved}, project=args.wandb_project,
+                                   entity=args.wandb_entity, name=name, run_id=name,
+                                   group=None if agent_index is None else os.path.basename(run_dir)))
+    if args.tensorboard:
+        from toolkit.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(os.path.join(folder, "tensorboard")))
+    if agent_index is None:
+        return loggers
+    return [_OneAgent(logger, agent_index) for logger in loggers]
+
+
+class _OneAgent:
+    """A logger fed with one agent's metrics of a several-agent report (its return, length and losses on top)."""
+
+    def __init__(self, logger, index: int):
+        self.logger, self.index = logger, index
+
+    def __call__(self, metrics: dict) -> None:
+        agent = metrics["agents"][self.index]
+        self.logger({**metrics, "mean_return": agent.get("mean_return"), "mean_length": agent.get("mean_length"),
+                     "env_steps": metrics["env_steps"] // len(metrics["agents"]),
+                     "env_steps_per_s": metrics["env_steps_per_s"] / len(metrics["agents"]), "agents": [agent]})
+
+    def close(self) -> None:
+        self.logger.close()
 
 
 def _new_run(args: TrainArgs, overrides: dict) -> tuple[dict, str]:
@@ -194,7 +289,7 @@ def _resumed(args: TrainArgs) -> tuple[TrainArgs, dict, str]:
     """The arguments and configuration a run folder was started with; --timesteps may extend its budget."""
     run_dir = args.resume.rstrip("/")
     checkpoint = os.path.join(run_dir, "checkpoints", "last.pt")
-    if not os.path.isfile(checkpoint):
+    if not os.path.isfile(checkpoint) and not glob.glob(os.path.join(run_dir, "seed_*", "checkpoints", "last.pt")):
         raise ValueError(f"--resume: {run_dir} has no checkpoints/last.pt; expected a run folder written by launch/train.py")
     saved = {key: value for key, value in load_yaml(os.path.join(run_dir, "launch.yaml")).items()
              if key in TrainArgs.__dataclass_fields__}

@@ -36,12 +36,14 @@ class WandbLogger:
     recorded offline in `directory` (upload later with `wandb sync`) instead of failing."""
 
     def __init__(self, directory: str, config: dict, project: str = "simtrain", entity: str | None = None,
-                 name: str | None = None, run_id: str | None = None):
+                 name: str | None = None, run_id: str | None = None, group: str | None = None):
         import wandb
 
         self._wandb = wandb
         mode = os.environ.get("WANDB_MODE") or ("online" if _wandb_key_available() else "offline")
-        kwargs = dict(project=project, entity=entity, name=name, id=run_id, resume="allow", config=config, dir=directory)
+        # create_new: the runs of several seeds trained in one process are logged side by side
+        kwargs = dict(project=project, entity=entity, name=name, id=run_id, group=group, resume="allow", config=config,
+                      dir=directory, reinit="create_new")
         try:
             self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
         except Exception:  # no network or server: keep the metrics locally rather than lose the run

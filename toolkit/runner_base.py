@@ -4,7 +4,10 @@ The framework packages subclass it with their classes (`toolkit.torch.Runner`, `
 
 from __future__ import annotations
 
-from .config import ConfigError
+import copy
+import dataclasses
+
+from .config import ConfigError, check
 from .runner_cfg import RunnerCfg, load_yaml, parse_runner_cfg
 from .trainers import SequentialTrainer
 
@@ -21,18 +24,35 @@ class RunnerBase:
             raise ConfigError(f"agent.{key}: {name!r} is not allowed; choose one of {', '.join(table)}")
         return table[name]
 
-    def __init__(self, env, cfg: dict):
+    def __init__(self, env, cfg: dict, seeds: list[int] | None = None):
+        """`seeds`: train one independent agent per seed, each on an equal slice of the env's worlds and with its
+        own experiment folder (`<experiment>/seed_<seed>`); the trainer vmaps them when they take the compiled path."""
         self._env = env
         self.cfg: RunnerCfg = parse_runner_cfg(cfg, self.resolve_class)
         memory_size = self.cfg.memory.memory_size
-        self._agent = self.build_agent(env, self.cfg, self.cfg.agent.rollouts if memory_size < 0 else memory_size)
+        memory_size = self.cfg.agent.rollouts if memory_size < 0 else memory_size
+        if not seeds:
+            self._agent = self.build_agent(env, self.cfg, memory_size)
+        else:
+            check(env.num_envs % len(seeds) == 0, "runner", "seeds", seeds,
+                  f"expected a count that divides the env's {env.num_envs} worlds")
+            scope = _ScopeView(env, env.num_envs // len(seeds))
+            self._agent = [self.build_agent(scope, self._seed_cfg(seed), memory_size) for seed in seeds]
         self._trainer = SequentialTrainer(env=env, agents=self._agent, cfg=self.cfg.trainer)
+
+    def _seed_cfg(self, seed: int) -> RunnerCfg:
+        experiment = self.cfg.agent.experiment
+        base = experiment.path(self.cfg.agent_class)
+        agent = dataclasses.replace(self.cfg.agent, experiment=dataclasses.replace(
+            copy.deepcopy(experiment), directory=base, experiment_name=f"seed_{seed}"))
+        return dataclasses.replace(self.cfg, seed=seed, agent=agent)
 
     def build_agent(self, env, cfg: RunnerCfg, memory_size: int):
         raise NotImplementedError
 
     @property
     def agent(self):
+        """The agent (a list of them when the runner was given seeds)."""
         return self._agent
 
     @property
@@ -63,3 +83,13 @@ def runner_class(framework: str) -> type[RunnerBase]:
     else:
         raise ValueError(f"framework: {framework!r} is not allowed; choose one of {', '.join(FRAMEWORKS)}")
     return Runner
+
+
+class _ScopeView:
+    """The env as one agent of several sees it: the same spaces and device, its own share of the worlds."""
+
+    def __init__(self, env, num_envs: int):
+        self._env, self.num_envs = env, num_envs
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)

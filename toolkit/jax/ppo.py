@@ -1,9 +1,11 @@
 """Proximal Policy Optimization in JAX, with the torch agent's API, configuration and checkpoint contents.
 
-Acting is one jitted call per step; an update is one jitted call that prepares the batch (GAE as a reverse
-scan) plus one jitted call per epoch (a scan over minibatches). optax does the optimisation: Adam with global
-gradient-norm clipping and the learning rate as an injected hyperparameter, which the KL-adaptive rule sets
-between epochs.
+Every step of the algorithm is a pure function of the agent's arrays: acting (`_act_impl`), recording a
+transition (`_record_impl`) and a whole update (`_update_impl`: GAE as a reverse scan, then a scan over epochs
+of scans over minibatches, with KL early stopping and the KL-adaptive learning rate set between epochs). The
+step-by-step path jits each of them; `toolkit.jax.compiled` puts the same functions inside one `lax.scan` over
+an MJX rollout. optax does the optimisation: Adam with global gradient-norm clipping and the learning rate as an
+injected hyperparameter.
 """
 
 from __future__ import annotations
@@ -95,9 +97,8 @@ class PPO(AgentBase):
         self._cached: dict = {}
         self._next_observations = None
         self._act = jax.jit(self._act_impl, static_argnames=("train",))
-        self._value = jax.jit(self._value_impl)
-        self._prepare = jax.jit(self._prepare_impl)
-        self._epoch = jax.jit(self._epoch_impl)
+        self._record = jax.jit(self._record_impl)
+        self._update = jax.jit(self._update_impl)
 
     # ---- set-up ----
     def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
@@ -108,10 +109,15 @@ class PPO(AgentBase):
 
     @property
     def learning_rate(self) -> float:
-        return float(self.opt_state[-1].hyperparams["learning_rate"])
+        return float(_learning_rate(self.opt_state))
 
-    def _set_learning_rate(self, rate: float) -> None:
-        self.opt_state[-1].hyperparams["learning_rate"] = jnp.asarray(rate, jnp.float32)
+    # ---- the arrays that change while training (one pytree: the compiled path carries and vmaps it) ----
+    def training_state(self) -> dict:
+        return {"params": self.params, "opt_state": self.opt_state, "preprocessors": self.preprocessor_states, "key": self._key}
+
+    def set_training_state(self, state: dict) -> None:
+        self.params, self.opt_state = state["params"], state["opt_state"]
+        self.preprocessor_states, self._key = state["preprocessors"], state["key"]
 
     # ---- pure functions ----
     def _normalize(self, states, observations, train: bool):
@@ -135,6 +141,15 @@ class PPO(AgentBase):
     def _value_impl(self, params, states, observations):
         _, obs = self._normalize(states, observations, False)
         return self._denormalize_value(states, self.model.value(params, obs))
+
+    def _record_impl(self, params, states, cached: dict, actions, rewards, terminated, truncated, final_observations) -> dict:
+        """One rollout step's samples; with time_limit_bootstrap a truncated world's reward gains the discounted
+        value of its true final observation (computed for every world: no host sync to find the truncated ones)."""
+        rewards = rewards.astype(jnp.float32)
+        terminated, truncated = terminated.astype(bool), truncated.astype(bool)
+        if self.cfg.time_limit_bootstrap:
+            rewards = rewards + self.cfg.discount_factor * self._value_impl(params, states, final_observations) * (truncated & ~terminated)
+        return {**cached, "actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated}
 
     def _prepare_impl(self, params, states, rollout, next_observations):
         cfg = self.cfg
@@ -183,6 +198,31 @@ class PPO(AgentBase):
         (params, opt_state, _), stats = jax.lax.scan(step, (params, opt_state, jnp.zeros((), bool)), minibatches)
         return params, opt_state, stats.mean(0)
 
+    def _update_impl(self, params, opt_state, states, rollout, next_observations, key):
+        """A whole update as one program: returns (params, opt_state, preprocessor states, mean [policy, value,
+        entropy loss, KL]); the KL-adaptive rule sets the learning rate inside opt_state after each epoch."""
+
+        def epoch(carry, epoch_key):
+            params, opt_state = carry
+            params, opt_state, stats = self._epoch_impl(params, opt_state, batch, epoch_key)
+            if self.scheduler is not None:
+                opt_state = _with_learning_rate(opt_state, self.scheduler.step(_learning_rate(opt_state), stats[3]))
+            return (params, opt_state), stats
+
+        states, batch = self._prepare_impl(params, states, rollout, next_observations)
+        (params, opt_state), stats = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, self.cfg.learning_epochs))
+        return params, opt_state, states, stats.mean(0)
+
+    def track_update(self, stats, params=None, opt_state=None) -> None:
+        """Record an update's losses, KL, learning rate and policy spread for the next report (one host sync)."""
+        params, opt_state = params or self.params, opt_state or self.opt_state
+        policy, value, entropy, kl = np.asarray(stats).tolist()
+        for tag, number in (("Loss / Policy loss", policy), ("Loss / Value loss", value), ("Loss / Entropy loss", entropy),
+                            ("Policy / KL divergence", kl), ("Learning / Learning rate", float(_learning_rate(opt_state)))):
+            self.track_data(tag, number)
+        if "log_std" in params["head"]:
+            self.track_data("Policy / Standard deviation", float(jnp.exp(params["head"]["log_std"]).mean()))
+
     # ---- interaction ----
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
         self._key, key = jax.random.split(self._key)
@@ -203,30 +243,17 @@ class PPO(AgentBase):
         rewards = jnp.asarray(rewards, jnp.float32)
         if self.cfg.rewards_shaper is not None:
             rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
-        if self.cfg.time_limit_bootstrap:
-            final = (infos or {}).get("final_obs", next_observations)
-            timed_out = jnp.asarray(truncated) & ~jnp.asarray(terminated)
-            rewards = rewards + self.cfg.discount_factor * self._value(self.params, self.preprocessor_states, final) * timed_out
-        self.memory.add_samples(**self._cached, actions=jnp.asarray(actions), rewards=rewards,
-                                terminated=jnp.asarray(terminated, bool), truncated=jnp.asarray(truncated, bool))
+        final = (infos or {}).get("final_obs", next_observations)
+        self.memory.add_samples(**self._record(self.params, self.preprocessor_states, self._cached, jnp.asarray(actions), rewards,
+                                               jnp.asarray(terminated), jnp.asarray(truncated), jnp.asarray(final)))
 
     def update(self, *, timestep: int, timesteps: int) -> None:
         rollout = self.memory.stacked()
         self.memory.reset()
-        self.preprocessor_states, batch = self._prepare(self.params, self.preprocessor_states, rollout, self._next_observations)
-        epoch_stats = []
-        for _ in range(self.cfg.learning_epochs):
-            self._key, key = jax.random.split(self._key)
-            self.params, self.opt_state, stats = self._epoch(self.params, self.opt_state, batch, key)
-            epoch_stats.append(stats)
-            if self.scheduler is not None:
-                self._set_learning_rate(self.scheduler.step(self.learning_rate, float(stats[3])))
-        policy, value, entropy, kl = np.asarray(jnp.stack(epoch_stats).mean(0)).tolist()
-        for tag, number in (("Loss / Policy loss", policy), ("Loss / Value loss", value), ("Loss / Entropy loss", entropy),
-                            ("Policy / KL divergence", kl), ("Learning / Learning rate", self.learning_rate)):
-            self.track_data(tag, number)
-        if "log_std" in self.params["head"]:
-            self.track_data("Policy / Standard deviation", float(jnp.exp(self.params["head"]["log_std"]).mean()))
+        self._key, key = jax.random.split(self._key)
+        self.params, self.opt_state, self.preprocessor_states, stats = self._update(
+            self.params, self.opt_state, self.preprocessor_states, rollout, self._next_observations, key)
+        self.track_update(stats)
 
     # ---- checkpoints ----
     def _tree(self) -> dict:
@@ -279,3 +306,13 @@ class PPO(AgentBase):
                     node = node.setdefault(part, {})
                 node[parts[-1]] = value.item() if value.ndim == 0 and parts[0] != "env" else value
         return extra
+
+
+def _learning_rate(opt_state):
+    return opt_state[-1].hyperparams["learning_rate"]
+
+
+def _with_learning_rate(opt_state, rate):
+    """opt_state with the injected learning rate replaced (a pure function: it runs inside jit)."""
+    inject = opt_state[-1]
+    return (*opt_state[:-1], inject._replace(hyperparams={**inject.hyperparams, "learning_rate": jnp.asarray(rate, jnp.float32)}))

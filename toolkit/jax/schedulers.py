@@ -1,6 +1,9 @@
-"""KL-adaptive learning rate for the JAX agent (the rule of the torch KLAdaptiveLR, on a float)."""
+"""KL-adaptive learning rate for the JAX agent (the rule of the torch KLAdaptiveLR, as array operations so that it
+runs inside the jitted update)."""
 
 from __future__ import annotations
+
+import jax.numpy as jnp
 
 
 class KLAdaptiveLR:
@@ -9,9 +12,9 @@ class KLAdaptiveLR:
         self.kl_threshold, self.min_lr, self.max_lr = kl_threshold, min_lr, max_lr
         self.kl_factor, self.lr_factor = kl_factor, lr_factor
 
-    def step(self, learning_rate: float, kl: float) -> float:
-        if kl > self.kl_threshold * self.kl_factor:
-            return max(learning_rate / self.lr_factor, self.min_lr)
-        if kl < self.kl_threshold / self.kl_factor:
-            return min(learning_rate * self.lr_factor, self.max_lr)
-        return learning_rate
+    def step(self, learning_rate, kl):
+        """The next learning rate after an epoch of mean KL divergence `kl`."""
+        lower = jnp.maximum(learning_rate / self.lr_factor, self.min_lr)
+        higher = jnp.minimum(learning_rate * self.lr_factor, self.max_lr)
+        return jnp.where(kl > self.kl_threshold * self.kl_factor, lower,
+                         jnp.where(kl < self.kl_threshold / self.kl_factor, higher, learning_rate))

@@ -31,6 +31,9 @@ class TrainerCfg:
     close_environment_at_exit: bool = True
     environment_info: str = "episode"  # accepted for skrl files; episode statistics always come from info["episode"]
     stochastic_evaluation: bool = False
+    # MJX env + JAX PPO agents: a rollout and an update are one compiled program each (None: whenever the env and
+    # agents allow it; False: step by step; True: required, an error says why when they do not)
+    compiled: bool | None = None
 
 
 @dataclass
@@ -213,10 +216,18 @@ class TrainerBase:
         if self.observations is None:
             self.observations, _ = env.reset()
         observations = self.observations
+        compiled = self._compiled_training() if training else None
         started = time.perf_counter()
         bar = self._progress(start, timesteps, description)
+        timestep = start
         with bar:
-            for timestep in range(start, timesteps):
+            while timestep < timesteps:
+                if compiled is not None and timestep % compiled.rollouts == 0 and timestep + compiled.rollouts <= timesteps:
+                    # a whole rollout and update in two compiled calls; reports and checkpoints as below
+                    observations = self.observations = compiled.iteration(observations, timestep, timesteps, episode_stats)
+                    timestep = self._after_steps(timestep, timestep + compiled.rollouts, timesteps, training, episode_stats,
+                                                 started, start, bar, stop)
+                    continue
                 actions = self._act_all(observations, timestep, timesteps, training or cfg.stochastic_evaluation)
                 next_observations, rewards, terminated, truncated, infos = env.step(actions)
                 if not cfg.headless and timestep % cfg.render_interval == 0:
@@ -229,21 +240,38 @@ class TrainerBase:
                         ended = infos["_episode"] if single else infos["_episode"][scope]
                         episodes.record(infos["episode"] if single else slice_tree(infos["episode"], scope), ended)
                 observations = self.observations = next_observations
-                done_steps = timestep + 1
-                if training:
-                    self.timestep = done_steps
-                if done_steps % self.report_interval == 0 or done_steps == timesteps:
-                    stats = self._report(episode_stats, done_steps, timesteps, started, start, bar)
-                    if self.any_rank(stop(stats)):
-                        break
-                if training and done_steps % self.update_period == 0:
-                    if self.any_rank(self.preempted):
-                        self.preempted = True
-                        self.write_checkpoints(done_steps)
-                        break
-                    if self.checkpoint_interval and done_steps % self.checkpoint_interval == 0:
-                        self.write_checkpoints(done_steps)
+                timestep = self._after_steps(timestep, timestep + 1, timesteps, training, episode_stats, started, start, bar, stop)
         return self.stats
+
+    def _after_steps(self, timestep: int, done_steps: int, timesteps: int, training: bool, episode_stats, started: float,
+                     start: int, bar, stop) -> int:
+        """Report, stop and checkpoint after the steps up to `done_steps`; returns where the loop goes on (`timesteps`
+        when it ends here)."""
+        if training:
+            self.timestep = done_steps
+        if done_steps // self.report_interval > timestep // self.report_interval or done_steps == timesteps:
+            stats = self._report(episode_stats, done_steps, timesteps, started, start, bar)
+            if self.any_rank(stop(stats)):
+                return timesteps
+        if training and done_steps % self.update_period == 0:
+            if self.any_rank(self.preempted):
+                self.preempted = True
+                self.write_checkpoints(done_steps)
+                return timesteps
+            if self.checkpoint_interval and done_steps % self.checkpoint_interval == 0:
+                self.write_checkpoints(done_steps)
+        return done_steps
+
+    def _compiled_training(self):
+        """The compiled rollout-and-update loop when cfg.compiled allows it and the env and agents can take it."""
+        if self.cfg.compiled is False or self.framework != "jax":
+            check(not self.cfg.compiled, "trainer", "compiled", True, "needs an MJX env with JAX PPO agents")
+            return None
+        from ..jax.compiled import CompiledTraining, unsupported_reason
+
+        reason = unsupported_reason(self.env, self.agents, self.scopes)
+        check(not (self.cfg.compiled and reason), "trainer", "compiled", True, reason)
+        return None if reason else CompiledTraining(self.env, self.agents)
 
     @contextlib.contextmanager
     def _preemption_signals(self):

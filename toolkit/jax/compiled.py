@@ -1,0 +1,103 @@
+"""The compiled training loop: MJX worlds and JAX PPO agents, one program per rollout and one per update.
+
+A rollout of `rollouts` steps is one `lax.scan` over (act, `functional_step` of the env, record), and the update is
+the agent's own `_update_impl`; Python calls each once per iteration instead of once per env step. The functions
+are the ones the step-by-step path jits one by one, so both paths compute the same thing (a test holds them
+together).
+
+K agents of one configuration on equal slices of the worlds (`--num-seeds K`) are vmapped, as PureJaxRL does with
+seeds: the physics steps all K x N worlds as one batch, and each agent acts, records and updates on its own N.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+
+def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
+    """Why this env and these agents cannot take the compiled path (None: they can)."""
+    from .ppo import PPO
+
+    raw = getattr(env, "unwrapped", env)
+    if getattr(env, "framework", None) != "jax" or not hasattr(raw, "functional_step") or not hasattr(raw, "state"):
+        return "the compiled path needs an MJX env seen as JAX arrays (tasks.make(..., 'mjx') with framework jax)"
+    if not all(type(agent) is PPO for agent in agents):
+        return "the compiled path needs toolkit.jax.PPO agents"
+    first = agents[0]
+    if first.cfg.random_timesteps > 0:
+        return "agent.random_timesteps > 0 samples actions on the host; the compiled path does not"
+    if any(scope.stop - scope.start != scopes[0].stop - scopes[0].start for scope in scopes):
+        return "several agents take the compiled path only on equal scopes"
+    shapes = jax.tree.map(jnp.shape, first.params)
+    for agent in agents[1:]:
+        if dataclasses.replace(agent.cfg, experiment=first.cfg.experiment) != first.cfg or \
+                jax.tree.map(jnp.shape, agent.params) != shapes:
+            return "several agents take the compiled path (vmapped) only with the same configuration and networks"
+    return None
+
+
+class CompiledTraining:
+    def __init__(self, env, agents: list):
+        self.env = getattr(env, "unwrapped", env)
+        self.agents = agents
+        self.num_agents = len(agents)
+        self.worlds = self.env.num_envs // self.num_agents
+        self.rollouts = agents[0].cfg.rollouts
+        self._rollout = jax.jit(self._rollout_impl, donate_argnums=(1,))
+        self._update = jax.jit(jax.vmap(agents[0]._update_impl))
+
+    def _per_agent(self, x):
+        return x.reshape(self.num_agents, self.worlds, *x.shape[1:])
+
+    def _rollout_impl(self, state: dict, env_state, observations, timestep, timesteps):
+        """`rollouts` steps of every agent and world: (state, env_state, observations, rollout (K, T, N, ...),
+        episode returns, lengths and end flags (K, T, N))."""
+        agent = self.agents[0]
+        act = jax.vmap(lambda params, states, obs, key: agent._act_impl(params, states, obs, key, train=True))
+        record = jax.vmap(agent._record_impl)
+        shaper = agent.cfg.rewards_shaper
+
+        def step(carry, offset):
+            state, env_state, observations = carry
+            keys = jax.vmap(jax.random.split)(state["key"])
+            preprocessors, obs, actions, log_prob, _, values = act(state["params"], state["preprocessors"],
+                                                                   self._per_agent(observations), keys[:, 1])
+            env_state, (next_observations, rewards, terminated, truncated, info) = self.env.functional_step(
+                env_state, actions.reshape(-1, *actions.shape[2:]))
+            rewards = rewards.astype(jnp.float32)
+            if shaper is not None:
+                rewards = shaper(rewards, timestep + offset, timesteps)
+            cached = {"observations": obs, "log_prob": log_prob, "values": values}
+            samples = record(state["params"], preprocessors, cached, actions, self._per_agent(rewards), self._per_agent(terminated),
+                             self._per_agent(truncated), self._per_agent(info["final_obs"]))
+            episodes = {"r": self._per_agent(info["episode"]["r"]), "l": self._per_agent(info["episode"]["l"]),
+                        "ended": self._per_agent(info["_episode"])}
+            state = {**state, "preprocessors": preprocessors, "key": keys[:, 0]}
+            return (state, env_state, next_observations), (samples, episodes)
+
+        (state, env_state, observations), (rollout, episodes) = jax.lax.scan(
+            step, (state, env_state, observations), jnp.arange(self.rollouts))
+        agents_first = lambda x: jnp.moveaxis(x, 1, 0)  # noqa: E731  (T, K, ...) -> (K, T, ...)
+        return state, env_state, observations, jax.tree.map(agents_first, rollout), jax.tree.map(agents_first, episodes)
+
+    def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list) -> jax.Array:
+        """Collect one rollout and update every agent on it; returns the worlds' observations after it."""
+        state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(agent.training_state() for agent in self.agents))
+        state, self.env.state, observations, rollout, episodes = self._rollout(
+            state, self.env.state, observations, timestep, timesteps)
+        if timestep + self.rollouts - 1 >= self.agents[0].cfg.learning_starts:
+            keys = jax.vmap(jax.random.split)(state["key"])
+            params, opt_state, preprocessors, stats = self._update(
+                state["params"], state["opt_state"], state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1])
+            state = {"params": params, "opt_state": opt_state, "preprocessors": preprocessors, "key": keys[:, 0]}
+        else:
+            stats = None
+        for index, (agent, stats_of_episodes) in enumerate(zip(self.agents, episode_stats)):
+            agent.set_training_state(jax.tree.map(lambda leaf: leaf[index], state))
+            if stats is not None:
+                agent.track_update(stats[index])
+            stats_of_episodes.record({"r": episodes["r"][index], "l": episodes["l"][index]}, episodes["ended"][index])
+        return observations
