@@ -2,7 +2,8 @@
 
 Per step the data never goes through pickle: observations, actions, rewards, dones and final observations sit
 in tensors allocated once in shared memory (shared CUDA memory on a GPU) that both sides read and write in
-place. What goes through each worker's pipe is a few bytes of command per phase ("act", "record"), and, rarely,
+place. What goes through each worker's pipe is a few bytes of command a step ("record_act": record the last
+transition, update if a rollout is complete, act on the new observations), and, rarely,
 the tracked losses, checkpoint requests and errors. Pipes rather than semaphores because they make failures
 visible at once: a worker that dies closes its end (and its process sentinel fires), so the trainer raises
 within a poll interval; a trainer that dies closes its end, so the worker's recv() ends and it exits, leaving no
@@ -58,6 +59,8 @@ class ParallelTrainer(TrainerBase):
         self.processes: list = []
         self._pipes: list = []
         self._buffers: list[dict[str, torch.Tensor]] = []
+        self._pending: tuple | None = None  # a transition in the shared tensors that the workers have not recorded
+        self._pending_next = None  # its next observations (the env's tensor), to recognise the next act's input
         super().__init__(env=env, agents=agents, scopes=scopes, cfg=cfg)
         check(self.framework == "torch", "trainer", "env.framework", self.framework,
               "ParallelTrainer shares torch tensors with its workers; wrap the env with framework='torch'")
@@ -120,6 +123,7 @@ class ParallelTrainer(TrainerBase):
         for pipe in self._pipes:
             pipe.close()
         self.processes, self._pipes, self._buffers = [], [], []
+        self._pending = self._pending_next = None
 
     def _close_env(self) -> None:
         self.close()
@@ -177,31 +181,43 @@ class ParallelTrainer(TrainerBase):
     def train(self, stop=None):
         self.start()
         try:
-            return super().train(stop)
+            stats = super().train(stop)
+            self._flush()  # the last step's transition (and the update it may complete) is done before returning
+            return stats
         except BaseException:
-            self.close()
+            self.close(graceful=False)
             raise
 
     def eval(self, stop=None, timesteps: int | None = None):
         self.start()
         try:
-            return super().eval(stop, timesteps)
+            stats = super().eval(stop, timesteps)
+            self._flush()
+            return stats
         except BaseException:
-            self.close()
+            self.close(graceful=False)
             raise
 
     def _set_training_mode(self, enabled: bool) -> None:
         if self.processes:
+            self._flush()
             self._call_all("training_mode", enabled)
 
     def _act_all(self, observations, timestep: int, timesteps: int, stochastic: bool):
-        for buffers, scope in zip(self._buffers, self.scopes):
-            buffers["observations"].copy_(observations[scope])
-        self._synchronize()
-        self._call_all("act", timestep, timesteps, stochastic)
+        if self._pending is not None and observations is self._pending_next:
+            # one round trip a step: record the last transition (its next observations are these) and act
+            self._call_all("record_act", *self._pending, timestep, timesteps, stochastic)
+            self._pending = self._pending_next = None
+        else:
+            self._flush()
+            for buffers, scope in zip(self._buffers, self.scopes):
+                buffers["observations"].copy_(observations[scope])
+            self._synchronize()
+            self._call_all("act", timestep, timesteps, stochastic)
         return torch.cat([buffers["actions"] for buffers in self._buffers])
 
     def _record_all(self, transition: dict, timestep: int, timesteps: int, training: bool) -> None:
+        """Fill the shared tensors; the workers record them with the next act (or at the next flush)."""
         infos = transition["infos"]
         final = infos.get("final_obs") if isinstance(infos, dict) else None
         for buffers, scope in zip(self._buffers, self.scopes):
@@ -210,17 +226,29 @@ class ParallelTrainer(TrainerBase):
             if final is not None:
                 buffers["final_obs"].copy_(final[scope])
         self._synchronize()
-        self._call_all("record", timestep, timesteps, training, final is not None)
+        self._pending = (timestep, timesteps, training, final is not None)
+        self._pending_next = transition["next_observations"]
+
+    def _flush(self) -> None:
+        """Have the workers record the transition still waiting in the shared tensors (before any other request)."""
+        if self._pending is not None:
+            pending, self._pending, self._pending_next = self._pending, None, None
+            self._call_all("record", *pending)
 
     def _save_agent(self, index: int, path: str, extra: dict) -> None:
+        self._flush()
         self._call(index, "save", path, extra)
 
     def _load_agents(self, paths: list[str]) -> list[dict]:
         self.start()
+        self._flush()
         return [self._call(index, "load", path) for index, path in enumerate(paths)]
 
     def _tracked_means(self) -> list[dict]:
-        return self._call_all("tracked_means") if self.processes else super()._tracked_means()
+        if not self.processes:
+            return super()._tracked_means()
+        self._flush()
+        return self._call_all("tracked_means")
 
 
 def _worker(index: int, agent, buffers: dict, pipe, threads: int) -> None:
@@ -231,7 +259,6 @@ def _worker(index: int, agent, buffers: dict, pipe, threads: int) -> None:
     # torch's LR schedulers wrap optimizer.step to warn about call order; pickling drops the wrapper, not the order
     warnings.filterwarnings("ignore", message=r"Seems like `optimizer.step\(\)` has been overridden")
     cuda = buffers["actions"].is_cuda
-    stochastic = True
     while True:
         try:
             message = pipe.recv()
@@ -243,23 +270,14 @@ def _worker(index: int, agent, buffers: dict, pipe, threads: int) -> None:
             if command == "close":
                 pipe.send(("ok", None))
                 return
-            if command == "act":
-                timestep, timesteps, stochastic = args
-                agent.pre_interaction(timestep=timestep, timesteps=timesteps)
-                sampled, outputs = agent.act(buffers["observations"], None, timestep=timestep, timesteps=timesteps)
-                buffers["actions"].copy_(sampled if stochastic else outputs["mean_actions"])
-            elif command == "record":
-                timestep, timesteps, training, has_final_obs = args
-                # next_observations: a copy, since an agent may keep it until its next update
-                next_observations = buffers["next_observations"].clone()
-                infos = {"final_obs": buffers["final_obs"]} if has_final_obs else {}
-                agent.record_transition(
-                    observations=buffers["observations"], states=None, actions=buffers["actions"],
-                    rewards=buffers["rewards"], next_observations=next_observations, next_states=None,
-                    terminated=buffers["terminated"], truncated=buffers["truncated"], infos=infos,
-                    timestep=timestep, timesteps=timesteps)
-                if training:
-                    agent.post_interaction(timestep=timestep, timesteps=timesteps)
+            if command in ("record", "record_act"):
+                timestep, timesteps, training, has_final_obs = args[:4]
+                _record(agent, buffers, timestep, timesteps, training, has_final_obs)
+                if command == "record_act":
+                    buffers["observations"].copy_(buffers["next_observations"])
+                    _act(agent, buffers, *args[4:])
+            elif command == "act":
+                _act(agent, buffers, *args)
             elif command == "training_mode":
                 agent.enable_training_mode(args[0], apply_to_models=True)
             elif command == "tracked_means":
@@ -283,6 +301,23 @@ def _worker(index: int, agent, buffers: dict, pipe, threads: int) -> None:
             except OSError:
                 pass
             return
+
+
+def _act(agent, buffers: dict, timestep: int, timesteps: int, stochastic: bool) -> None:
+    agent.pre_interaction(timestep=timestep, timesteps=timesteps)
+    sampled, outputs = agent.act(buffers["observations"], None, timestep=timestep, timesteps=timesteps)
+    buffers["actions"].copy_(sampled if stochastic else outputs["mean_actions"])
+
+
+def _record(agent, buffers: dict, timestep: int, timesteps: int, training: bool, has_final_obs: bool) -> None:
+    # next_observations: a copy, since an agent may keep it until its next update
+    agent.record_transition(
+        observations=buffers["observations"], states=None, actions=buffers["actions"], rewards=buffers["rewards"],
+        next_observations=buffers["next_observations"].clone(), next_states=None, terminated=buffers["terminated"],
+        truncated=buffers["truncated"], infos={"final_obs": buffers["final_obs"]} if has_final_obs else {},
+        timestep=timestep, timesteps=timesteps)
+    if training:
+        agent.post_interaction(timestep=timestep, timesteps=timesteps)
 
 
 __all__ = ["ParallelTrainer", "ParallelTrainerCfg", "WorkerError"]
