@@ -114,7 +114,13 @@ def play(args: PlayArgs) -> dict:
         if recording:
             recorder.capture()
         actions, outputs = agent.act(observations, None, timestep=timestep, timesteps=0)
-        observations, _, _, _, info = env.step(actions if args.stochastic else outputs["mean_actions"])
+        actions = actions if args.stochastic else outputs["mean_actions"]
+        next_observations, rewards, terminated, truncated, info = env.step(actions)
+        # an agent in evaluation mode learns nothing here; a recurrent one zeroes the state of worlds whose episode ended
+        agent.record_transition(observations=observations, states=None, actions=actions, rewards=rewards,
+                                next_observations=next_observations, next_states=None, terminated=terminated,
+                                truncated=truncated, infos=info, timestep=timestep, timesteps=0)
+        observations = next_observations
         ended = info["_episode"]
         if recording and bool(ended[0]):
             recording = False

@@ -176,3 +176,21 @@ def test_configuration_errors_name_the_field():
     cfg["models"]["policy"]["rnn"]["type"] = "Transformer"
     with pytest.raises(ConfigError, match="models.policy.rnn.type: 'Transformer' is not allowed; choose one of RNN, GRU, LSTM"):
         parse_runner_cfg(cfg, Runner.resolve_class)
+
+
+def test_play_evaluates_a_recurrent_run(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    train = subprocess.run([sys.executable, str(root / "launch" / "train.py"), "--task", "cartpole-pomdp", "--num-envs", "8",
+                            "--timesteps", "32", "--headless", "--no-stop-when-solved", "--runs-dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    run_dir = json.loads(train.stdout.strip().splitlines()[-1])["run_dir"]
+    play = subprocess.run([sys.executable, str(root / "launch" / "play.py"), "--run", run_dir, "--checkpoint", "last",
+                           "--episodes", "4", "--num-envs", "2"], capture_output=True, text=True, timeout=600)
+    assert play.returncode == 0, play.stderr[-2000:]
+    assert json.loads(play.stdout.strip().splitlines()[-1])["episodes"] >= 4
