@@ -77,12 +77,13 @@ def test_checkpoint_round_trip_gives_identical_actions_statistics_and_optimizer(
 
 
 @pytest.mark.slow
-def test_jax_ppo_solves_cartpole_on_mjx(tmp_path):
+@pytest.mark.parametrize("compiled", [False, True], ids=["step_by_step", "compiled"])
+def test_jax_ppo_solves_cartpole_on_mjx(compiled, tmp_path):
     env = envs.wrap_env(tasks.make("cartpole", "mjx", num_envs=1024, seed=0), "jax")
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec("cartpole").agent_cfg))
     cfg["seed"] = 0
     cfg["agent"]["experiment"].update(directory=str(tmp_path), checkpoint_interval=0)
-    cfg["trainer"].update(disable_progressbar=True, headless=True)
+    cfg["trainer"].update(disable_progressbar=True, headless=True, compiled=compiled)
     stats = Runner(env, cfg).run("train", stop=lambda s: s.mean_return is not None and s.mean_return >= SOLVED)
     assert stats.mean_return >= SOLVED, f"mean return {stats.mean_return} after {stats.env_steps} env steps"
 
