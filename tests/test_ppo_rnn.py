@@ -194,3 +194,96 @@ def test_play_evaluates_a_recurrent_run(tmp_path):
                            "--episodes", "4", "--num-envs", "2"], capture_output=True, text=True, timeout=600)
     assert play.returncode == 0, play.stderr[-2000:]
     assert json.loads(play.stdout.strip().splitlines()[-1])["episodes"] >= 4
+
+
+# ---- JAX ----
+
+def _jax_agent(cell="GRU", separate=False, **cfg):
+    import toolkit.jax as tj
+
+    spec = {"separate": separate,
+            "policy": {"hiddens": [8], "rnn": {"type": cell, "num_layers": 2, "hidden_size": 5, "sequence_length": LENGTH}},
+            "value": {"class": "DeterministicMixin", "hiddens": [8],
+                      "rnn": {"type": cell, "num_layers": 1, "hidden_size": 4, "sequence_length": LENGTH}}}
+    agent = tj.PPO_RNN(models=tj.build_recurrent_models(spec, OBS, ACT, WORLDS), memory=tj.RandomMemory(STEPS, WORLDS),
+                       observation_space=OBS, action_space=ACT, cfg=PPO_CFG(rollouts=STEPS, mini_batches=2, **cfg))
+    agent.init(trainer_cfg={"timesteps": 0})
+    return agent
+
+
+def _jax_rollout(agent, observations):
+    import jax.numpy as jnp
+
+    for step in range(STEPS):
+        actions, _ = agent.act(jnp.asarray(observations[step]), None, timestep=step, timesteps=STEPS)
+        agent.record_transition(observations=None, states=None, actions=actions, rewards=jnp.ones(WORLDS),
+                                next_observations=jnp.asarray(observations[step + 1]), next_states=None,
+                                terminated=jnp.asarray(_done_mask(TERMINATED, step).numpy()),
+                                truncated=jnp.asarray(_done_mask(TRUNCATED, step).numpy()), infos={}, timestep=step, timesteps=STEPS)
+
+
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
+def test_jax_acting_resets_each_worlds_state_exactly_where_its_episode_ended(cell):
+    agent = _jax_agent(cell)
+    observations = np.random.default_rng(0).normal(size=(STEPS + 1, WORLDS, 3)).astype(np.float32)
+    _jax_rollout(agent, observations)
+    rollout = agent.memory.stacked()
+    model, params = agent.model, agent.params
+    for world in range(WORLDS):  # each world alone, step by step, its state zeroed after each of its episode ends
+        state = model.initial_state(1)
+        for step in range(STEPS):
+            obs = agent._normalize(agent.preprocessor_states, observations[step, world:world + 1], False)[1]
+            stored = np.asarray(rollout["rnn/policy/0"][step][:, world])
+            np.testing.assert_allclose(stored, np.asarray(state["policy"][0][:, 0]), atol=1e-6)
+            _, _, state = model(params, obs, state)
+            if (step, world) in TERMINATED | TRUNCATED:
+                state = model.initial_state(1)
+
+
+@pytest.mark.parametrize("separate", [False, True])
+@pytest.mark.parametrize("cell", ["GRU", "LSTM"])
+def test_jax_sequence_replay_reproduces_the_rollout_and_depends_on_the_resets(cell, separate):
+    import jax
+    import jax.numpy as jnp
+
+    agent = _jax_agent(cell, separate, value_preprocessor=None, observation_preprocessor=None)
+    observations = np.random.default_rng(1).normal(size=(STEPS + 1, WORLDS, 3)).astype(np.float32)
+    _jax_rollout(agent, observations)
+    rollout = {**agent.memory.stacked(), "last_rnn_states": agent.rnn_states}
+    _, batch = agent._prepare_impl(agent.params, agent.preprocessor_states, rollout, jnp.asarray(observations[-1]))
+    assert batch["observations"].shape == (STEPS // LENGTH * WORLDS, LENGTH, 3)
+    states = jax.tree.map(lambda s: jnp.swapaxes(s, 0, 1), batch["rnn"])
+    dist, values, _ = agent.model(agent.params, batch["observations"], states, batch["starts"])
+    replayed = agent.model.head.log_prob(dist, batch["actions"].reshape(-1, 2))
+    np.testing.assert_allclose(replayed, batch["log_prob"].reshape(-1), atol=1e-5)
+    np.testing.assert_allclose(values, rollout["values"].reshape(STEPS // LENGTH, LENGTH, WORLDS).swapaxes(1, 2).reshape(-1), atol=1e-5)
+    dist, _, _ = agent.model(agent.params, batch["observations"], states, jnp.zeros_like(batch["starts"]))
+    assert not np.allclose(agent.model.head.log_prob(dist, batch["actions"].reshape(-1, 2)), replayed, atol=1e-4)
+    loss, stats = agent._loss(agent.params, batch)  # a fresh policy: ratio 1, no KL
+    assert float(stats[3]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_jax_evaluation_resets_states_and_checkpoint_round_trip(tmp_path):
+    import jax.numpy as jnp
+
+    agent = _jax_agent()
+    observations = np.random.default_rng(2).normal(size=(STEPS + 1, WORLDS, 3)).astype(np.float32)
+    _jax_rollout(agent, observations)
+    agent.update(timestep=STEPS, timesteps=STEPS)
+    path = str(tmp_path / "agent.npz")
+    agent.save(path, extra={"timestep": STEPS})
+    restored = _jax_agent()
+    assert restored.load(path)["timestep"] == STEPS
+    np.testing.assert_array_equal(restored.rnn_states["policy"][0], agent.rnn_states["policy"][0])
+    _, out = agent.act(jnp.asarray(observations[0]), None, timestep=0, timesteps=1)
+    _, out_restored = restored.act(jnp.asarray(observations[0]), None, timestep=0, timesteps=1)
+    np.testing.assert_array_equal(out["mean_actions"], out_restored["mean_actions"])
+
+    restored.enable_training_mode(False)  # the trainer reset every world
+    assert float(jnp.abs(restored.rnn_states["policy"][0]).sum()) == 0
+    restored.act(jnp.asarray(observations[0]), None, timestep=0, timesteps=1)
+    restored.record_transition(observations=None, states=None, actions=None, rewards=jnp.ones(WORLDS), next_observations=None,
+                               next_states=None, terminated=jnp.asarray([True, False, False]),
+                               truncated=jnp.asarray([False, False, True]), infos={}, timestep=0, timesteps=1)
+    norms = np.abs(np.asarray(restored.rnn_states["policy"][0])).sum((0, 2))
+    assert norms[0] == 0 and norms[2] == 0 and norms[1] > 0

@@ -3,8 +3,11 @@
 from ..ppo_cfg import PPO_CFG
 from .models import ActorCritic, build_models
 from .ppo import PPO, RandomMemory
+from .ppo_rnn import PPO_RNN
 from .preprocessors import RunningStandardScaler
+from .rnn_models import RecurrentActorCritic, build_recurrent_models
 from .runner import Runner
 from .schedulers import KLAdaptiveLR
 
-__all__ = ["ActorCritic", "KLAdaptiveLR", "PPO", "PPO_CFG", "RandomMemory", "Runner", "RunningStandardScaler", "build_models"]
+__all__ = ["ActorCritic", "KLAdaptiveLR", "PPO", "PPO_CFG", "PPO_RNN", "RandomMemory", "RecurrentActorCritic", "Runner",
+           "RunningStandardScaler", "build_models", "build_recurrent_models"]
