@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
+from . import distributed
 from .gae import compute_gae
 from .ppo import PPO
 from .rnn_models import RecurrentModel, RnnState
@@ -146,7 +147,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
                 self._value_preprocessor.update(returns)
                 returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
                 values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            advantages = distributed.standardize(advantages)
         batch = {name: _sequences(tensor, length) for name, tensor in (
             ("observations", tensors["observations"]), ("actions", tensors["actions"]), ("log_prob", tensors["log_prob"]),
             ("values", values), ("returns", returns), ("advantages", advantages))}
@@ -187,6 +188,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 self._scaler.scale(policy_loss + entropy_loss + value_loss).backward()
+                distributed.average_gradients(params)  # a no-op in one process; torchrun ranks stay identical
                 if cfg.grad_norm_clip > 0:
                     self._scaler.unscale_(self.optimizer)
                     nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
@@ -214,7 +216,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         entropy = self.head.entropy(dist_params).mean()
         log_ratio = log_prob - mb["log_prob"]
         ratio = log_ratio.exp()
-        kl = ((ratio - 1) - log_ratio).mean().detach()
+        kl = distributed.mean_across_ranks(((ratio - 1) - log_ratio).mean().detach())
         surrogate = mb["advantages"] * ratio
         clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
         policy_loss = -torch.min(surrogate, clipped).mean()
