@@ -37,6 +37,8 @@ class BenchArgs:
     """vectorized steps timed for the raw simulation rate"""
     train_timesteps: int = 320
     """vectorized steps timed for the training rate (after one warm-up of the same length)"""
+    agent_cfg: str | None = None
+    """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
     """MJX + JAX: time the compiled rollout-and-update loop (None: whenever possible; False: the step-by-step path)"""
     torch_threads: int = 2
@@ -75,9 +77,9 @@ def _wait(array) -> None:
         torch.cuda.synchronize()
 
 
-def train_rate(env, task: str, timesteps: int, compiled: bool | None = None) -> float:
+def train_rate(env, task: str, timesteps: int, compiled: bool | None = None, agent_cfg: str | None = None) -> float:
     Runner = runner_class(env.framework)
-    cfg = Runner.load_cfg_from_yaml(str(tasks.spec(task).agent_cfg))
+    cfg = Runner.load_cfg_from_yaml(agent_cfg or str(tasks.spec(task).agent_cfg))
     cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
     runner = Runner(env, cfg)
@@ -103,7 +105,7 @@ def main() -> None:
                     framework = args.framework or envs.NATIVE_FRAMEWORK[backend]
                     env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), framework)
                     sim = sim_rate(env, args.sim_steps)
-                    train = train_rate(env, task, args.train_timesteps, args.compiled)
+                    train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg)
                     row = {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs,
                            "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
                            "train_over_sim": round(train / sim, 3)}
