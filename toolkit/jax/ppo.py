@@ -184,8 +184,11 @@ class PPO(AgentBase):
         cfg = self.cfg
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
-        order = jax.random.permutation(key, size)[: minibatch * cfg.mini_batches]
-        minibatches = jax.tree.map(lambda x: x[order].reshape(cfg.mini_batches, minibatch, *x.shape[1:]), batch)
+        if cfg.mini_batches == 1:  # one minibatch is the whole batch, in any order: no shuffle (a sort and a gather)
+            minibatches = jax.tree.map(lambda x: x[None], batch)
+        else:
+            order = jax.random.permutation(key, size)[: minibatch * cfg.mini_batches]
+            minibatches = jax.tree.map(lambda x: x[order].reshape(cfg.mini_batches, minibatch, *x.shape[1:]), batch)
 
         def step(carry, mb):
             params, opt_state, stopped = carry

@@ -108,6 +108,7 @@ class TrainerBase:
         self.observations = None  # the worlds' current observations, kept between train() calls
         self.stats = TrainStats()
         self.preempted = False
+        self._compiled = None  # the compiled rollout-and-update loop, once a train() has built it
         # Under torchrun / jax.distributed every rank must stop at the same step: the launcher replaces this with
         # "does the flag hold on any rank" (a collective at each report and update boundary)
         self.any_rank: Callable[[bool], bool] = bool
@@ -271,7 +272,11 @@ class TrainerBase:
 
         reason = unsupported_reason(self.env, self.agents, self.scopes)
         check(not (self.cfg.compiled and reason), "trainer", "compiled", True, reason)
-        return None if reason else CompiledTraining(self.env, self.agents)
+        if reason:
+            return None
+        if self._compiled is None:  # built once: its programs compile at the first call and are reused by every train()
+            self._compiled = CompiledTraining(self.env, self.agents)
+        return self._compiled
 
     @contextlib.contextmanager
     def _preemption_signals(self):
