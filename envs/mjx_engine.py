@@ -219,10 +219,12 @@ class MjxVecEnv(VecEnv):
         return self._observations(data, before, model_fields)
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> jax.Array:
-        """Put every world in the given state; returns the observations of that state."""
+        """Put every world in the given state; returns the observations of that state, as after a reset to it
+        (external forces zero, derived fields recomputed)."""
         if self._state is None:
             self.reset()
         data = self._state.data.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
+        data = data.replace(_impl=data._impl.replace(cfrc_ext=jnp.zeros_like(data._impl.cfrc_ext)))
         model_fields = self._state.model_fields
         data, before = self._refresh_fn(data, model_fields)
         self._state = self._state._replace(data=data, before=before)
@@ -231,7 +233,8 @@ class MjxVecEnv(VecEnv):
 
 def _jax_device(device: str | None) -> jax.Device:
     """'cpu', 'cuda' or 'cuda:K' (torch's spelling) as a jax device; None: jax's default."""
+    # local devices: in a jax.distributed run jax.devices() lists every process's, and only this one's are usable here
     if device is None:
-        return jax.devices()[0]
+        return jax.local_devices()[0]
     platform, _, index = device.partition(":")
-    return jax.devices("gpu" if platform == "cuda" else platform)[int(index or 0)]
+    return jax.local_devices(backend="gpu" if platform == "cuda" else platform)[int(index or 0)]

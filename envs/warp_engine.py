@@ -230,8 +230,10 @@ class WarpVecEnv(VecEnv):
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> torch.Tensor:
         """Put every world in the given state (arrays of shape (num_envs, nq) and (num_envs, nv)); returns the
-        observations of that state. For tests, evaluation and replay."""
+        observations of that state, as after a reset to it (external forces zero, derived fields recomputed).
+        For tests, evaluation and replay."""
         self._qpos.copy_(torch.as_tensor(qpos, dtype=self._qpos.dtype))
         self._qvel.copy_(torch.as_tensor(qvel, dtype=self._qvel.dtype))
+        self._fields.cfrc_ext.zero_()
         self._refresh(None)
         return self._observations()
