@@ -224,9 +224,9 @@ def _as_rank(cluster, args: TrainArgs, cfg: dict, device: str, run_dir: str) -> 
 
 def _distributed_result(cluster, agent, result: dict) -> dict:
     """The whole run's throughput (every rank's worlds) and each rank's weights digest (equal when in sync)."""
-    from toolkit.distributed import weights_digest
+    from toolkit.distributed import agent_digest
 
-    digests = cluster.all_gather_objects(weights_digest(agent.state_dict()))
+    digests = cluster.all_gather_objects(agent_digest(agent))
     cluster.close()
     return {"world_size": cluster.world_size, "num_envs": result["num_envs"] * cluster.world_size,
             "env_steps": result["env_steps"] * cluster.world_size,

@@ -92,3 +92,57 @@ def test_torchrun_two_ranks_train_cartpole_to_the_threshold_with_identical_weigh
     state.pop("extra")
     assert weights_digest(state) == digest_rank0
     assert sorted(os.listdir(tmp_path / "cartpole")) == [os.path.basename(result["run_dir"])]
+
+
+def test_jax_running_statistics_of_two_processes_merge_into_those_of_the_whole_batch():
+    import jax.numpy as jnp
+    import numpy as np
+
+    from toolkit.jax.distributed import _stat_sums, merge_running_statistics
+    from toolkit.jax.preprocessors import RunningStandardScaler as JaxScaler
+
+    scaler, rng = JaxScaler(3), np.random.default_rng(0)
+    synced = scaler.update(scaler.init_state(), jnp.asarray(rng.normal(size=(50, 3))))  # the last update's state
+    batches = [[jnp.asarray(rng.normal(rank, 1 + rank, size=(20, 3))) for _ in range(4)] for rank in (0, 1)]
+    per_process = []
+    for steps in batches:  # each process updates its own copy, step by step, on its own worlds
+        state = synced
+        for batch in steps:
+            state = scaler.update(state, batch)
+        per_process.append(_stat_sums(state))
+    merged = merge_running_statistics(_stat_sums(synced), np.stack(per_process), synced)
+    whole = scaler.update(synced, jnp.concatenate([batch for steps in batches for batch in steps]))
+    for name in ("mean", "variance", "count"):
+        assert np.allclose(merged[name], whole[name], rtol=1e-5), name
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_jax_distributed_two_processes_train_cartpole_to_the_threshold_with_identical_weights(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline", "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{_free_port()}",
+           "JAX_NUM_PROCESSES": "2"}
+    command = [sys.executable, os.path.join(REPO, "launch", "train.py"), "--backend", "mjx", "--distributed", "--headless",
+               "--runs-dir", str(tmp_path)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                                  env={**env, "JAX_PROCESS_ID": str(rank)}) for rank in (0, 1)]
+    try:
+        outputs = [process.communicate(timeout=900) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    assert outputs[1][0].strip() == ""  # rank 1 reports nothing: rank 0 speaks for the run
+    result = json.loads(outputs[0][0].strip().splitlines()[-1])
+    assert result["solved"] and result["mean_return"] >= 475 and result["world_size"] == 2 and result["framework"] == "jax"
+    digest_rank0, digest_rank1 = result["rank_weight_digests"]
+    assert digest_rank0 == digest_rank1  # networks, optimizer with its learning rate, preprocessor statistics
+    assert sorted(os.listdir(tmp_path / "cartpole")) == [os.path.basename(result["run_dir"])]
+    assert os.path.isfile(os.path.join(result["run_dir"], "checkpoints", "last.pt"))

@@ -60,6 +60,9 @@ class Cluster:
         if not self.distributed:
             return
         trainer.any_rank = self.any_rank
+        if self.framework == "jax":
+            self._ops().distribute_agents(trainer.agents)
+            trainer.cfg.compiled = False  # the compiled path calls the update function itself, not the global one
         if not self.is_main:
             trainer.checkpoint_interval = 0
             trainer.write_checkpoints = lambda timestep: []
@@ -85,6 +88,11 @@ def join(framework: str, device: str | None = None, jax_args: JaxProcessArgs | N
 
     rank, world_size = jax_distributed.initialize(jax_args.coordinator_address, jax_args.num_processes, jax_args.process_id)
     return Cluster("jax", rank, world_size, rank)
+
+
+def agent_digest(agent) -> str:
+    """weights_digest of a torch agent's state_dict or a JAX agent's training state."""
+    return weights_digest(agent.state_dict() if hasattr(agent, "state_dict") else agent.training_state())
 
 
 def weights_digest(state: Any) -> str:

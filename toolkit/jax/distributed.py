@@ -1,0 +1,147 @@
+"""SPMD training on jax.distributed: every process simulates and acts on its own worlds with a local copy of the
+agent; each update is one jitted program over the rollouts of all processes.
+
+How the update stays one program without a hand-written gradient all-reduce: the rollout of each process becomes
+its shard of a global array (batch axis over a mesh of every process's devices) and the agent's arrays are
+replicated on that mesh. The agent's own `_update_impl` then runs unchanged: its batch means (advantage
+normalisation, the value preprocessor's statistics, the losses and so the gradients, the KL behind the
+learning-rate rule and the early stop) are means over the global batch, and XLA inserts the all-reduces. On the
+CPU the cross-process collectives are gloo's.
+
+The observation preprocessor is updated while acting, once per step, on each process's own worlds (a collective
+per env step would cost more than the step). At each update the processes merge what they added since the last
+one, exactly (sums of counts, values and squares), so the statistics are identical on every process from the
+update on, and in every checkpoint. The compiled rollout path (toolkit.jax.compiled) is not used in a distributed
+run: it calls the update function directly.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> tuple[int, int]:
+    """Join the other processes (arguments, else $JAX_COORDINATOR_ADDRESS / $JAX_NUM_PROCESSES /
+    $JAX_PROCESS_ID, else what JAX detects, e.g. Slurm's variables); returns (process index, process count).
+    Must run before any JAX computation."""
+    env = os.environ
+    num_processes = num_processes or (int(env["JAX_NUM_PROCESSES"]) if "JAX_NUM_PROCESSES" in env else None)
+    if process_id is None and "JAX_PROCESS_ID" in env:
+        process_id = int(env["JAX_PROCESS_ID"])
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices of several processes talk via gloo
+    jax.distributed.initialize(coordinator_address=coordinator_address or env.get("JAX_COORDINATOR_ADDRESS"),
+                               num_processes=num_processes, process_id=process_id)
+    return jax.process_index(), jax.process_count()
+
+
+def shutdown() -> None:
+    jax.distributed.shutdown()
+
+
+def world_size() -> int:
+    return jax.process_count()
+
+
+def any_rank(flag: bool) -> bool:
+    return bool(np.asarray(multihost_utils.process_allgather(np.asarray(bool(flag)))).any())
+
+
+def broadcast_object(value):
+    """Process 0's string (a run folder) on every process."""
+    data = np.frombuffer(str(value).encode(), dtype=np.uint8)
+    size = int(multihost_utils.broadcast_one_to_all(np.asarray(len(data), np.int32)))
+    padded = np.zeros(max(size, len(data)), np.uint8)
+    padded[:len(data)] = data
+    return bytes(np.asarray(multihost_utils.broadcast_one_to_all(padded[:size])).astype(np.uint8)).decode()
+
+
+def all_gather_objects(value: str) -> list[str]:
+    """Every process's short string (a weights digest), in process order."""
+    data = np.zeros(64, np.uint8)
+    encoded = str(value).encode()[:64]
+    data[:len(encoded)] = np.frombuffer(encoded, np.uint8)
+    gathered = np.asarray(multihost_utils.process_allgather(data))
+    return [bytes(row).rstrip(b"\0").decode() for row in gathered.reshape(-1, 64)]
+
+
+def distribute_agents(agents: list) -> None:
+    """Give every process rank 0's agent, and make each agent's updates global (see the module's docstring)."""
+    for agent in agents:
+        DistributedUpdate(agent)
+
+
+class DistributedUpdate:
+    """Replaces `agent._update` (the jitted update the step-by-step path calls) with its global version."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.mesh = Mesh(np.array(jax.devices()), ("batch",))
+        self.replicated = NamedSharding(self.mesh, P())
+        state = multihost_utils.broadcast_one_to_all(
+            {"params": agent.params, "opt_state": agent.opt_state, "preprocessors": agent.preprocessor_states})
+        state = _local(state)
+        agent.params, agent.opt_state, agent.preprocessor_states = state["params"], state["opt_state"], state["preprocessors"]
+        self.synced_observation = _stat_sums(agent.preprocessor_states.get("observation") or {})
+        self._global_update = jax.jit(
+            lambda params, opt_state, states, rollout, next_observations, key_data: agent._update_impl(
+                params, opt_state, states, rollout, next_observations, jax.random.wrap_key_data(key_data)),
+            out_shardings=self.replicated)
+        agent._update = self
+
+    def __call__(self, params, opt_state, states, rollout, next_observations, key):
+        states = self._merge_observation_statistics(states)
+        key_data = multihost_utils.broadcast_one_to_all(np.asarray(jax.random.key_data(key)))  # one shuffle for all
+        replicate = lambda tree: jax.tree.map(  # noqa: E731
+            lambda x: jax.make_array_from_process_local_data(self.replicated, x), tree)
+        batch_sharded = lambda axis: NamedSharding(self.mesh, P(*([None] * axis), "batch"))  # noqa: E731
+        rollout = jax.tree.map(lambda x: jax.make_array_from_process_local_data(batch_sharded(1), x), rollout)
+        next_observations = jax.make_array_from_process_local_data(batch_sharded(0), next_observations)
+        outputs = self._global_update(replicate(params), replicate(opt_state), replicate(states), rollout,
+                                      next_observations, replicate(key_data))
+        params, opt_state, states, stats = _local(outputs)
+        self.synced_observation = _stat_sums(states.get("observation") or {})
+        return params, opt_state, states, stats
+
+    def _merge_observation_statistics(self, states: dict) -> dict:
+        observation = states.get("observation") or {}
+        if not observation:
+            return states
+        mine = _stat_sums(observation)
+        everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, mine.size)
+        return {**states, "observation": merge_running_statistics(self.synced_observation, everyone, observation)}
+
+
+def merge_running_statistics(synced: np.ndarray, everyone: np.ndarray, like: dict) -> dict:
+    """Running mean/variance statistics of every process, each = those of the last update (`synced`) plus what
+    it saw since: add up what all of them saw since (sums of counts, values and squares, float64) on top of
+    `synced`. `everyone`: one row of `_stat_sums` per process; `like`: a state of the result's shapes and dtypes."""
+    merged = synced + (everyone - synced).sum(0)
+    count, size = merged[0], (synced.size - 1) // 2
+    mean = merged[1:1 + size] / count
+    variance = np.maximum(merged[1 + size:] / count - mean**2, 0.0)
+    shape, dtype = like["mean"].shape, like["mean"].dtype
+    return {"mean": jnp.asarray(mean.reshape(shape), dtype), "variance": jnp.asarray(variance.reshape(shape), dtype),
+            "count": jnp.asarray(count, like["count"].dtype)}
+
+
+def _stat_sums(state: dict) -> np.ndarray:
+    """(count, sum, sum of squares) of a running mean/variance state, flat, in float64."""
+    if not state:
+        return np.zeros(0)
+    count = np.float64(state["count"])
+    mean = np.asarray(state["mean"], np.float64).reshape(-1)
+    variance = np.asarray(state["variance"], np.float64).reshape(-1)
+    return np.concatenate([[count], count * mean, count * (variance + mean**2)])
+
+
+def _local(tree):
+    """This process's copy of replicated (or fully addressable) arrays, as plain single-device arrays."""
+    return jax.tree.map(lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree)
