@@ -32,7 +32,8 @@ class BenchArgs:
     backend: tuple[str, ...] = ("warp", "mjx")
     framework: str | None = None
     """agent framework, torch or jax (default: each engine's own, torch for warp and jax for mjx)"""
-    num_envs: tuple[int, ...] = (1024,)
+    num_envs: tuple[int, ...] | None = None
+    """world counts to measure (default: 1024; with --task all: 64 1024 4096)"""
     sim_steps: int = 300
     """vectorized steps timed for the raw simulation rate"""
     train_timesteps: int = 320
@@ -97,11 +98,12 @@ def main() -> None:
 
     torch.set_num_threads(args.torch_threads)
     names = tasks.names() if args.task == "all" else [args.task]
+    world_counts = args.num_envs or ((64, 1024, 4096) if args.task == "all" else (1024,))
     rows = []
     try:
         for task in names:
             for backend in args.backend:
-                for num_envs in args.num_envs:
+                for num_envs in world_counts:
                     framework = args.framework or envs.NATIVE_FRAMEWORK[backend]
                     env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), framework)
                     sim = sim_rate(env, args.sim_steps)
@@ -116,10 +118,11 @@ def main() -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     if not args.json:
-        header = f"{'task':<12} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} {'train/sim':>9}"
+        width = max(len("task"), *(len(row["task"]) for row in rows))
+        header = f"{'task':<{width}} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} {'train/sim':>9}"
         print(header)
         for row in rows:
-            print(f"{row['task']:<12} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
+            print(f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
                   f"{row['sim_env_steps_per_s']:>12,} {row['train_env_steps_per_s']:>14,} {row['train_over_sim']:>9.2f}")
 
 
