@@ -58,7 +58,7 @@ def test_compiled_true_where_it_cannot_apply_is_a_one_line_error(small_envs, tmp
         Runner(env, cfg).run("train")
 
 
-def test_num_seeds_trains_k_vmapped_agents_each_logged_in_its_own_run(tmp_path):
+def test_num_seeds_trains_k_vmapped_agents_each_logged_in_its_own_run_and_resumes(tmp_path):
     completed = _run("train.py", "--backend", "mjx", "--num-seeds", "2", "--seed", "5", "--num-envs", "8", "--timesteps", "64",
                      "--headless", "--no-stop-when-solved", "--runs-dir", str(tmp_path / "runs"), "--agent.rollouts", "16",
                      "--agent.experiment.write_interval", "16", cwd=tmp_path)
@@ -76,3 +76,10 @@ def test_num_seeds_trains_k_vmapped_agents_each_logged_in_its_own_run(tmp_path):
         assert os.path.isfile(os.path.join(folder, "checkpoints", "last.pt"))
         assert os.path.isfile(os.path.join(folder, "launch.yaml")) and os.path.isfile(os.path.join(folder, "config.yaml"))
     assert curves[0] != curves[1], "two seeds must train two different agents"
+
+    resumed = _run("train.py", "--resume", result["run_dir"], "--timesteps", "96", "--headless", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["env_steps"] == 96 * 16
+    for entry in result["seeds"]:
+        records = [json.loads(line) for line in open(os.path.join(entry["run_dir"], "metrics.jsonl"))]
+        assert [record["timestep"] for record in records] == [16, 32, 48, 64, 80, 96]
