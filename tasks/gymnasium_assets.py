@@ -7,7 +7,6 @@ from pathlib import Path
 
 import gymnasium as gym
 import gymnasium.envs.mujoco
-import mujoco
 import numpy as np
 
 ASSETS = Path(gymnasium.envs.mujoco.__file__).parent / "assets"
@@ -18,11 +17,11 @@ def mjcf(file_name: str) -> Path:
     return ASSETS / file_name
 
 
-def action_space(file_name: str) -> gym.spaces.Box:
-    """The actuators' control ranges, as gymnasium's MujocoEnv makes its action space."""
-    model = mujoco.MjModel.from_xml_path(str(mjcf(file_name)))
-    low, high = model.actuator_ctrlrange.T.astype(np.float32)
-    return gym.spaces.Box(low, high, dtype=np.float32)
+def action_space(size: int, bound: float) -> gym.spaces.Box:
+    """The actuators' control ranges (+-bound for each of `size` actuators), as gymnasium's MujocoEnv makes its
+    action space from the MJCF (written out so that importing the tasks does not compile every model; a test
+    holds them to gymnasium's)."""
+    return gym.spaces.Box(-bound, bound, (size,), np.float32)
 
 
 def observation_space(size: int) -> gym.spaces.Box:

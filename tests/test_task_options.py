@@ -1,0 +1,104 @@
+"""Task options on both engines: domain randomization (off: identical worlds; on: worlds differ), per-term reward
+logs, Warp buffer overflows as errors, and the tasks' spaces against gymnasium's."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs
+import tasks
+from envs.convert import converter
+
+from .test_task_parity import CASES
+
+WORLDS = 4
+RANDOMIZED = {"mass": (0.5, 1.5), "friction": (0.5, 1.5), "actuator_gain": (0.5, 1.5)}
+
+
+def _same_start_rollout(env, steps=10):
+    """Every world from the same state with the same actions; returns the observations, (steps, worlds, obs)."""
+    to_numpy, to_env = converter(env.framework, "numpy"), converter("numpy", env.framework)
+    env.reset()
+    env.set_state(np.tile(env.mj_model.qpos0, (WORLDS, 1)) + 0.01, np.full((WORLDS, env.mj_model.nv), 0.01))
+    actions = np.tile(np.linspace(-0.3, 0.3, steps)[:, None, None], (1, WORLDS, env.single_action_space.shape[0]))
+    rows = []
+    for step in range(steps):
+        obs, _, terminated, truncated, _ = env.step(to_env(actions[step].astype(np.float32)))
+        assert not (to_numpy(terminated) | to_numpy(truncated)).any()  # no reset: the worlds' own dynamics only
+        rows.append(to_numpy(obs))
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("backend", envs.BACKENDS)
+def test_randomization_is_off_by_default_and_worlds_differ_when_on(backend):
+    plain = tasks.make("cartpole", backend, num_envs=WORLDS, seed=0, max_episode_steps=1000)
+    observations = _same_start_rollout(plain)
+    np.testing.assert_array_equal(observations, np.broadcast_to(observations[:, :1], observations.shape))
+
+    randomized = tasks.make("cartpole", backend, num_envs=WORLDS, seed=0, max_episode_steps=1000, randomization=RANDOMIZED)
+    observations = _same_start_rollout(randomized)
+    spread = np.abs(observations - observations[:, :1]).max(axis=(0, 2))
+    assert (spread[1:] > 1e-5).all(), spread  # every world moved differently from world 0
+
+
+def test_randomized_model_fields_stay_in_their_ranges_and_are_redrawn_at_reset():
+    env = tasks.make("hopper", "warp", num_envs=WORLDS, seed=0, randomization=RANDOMIZED)
+    import torch
+    import warp as wp
+
+    mass = wp.to_torch(env._model.body_mass)
+    friction = wp.to_torch(env._model.geom_friction)[..., 0]
+    gain = wp.to_torch(env._model.actuator_gainprm)[..., 0]
+    env.reset()
+    for value, nominal in ((mass, env.mj_model.body_mass), (friction, env.mj_model.geom_friction[:, 0]),
+                           (gain, env.mj_model.actuator_gainprm[:, 0])):
+        ratio = value.numpy() / np.where(nominal == 0, 1, nominal)
+        assert value.shape[0] == WORLDS
+        assert ((ratio >= 0.5 - 1e-6) & (ratio <= 1.5 + 1e-6) | (nominal == 0)).all()
+        assert np.ptp(ratio[:, nominal != 0], axis=0).min() > 0  # the worlds drew different factors
+    before = mass.clone()
+    env.step(torch.zeros((WORLDS, 3)))
+    torch.testing.assert_close(mass, before)  # not redrawn on a step without a reset
+    env.reset()
+    assert not torch.equal(mass, before)
+
+
+def test_bad_randomization_is_a_one_line_error():
+    with pytest.raises(ValueError, match="randomization.mass"):
+        tasks.make("cartpole", "warp", num_envs=2, randomization={"mass": (1.5, 0.5)})
+
+
+@pytest.mark.parametrize("backend", envs.BACKENDS)
+def test_reward_terms_are_logged_and_add_up_to_the_reward(backend):
+    env = tasks.make("cartpole", backend, num_envs=WORLDS, seed=0)
+    to_numpy, to_env = converter(env.framework, "numpy"), converter("numpy", env.framework)
+    env.reset()
+    _, reward, _, _, info = env.step(to_env(np.zeros((WORLDS, 1), np.float32)))
+    assert set(info["log"]) == {"reward/alive"}
+    assert float(to_numpy(info["log"]["reward/alive"])) == pytest.approx(float(to_numpy(reward).mean()))
+
+
+def test_warp_buffer_overflow_raises_a_clear_error():
+    """Too small a contact buffer must stop training with an error that names the setting, not give physics
+    with contacts silently dropped."""
+    import torch
+
+    env = tasks.make("hopper", "warp", num_envs=2, seed=0, nconmax=1, njmax=1)
+    env.reset()
+    for _ in range(60):  # the hopper falls onto the floor within these steps
+        env.step(torch.zeros((2, 3)))
+    with pytest.raises(envs.SimulationError, match="nconmax"):
+        env.check_finite()
+    env.check_finite()  # reported once, then cleared
+
+
+def test_task_spaces_match_gymnasium():
+    for task, (gym_id, *_rest) in CASES.items():
+        spec = tasks.spec(task)
+        reference = gym.make(gym_id)
+        assert spec.single_observation_space.shape == reference.observation_space.shape, task
+        np.testing.assert_array_equal(spec.single_action_space.low, reference.action_space.low, err_msg=task)
+        np.testing.assert_array_equal(spec.single_action_space.high, reference.action_space.high, err_msg=task)
+        assert spec.max_episode_steps == reference.spec.max_episode_steps, task
+        assert spec.frame_skip == reference.unwrapped.frame_skip, task
+        reference.close()
