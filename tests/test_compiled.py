@@ -16,21 +16,25 @@ from toolkit.jax import Runner
 from .test_launch import _run
 
 
-def _cfg(tmp_path, **trainer):
-    cfg = Runner.load_cfg_from_yaml(str(tasks.spec("cartpole").agent_cfg))
+def _cfg(tmp_path, task="cartpole", **trainer):
+    cfg = Runner.load_cfg_from_yaml(str(tasks.spec(task).agent_cfg))
     cfg["seed"] = 3
     cfg["agent"].update(rollouts=8)
+    if cfg["agent"]["class"] == "PPO_RNN":
+        cfg["models"]["policy"]["rnn"]["sequence_length"] = 4
     cfg["agent"]["experiment"].update(directory=str(tmp_path), checkpoint_interval=0, write_interval=8)
     cfg["trainer"].update(disable_progressbar=True, headless=True, timesteps=24, **trainer)
     return cfg
 
 
-def test_compiled_and_step_by_step_paths_train_the_same_agent(small_envs, tmp_path):
-    """Three iterations from the same seed on the same worlds: same weights, statistics and returns."""
+@pytest.mark.parametrize("agent_cfg_of", ["cartpole", "cartpole-pomdp"], ids=["PPO", "PPO_RNN"])
+def test_compiled_and_step_by_step_paths_train_the_same_agent(agent_cfg_of, small_envs, tmp_path):
+    """Three iterations from the same seed on the same worlds (episodes of 30 steps, so they end inside rollouts
+    and recurrent sequences): same weights, statistics, recurrent states and returns."""
     env = envs.wrap_env(small_envs["mjx"], "jax")
     results = {}
     for compiled in (False, True):
-        runner = Runner(env, _cfg(tmp_path / str(compiled), compiled=compiled))
+        runner = Runner(env, _cfg(tmp_path / str(compiled), agent_cfg_of, compiled=compiled))
         if compiled:
             calls = []
             original = runner.agent._act
@@ -41,10 +45,10 @@ def test_compiled_and_step_by_step_paths_train_the_same_agent(small_envs, tmp_pa
     assert calls == [], "the compiled path must not act step by step"
     assert step_stats.timestep == compiled_stats.timestep == 24 and step_stats.episodes == compiled_stats.episodes > 0
     assert compiled_stats.mean_return == pytest.approx(step_stats.mean_return, rel=1e-4)
-    for name, step_leaf, compiled_leaf in zip(("params", "opt_state", "preprocessors"),
-                                              (step_agent.params, step_agent.opt_state, step_agent.preprocessor_states),
-                                              (compiled_agent.params, compiled_agent.opt_state, compiled_agent.preprocessor_states)):
-        for a, b in zip(jax.tree.leaves(step_leaf), jax.tree.leaves(compiled_leaf)):
+    step_state, compiled_state = step_agent.training_state(), compiled_agent.training_state()
+    assert step_state.keys() == compiled_state.keys()
+    for name in step_state.keys() - {"key"}:
+        for a, b in zip(jax.tree.leaves(step_state[name]), jax.tree.leaves(compiled_state[name])):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5, err_msg=name)
     for tag in ("Loss / Value loss", "Learning / Learning rate"):
         assert compiled_stats.agents[0][tag] == pytest.approx(step_stats.agents[0][tag], rel=1e-3)

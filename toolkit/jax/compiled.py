@@ -5,6 +5,9 @@ the agent's own `_update_impl`; Python calls each once per iteration instead of 
 are the ones the step-by-step path jits one by one, so both paths compute the same thing (a test holds them
 together).
 
+Recurrent agents (PPO_RNN) carry their worlds' recurrent states through the scan, zeroed where an episode ends,
+exactly as their step-by-step `record_transition` does.
+
 K agents of one configuration on equal slices of the worlds (`--num-seeds K`) are vmapped, as PureJaxRL does with
 seeds: the physics steps all K x N worlds as one batch, and each agent acts, records and updates on its own N.
 """
@@ -16,17 +19,22 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from .ppo_rnn import LAST_STATES, flat_states
+
 
 def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
     """Why this env and these agents cannot take the compiled path (None: they can)."""
     from .ppo import PPO
+    from .ppo_rnn import PPO_RNN
 
     raw = getattr(env, "unwrapped", env)
     if getattr(env, "framework", None) != "jax" or not hasattr(raw, "functional_step") or not hasattr(raw, "state"):
         return "the compiled path needs an MJX env seen as JAX arrays (tasks.make(..., 'mjx') with framework jax)"
-    if not all(type(agent) is PPO for agent in agents):
-        return "the compiled path needs toolkit.jax.PPO agents"
     first = agents[0]
+    if type(first) not in (PPO, PPO_RNN) or any(type(agent) is not type(first) for agent in agents):
+        return "the compiled path needs toolkit.jax.PPO or PPO_RNN agents (all of one class)"
+    if jax.process_count() > 1:
+        return "a distributed run (several JAX processes) updates step by step, on the global batch"
     if first.cfg.random_timesteps > 0:
         return "agent.random_timesteps > 0 samples actions on the host; the compiled path does not"
     if any(scope.stop - scope.start != scopes[0].stop - scopes[0].start for scope in scopes):
@@ -56,32 +64,41 @@ class CompiledTraining:
         """`rollouts` steps of every agent and world: (state, env_state, observations, rollout (K, T, N, ...),
         episode returns, lengths and end flags (K, T, N))."""
         agent = self.agents[0]
-        act = jax.vmap(lambda params, states, obs, key: agent._act_impl(params, states, obs, key, train=True))
+        recurrent = "rnn_states" in state
+        act = jax.vmap(lambda params, states, obs, key, *rnn: agent._act_impl(params, states, obs, key, True, *rnn))
         record = jax.vmap(agent._record_impl)
         shaper = agent.cfg.rewards_shaper
 
         def step(carry, offset):
             state, env_state, observations = carry
             keys = jax.vmap(jax.random.split)(state["key"])
-            preprocessors, obs, actions, log_prob, _, values = act(state["params"], state["preprocessors"],
-                                                                   self._per_agent(observations), keys[:, 1])
+            rnn_states = (state["rnn_states"],) if recurrent else ()
+            preprocessors, obs, actions, log_prob, _, values, *next_rnn_states = act(
+                state["params"], state["preprocessors"], self._per_agent(observations), keys[:, 1], *rnn_states)
             env_state, (next_observations, rewards, terminated, truncated, info) = self.env.functional_step(
                 env_state, actions.reshape(-1, *actions.shape[2:]))
             rewards = rewards.astype(jnp.float32)
             if shaper is not None:
                 rewards = shaper(rewards, timestep + offset, timesteps)
             cached = {"observations": obs, "log_prob": log_prob, "values": values}
+            if recurrent:  # each step's samples keep the states it started from, as the agent's memory does
+                cached.update(flat_states(state["rnn_states"]))
             samples = record(state["params"], preprocessors, cached, actions, self._per_agent(rewards), self._per_agent(terminated),
-                             self._per_agent(truncated), self._per_agent(info["final_obs"]))
+                             self._per_agent(truncated), self._per_agent(info["final_obs"]), *next_rnn_states)
+            state = {**state, "preprocessors": preprocessors, "key": keys[:, 0]}
+            if recurrent:
+                samples, state["rnn_states"] = samples
             episodes = {"r": self._per_agent(info["episode"]["r"]), "l": self._per_agent(info["episode"]["l"]),
                         "ended": self._per_agent(info["_episode"])}
-            state = {**state, "preprocessors": preprocessors, "key": keys[:, 0]}
             return (state, env_state, next_observations), (samples, episodes)
 
         (state, env_state, observations), (rollout, episodes) = jax.lax.scan(
             step, (state, env_state, observations), jnp.arange(self.rollouts))
         agents_first = lambda x: jnp.moveaxis(x, 1, 0)  # noqa: E731  (T, K, ...) -> (K, T, ...)
-        return state, env_state, observations, jax.tree.map(agents_first, rollout), jax.tree.map(agents_first, episodes)
+        rollout = jax.tree.map(agents_first, rollout)
+        if recurrent:  # the update values the last observations with the states the worlds carry on with
+            rollout[LAST_STATES] = state["rnn_states"]
+        return state, env_state, observations, rollout, jax.tree.map(agents_first, episodes)
 
     def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list) -> jax.Array:
         """Collect one rollout and update every agent on it; returns the worlds' observations after it."""
@@ -92,7 +109,7 @@ class CompiledTraining:
             keys = jax.vmap(jax.random.split)(state["key"])
             params, opt_state, preprocessors, stats = self._update(
                 state["params"], state["opt_state"], state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1])
-            state = {"params": params, "opt_state": opt_state, "preprocessors": preprocessors, "key": keys[:, 0]}
+            state = {**state, "params": params, "opt_state": opt_state, "preprocessors": preprocessors, "key": keys[:, 0]}
         else:
             stats = None
         for index, (agent, stats_of_episodes) in enumerate(zip(self.agents, episode_stats)):

@@ -19,7 +19,7 @@ from ..config import ConfigError
 from .ppo import PPO, compute_gae
 from .rnn_models import RecurrentActorCritic
 
-_LAST_STATES = "last_rnn_states"  # the rollout entry that carries the worlds' states after its last step
+LAST_STATES = "last_rnn_states"  # the rollout entry that carries the worlds' states after its last step
 
 
 def carry_states(next_states: dict, terminated, truncated) -> dict:
@@ -34,7 +34,7 @@ def _sequences(x, length: int):
     return jnp.swapaxes(x.reshape(steps // length, length, num_envs, *rest), 1, 2).reshape(-1, length, *rest)
 
 
-def _flat_states(states: dict) -> dict:
+def flat_states(states: dict) -> dict:
     return {f"rnn/{role}/{index}": state for role, role_states in states.items() for index, state in enumerate(role_states)}
 
 
@@ -53,6 +53,13 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
 
     def get_specification(self) -> dict:
         return self.model.get_specification()
+
+    def training_state(self) -> dict:
+        return {**super().training_state(), "rnn_states": self.rnn_states}
+
+    def set_training_state(self, state: dict) -> None:
+        super().set_training_state(state)
+        self.rnn_states, self._rnn_next_states = state["rnn_states"], None
 
     def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
         # the trainer resets the worlds when it switches between training and evaluation: so do the states
@@ -95,7 +102,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         from and the steps at which an episode starts inside it."""
         cfg, length = self.cfg, self.sequence_length
         rollout = dict(rollout)
-        last_states = rollout.pop(_LAST_STATES)
+        last_states = rollout.pop(LAST_STATES)
         last_values = self._value_impl(params, states, next_observations, last_states)
         dones = rollout["terminated"] | rollout["truncated"]
         advantages, returns = compute_gae(rollout["rewards"], rollout["values"], dones, last_values, cfg.discount_factor, cfg.gae_lambda)
@@ -148,7 +155,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
             self.preprocessor_states = new_states
             if timestep < self.cfg.random_timesteps:
                 actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(obs.shape[0])]))
-            self._cached = {"observations": obs, "log_prob": log_prob, "values": values, **_flat_states(rnn_states)}
+            self._cached = {"observations": obs, "log_prob": log_prob, "values": values, **flat_states(rnn_states)}
         return actions, {"log_prob": log_prob, "mean_actions": mean}
 
     def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states, terminated,
@@ -167,7 +174,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         self.memory.add_samples(**samples)
 
     def update(self, *, timestep: int, timesteps: int) -> None:
-        rollout = {**self.memory.stacked(), _LAST_STATES: self.rnn_states}
+        rollout = {**self.memory.stacked(), LAST_STATES: self.rnn_states}
         self.memory.reset()
         self._key, key = jax.random.split(self._key)
         self.params, self.opt_state, self.preprocessor_states, stats = self._update(
