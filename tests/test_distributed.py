@@ -146,3 +146,17 @@ def test_jax_distributed_two_processes_train_cartpole_to_the_threshold_with_iden
     assert digest_rank0 == digest_rank1  # networks, optimizer with its learning rate, preprocessor statistics
     assert sorted(os.listdir(tmp_path / "cartpole")) == [os.path.basename(result["run_dir"])]
     assert os.path.isfile(os.path.join(result["run_dir"], "checkpoints", "last.pt"))
+
+
+def test_agents_that_do_not_average_over_ranks_are_refused_in_a_distributed_run():
+    from types import SimpleNamespace
+
+    from toolkit.distributed import Cluster
+
+    class Recurrent:
+        pass
+
+    trainer = SimpleNamespace(agents=[Recurrent()])
+    with pytest.raises(ValueError, match=r"agent: tests.test_distributed.Recurrent is not allowed in a distributed run"):
+        Cluster("torch", rank=0, world_size=2).follow(trainer)
+    Cluster("torch").follow(trainer)  # a single process takes any agent

@@ -20,6 +20,9 @@ class JaxProcessArgs:
     process_id: int | None = None
 
 
+SYNCHRONISED_AGENTS = ("toolkit.torch.ppo.PPO", "toolkit.jax.ppo.PPO")  # whose updates average over ranks
+
+
 class Cluster:
     """One process's view of the run: a single process (rank 0 of 1) unless a launcher says otherwise."""
 
@@ -59,6 +62,11 @@ class Cluster:
         """Make a trainer rank-aware: stop and preempt together; only rank 0 writes checkpoints."""
         if not self.distributed:
             return
+        for agent in trainer.agents:  # others (the recurrent agents, so far) would let the ranks drift apart
+            name = f"{type(agent).__module__}.{type(agent).__name__}"
+            if name not in SYNCHRONISED_AGENTS:
+                raise ValueError(f"agent: {name} is not allowed in a distributed run; it keeps ranks in sync only for "
+                                 f"{', '.join(SYNCHRONISED_AGENTS)}")
         trainer.any_rank = self.any_rank
         if self.framework == "jax":
             self._ops().distribute_agents(trainer.agents)
