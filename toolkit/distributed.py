@@ -7,6 +7,7 @@ Imports only the framework in use (toolkit.torch.distributed or toolkit.jax.dist
 from __future__ import annotations
 
 import hashlib
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,8 @@ class Cluster:
                 raise ValueError(f"agent: {name} is not allowed in a distributed run; it keeps ranks in sync only for "
                                  f"{', '.join(SYNCHRONISED_AGENTS)}")
         trainer.any_rank = self.any_rank
+        # Ctrl-C reaches every rank (and torchrun, which passes it on): stop together with a checkpoint, as on SIGTERM
+        trainer.preemption_signals = (*trainer.preemption_signals, signal.SIGINT)
         if self.framework == "jax":
             self._ops().distribute_agents(trainer.agents)
             trainer.cfg.compiled = False  # the compiled path calls the update function itself, not the global one
