@@ -9,9 +9,10 @@ import envs
 import tasks
 from envs.convert import converter
 
+from .conftest import PARITY_WORLDS
 from .test_task_parity import CASES
 
-WORLDS = 4
+WORLDS = PARITY_WORLDS
 RANDOMIZED = {"mass": (0.5, 1.5), "friction": (0.5, 1.5), "actuator_gain": (0.5, 1.5)}
 
 
@@ -30,9 +31,8 @@ def _same_start_rollout(env, steps=10):
 
 
 @pytest.mark.parametrize("backend", envs.BACKENDS)
-def test_randomization_is_off_by_default_and_worlds_differ_when_on(backend):
-    plain = tasks.make("cartpole", backend, num_envs=WORLDS, seed=0, max_episode_steps=1000)
-    observations = _same_start_rollout(plain)
+def test_randomization_is_off_by_default_and_worlds_differ_when_on(backend, small_envs):
+    observations = _same_start_rollout(small_envs[backend])  # cartpole as registered: no randomization
     np.testing.assert_array_equal(observations, np.broadcast_to(observations[:, :1], observations.shape))
 
     randomized = tasks.make("cartpole", backend, num_envs=WORLDS, seed=0, max_episode_steps=1000, randomization=RANDOMIZED)
@@ -69,8 +69,8 @@ def test_bad_randomization_is_a_one_line_error():
 
 
 @pytest.mark.parametrize("backend", envs.BACKENDS)
-def test_reward_terms_are_logged_and_add_up_to_the_reward(backend):
-    env = tasks.make("cartpole", backend, num_envs=WORLDS, seed=0)
+def test_reward_terms_are_logged_and_add_up_to_the_reward(backend, small_envs):
+    env = small_envs[backend]
     to_numpy, to_env = converter(env.framework, "numpy"), converter("numpy", env.framework)
     env.reset()
     _, reward, _, _, info = env.step(to_env(np.zeros((WORLDS, 1), np.float32)))
