@@ -103,15 +103,17 @@ class CompiledTraining:
     def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list) -> jax.Array:
         """Collect one rollout and update every agent on it; returns the worlds' observations after it."""
         state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(agent.training_state() for agent in self.agents))
+        opt_state = state.pop("opt_state")  # acting does not need it
         state, self.env.state, observations, rollout, episodes = self._rollout(
             state, self.env.state, observations, timestep, timesteps)
         if timestep + self.rollouts - 1 >= self.agents[0].cfg.learning_starts:
             keys = jax.vmap(jax.random.split)(state["key"])
             params, opt_state, preprocessors, stats = self._update(
-                state["params"], state["opt_state"], state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1])
-            state = {**state, "params": params, "opt_state": opt_state, "preprocessors": preprocessors, "key": keys[:, 0]}
+                state["params"], opt_state, state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1])
+            state = {**state, "params": params, "preprocessors": preprocessors, "key": keys[:, 0]}
         else:
             stats = None
+        state["opt_state"] = opt_state
         for index, (agent, stats_of_episodes) in enumerate(zip(self.agents, episode_stats)):
             agent.set_training_state(jax.tree.map(lambda leaf: leaf[index], state))
             if stats is not None:

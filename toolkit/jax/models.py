@@ -61,7 +61,9 @@ class GaussianHead:
         self.log_std_range = (min_log_std, max_log_std) if clip_log_std else None
 
     def init(self, key, features: int) -> dict:
-        return {"mean": _dense(key, features, self.action_dim, 0.01), "log_std": jnp.full(self.action_dim, float(self.initial_log_std))}
+        # float32, not weakly typed: a type change after the first update would compile every program twice
+        log_std = jnp.full(self.action_dim, float(self.initial_log_std), jnp.float32)
+        return {"mean": _dense(key, features, self.action_dim, 0.01), "log_std": log_std}
 
     def __call__(self, params: dict, features):
         mean = self.output_scale * self.mean_activation(features @ params["mean"]["w"] + params["mean"]["b"])

@@ -93,7 +93,9 @@ class PPO(AgentBase):
         self.scheduler = KLAdaptiveLR(**((kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {})) if cfg.learning_rate_scheduler else None
         clip = [optax.clip_by_global_norm(cfg.grad_norm_clip)] if cfg.grad_norm_clip > 0 else []
         self.optimizer = optax.chain(*clip, optax.inject_hyperparams(optax.adam)(learning_rate=cfg.learning_rate))
-        self.opt_state = self.optimizer.init(self.params)
+        # the rate as a float32 array from the start: a weakly typed one (optax's) would change type at the first
+        # KL-adaptive step and make every jitted function taking opt_state compile a second time
+        self.opt_state = _with_learning_rate(self.optimizer.init(self.params), cfg.learning_rate)
         self._cached: dict = {}
         self._next_observations = None
         self._act = jax.jit(self._act_impl, static_argnames=("train",))
