@@ -90,11 +90,32 @@ class DistributedUpdate:
         state = _local(state)
         agent.params, agent.opt_state, agent.preprocessor_states = state["params"], state["opt_state"], state["preprocessors"]
         self.synced_observation = _stat_sums(agent.preprocessor_states.get("observation") or {})
+        agent._prepare_impl = self._sharded_prepare(agent._prepare_impl)
         self._global_update = jax.jit(
             lambda params, opt_state, states, rollout, next_observations, key_data: agent._update_impl(
                 params, opt_state, states, rollout, next_observations, jax.random.wrap_key_data(key_data)),
             out_shardings=self.replicated)
         agent._update = self
+
+    def _sharded_prepare(self, prepare):
+        """The agent's batch preparation, its flat batch laid out world-major: the agent flattens (steps, worlds)
+        step-major, which XLA cannot keep sharded by worlds, so it would gather the whole batch onto every process
+        and each would compute the losses of all of them. World-major, each process keeps its own worlds' samples
+        and computes their part; the gradient's all-reduce is then the only collective of an epoch (with one
+        minibatch: the agent's global shuffle for several minibatches still gathers)."""
+        batch_sharding = NamedSharding(self.mesh, P("batch"))
+
+        def prepare_sharded(params, states, rollout, next_observations):
+            states, batch = prepare(params, states, rollout, next_observations)
+            steps = rollout["rewards"].shape[0]
+
+            def world_major(x):
+                x = x.reshape(steps, -1, *x.shape[1:]).swapaxes(0, 1).reshape(-1, *x.shape[1:])
+                return jax.lax.with_sharding_constraint(x, batch_sharding)
+
+            return states, jax.tree.map(world_major, batch)
+
+        return prepare_sharded
 
     def __call__(self, params, opt_state, states, rollout, next_observations, key):
         states = self._merge_observation_statistics(states)
