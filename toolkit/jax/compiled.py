@@ -19,14 +19,12 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .ppo_rnn import LAST_STATES, flat_states
+from .ppo import PPO
+from .ppo_rnn import LAST_STATES, PPO_RNN, flat_states
 
 
 def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
     """Why this env and these agents cannot take the compiled path (None: they can)."""
-    from .ppo import PPO
-    from .ppo_rnn import PPO_RNN
-
     raw = getattr(env, "unwrapped", env)
     if getattr(env, "framework", None) != "jax" or not hasattr(raw, "functional_step") or not hasattr(raw, "state"):
         return "the compiled path needs an MJX env seen as JAX arrays (tasks.make(..., 'mjx') with framework jax)"
@@ -48,6 +46,8 @@ def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
 
 
 class CompiledTraining:
+    """The two programs of one training iteration for these agents on this env, and the loop step that calls them."""
+
     def __init__(self, env, agents: list):
         self.env = getattr(env, "unwrapped", env)
         self.agents = agents
