@@ -107,7 +107,9 @@ class MjxVecEnv(VecEnv):
         """Derived state of worlds whose qpos/qvel were just set (done; None: all): Data fields (a forward on
         every world, which the next step recomputes anyway) and the tracked quantity."""
         if self.task.forward_on_reset:
-            data = self._vmapped(mjx.forward, model_fields, data)
+            # MJX's forward writes normalized free-joint quaternions back into qpos; C MuJoCo and MuJoCo Warp keep
+            # qpos as set (the physics is the same), and so do we, so that observations of reset states agree
+            data = self._vmapped(mjx.forward, model_fields, data).replace(qpos=data.qpos)
         if self.task.tracked is None:
             return data, jnp.zeros((self.num_envs, 0))
         fresh = self.task.tracked(jnp, self._mdp_state(data, None, model_fields))
