@@ -41,7 +41,7 @@ class BenchArgs:
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
-    """MJX + JAX: time the compiled rollout-and-update loop (None: whenever possible; False: the step-by-step path)"""
+    """MJX + JAX: True times the compiled rollout-and-update loop, False the step-by-step path (None: the trainer's default)"""
     torch_threads: int = 2
     device: str | None = None
     json: bool = False

@@ -31,8 +31,9 @@ class TrainerCfg:
     close_environment_at_exit: bool = True
     environment_info: str = "episode"  # accepted for skrl files; episode statistics always come from info["episode"]
     stochastic_evaluation: bool = False
-    # MJX env + JAX PPO agents: a rollout and an update are one compiled program each (None: whenever the env and
-    # agents allow it; False: step by step; True: required, an error says why when they do not)
+    # MJX env + JAX PPO agents: a rollout and an update are one compiled program each (None: where it is the faster
+    # path, see toolkit.jax.compiled.compiled_is_faster; False: step by step; True: required, an error says why
+    # when the env or agents cannot take it)
     compiled: bool | None = None
 
 
@@ -268,11 +269,11 @@ class TrainerBase:
         if self.cfg.compiled is False or self.framework != "jax":
             check(not self.cfg.compiled, "trainer", "compiled", True, "needs an MJX env with JAX PPO agents")
             return None
-        from ..jax.compiled import CompiledTraining, unsupported_reason
+        from ..jax.compiled import CompiledTraining, compiled_is_faster, unsupported_reason
 
         reason = unsupported_reason(self.env, self.agents, self.scopes)
         check(not (self.cfg.compiled and reason), "trainer", "compiled", True, reason)
-        if reason:
+        if reason or (self.cfg.compiled is None and not compiled_is_faster(self.env, self.agents)):
             return None
         if self._compiled is None:  # built once: its programs compile at the first call and are reused by every train()
             self._compiled = CompiledTraining(self.env, self.agents)
