@@ -48,7 +48,7 @@ def test_dotted_flags_override_the_agent_configuration(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--task", "walker"], "error: task: 'walker' is not registered; choose one of cartpole"),
+    (["--task", "walker"], "error: task: 'walker' is not registered; choose one of ant, cartpole, cartpole-pomdp"),
     (["--backend", "physx"], "error: --backend: 'physx' is not allowed; choose one of warp, mjx"),
     (["--num-envs", "0"], "error: --num-envs: 0 is not allowed; must be a positive integer"),
     (["--agent.learning_rat", "1e-3"], "error: agent.learning_rat: unknown key; allowed: experiment, rollouts, "),
