@@ -169,8 +169,12 @@ class PPO(AgentBase):
         return states, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
 
     def _loss(self, params, mb):
-        cfg, head = self.cfg, self.model.head
         dist, predicted = self.model(params, mb["observations"])
+        return self._clipped_losses(dist, predicted, mb)
+
+    def _clipped_losses(self, dist, predicted, mb):
+        """(total loss, [policy, value, entropy loss, KL]) of the predictions for a minibatch of flat samples."""
+        cfg, head = self.cfg, self.model.head
         log_ratio = head.log_prob(dist, mb["actions"]) - mb["log_prob"]
         ratio = jnp.exp(log_ratio)
         kl = ((ratio - 1) - log_ratio).mean()

@@ -124,20 +124,10 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         return states, batch
 
     def _loss(self, params, mb):
-        cfg, head = self.cfg, self.model.head
         rnn_states = jax.tree.map(lambda state: jnp.swapaxes(state, 0, 1), mb["rnn"])  # (batch, layers, H) -> (layers, batch, H)
         dist, predicted, _ = self.model(params, mb["observations"], rnn_states, mb["starts"])
-        mb = {name: mb[name].reshape(-1, *mb[name].shape[2:]) for name in ("actions", "log_prob", "values", "returns", "advantages")}
-        log_ratio = head.log_prob(dist, mb["actions"]) - mb["log_prob"]
-        ratio = jnp.exp(log_ratio)
-        kl = ((ratio - 1) - log_ratio).mean()
-        clipped = jnp.clip(ratio, 1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
-        policy_loss = -jnp.minimum(mb["advantages"] * ratio, mb["advantages"] * clipped).mean()
-        if cfg.value_clip > 0:
-            predicted = mb["values"] + jnp.clip(predicted - mb["values"], -cfg.value_clip, cfg.value_clip)
-        value_loss = cfg.value_loss_scale * ((mb["returns"] - predicted) ** 2).mean()
-        entropy_loss = -cfg.entropy_loss_scale * head.entropy(dist).mean()
-        return policy_loss + value_loss + entropy_loss, jnp.stack([policy_loss, value_loss, entropy_loss, kl])
+        flat = {name: mb[name].reshape(-1, *mb[name].shape[2:]) for name in ("actions", "log_prob", "values", "returns", "advantages")}
+        return self._clipped_losses(dist, predicted, flat)
 
     # ---- interaction ----
     def _states(self, batch: int) -> dict:
