@@ -47,6 +47,8 @@ def test_compiled_and_step_by_step_paths_train_the_same_agent(agent_cfg_of, smal
     assert programs._rollout._cache_size() == 1 and programs._update._cache_size() == 1, "each program compiles once"
     assert step_stats.timestep == compiled_stats.timestep == 24 and step_stats.episodes == compiled_stats.episodes > 0
     assert compiled_stats.mean_return == pytest.approx(step_stats.mean_return, rel=1e-4)
+    assert compiled_stats.log.keys() == step_stats.log.keys() and "reward/alive" in compiled_stats.log
+    assert compiled_stats.log["reward/alive"] == pytest.approx(step_stats.log["reward/alive"], rel=1e-4)
     step_state, compiled_state = step_agent.training_state(), compiled_agent.training_state()
     assert step_state.keys() == compiled_state.keys()
     for name in step_state.keys() - {"key"}:

@@ -31,6 +31,7 @@ def test_scopes_give_each_agent_its_own_worlds(small_envs, tmp_path):
         # the agent updated (4 rollouts of 8 steps) on observations of its own worlds only
         assert agent._observation_preprocessor.current_count == 1 + 32 * scope
     assert all("Loss / Policy loss" in agent_stats for agent_stats in stats.agents)
+    assert 0.0 < stats.log["reward/alive"] <= 1.0  # the env's reward terms, averaged over the report window
 
     evaluation = trainer.eval()
     assert evaluation.timestep == 32 and all(agent.training for agent in agents)

@@ -11,6 +11,7 @@ import os
 def flatten_metrics(metrics: dict) -> dict[str, float]:
     """Numeric values only, agents' values under their tag (prefixed "agentN/" when there are several)."""
     flat = {key: value for key, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    flat.update({f"env/{name}": value for name, value in (metrics.get("log") or {}).items()})  # e.g. env/reward/alive
     agents = metrics.get("agents") or []
     for index, agent in enumerate(agents):
         prefix = f"agent{index}/" if len(agents) > 1 else ""

@@ -110,22 +110,25 @@ class CompiledTraining:
                 samples, state["rnn_states"] = samples
             episodes = {"r": self._per_agent(info["episode"]["r"]), "l": self._per_agent(info["episode"]["l"]),
                         "ended": self._per_agent(info["_episode"])}
-            return (state, env_state, next_observations), (samples, episodes)
+            return (state, env_state, next_observations), (samples, episodes, info.get("log", {}))
 
-        (state, env_state, observations), (rollout, episodes) = jax.lax.scan(
+        (state, env_state, observations), (rollout, episodes, env_log) = jax.lax.scan(
             step, (state, env_state, observations), jnp.arange(self.rollouts))
         agents_first = lambda x: jnp.moveaxis(x, 1, 0)  # noqa: E731  (T, K, ...) -> (K, T, ...)
         rollout = jax.tree.map(agents_first, rollout)
         if recurrent:  # the update values the last observations with the states the worlds carry on with
             rollout[LAST_STATES] = state["rnn_states"]
-        return state, env_state, observations, rollout, jax.tree.map(agents_first, episodes)
+        log_sums = {name: values.sum() for name, values in env_log.items()}
+        return state, env_state, observations, rollout, jax.tree.map(agents_first, episodes), log_sums
 
-    def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list) -> jax.Array:
+    def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list, env_log=None) -> jax.Array:
         """Collect one rollout and update every agent on it; returns the worlds' observations after it."""
         state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(agent.training_state() for agent in self.agents))
         opt_state = state.pop("opt_state")  # acting does not need it
-        state, self.env.state, observations, rollout, episodes = self._rollout(
+        state, self.env.state, observations, rollout, episodes, log_sums = self._rollout(
             state, self.env.state, observations, timestep, timesteps)
+        if env_log is not None:
+            env_log.record(log_sums, steps=self.rollouts)
         if timestep + self.rollouts - 1 >= self.agents[0].cfg.learning_starts:
             keys = jax.vmap(jax.random.split)(state["key"])
             params, opt_state, preprocessors, stats = self._update(

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..config import check, from_dict
 from ..experiment import resolve_interval
-from .episode_stats import EpisodeStats
+from .episode_stats import EnvLog, EpisodeStats
 
 
 @dataclass
@@ -49,6 +49,7 @@ class TrainStats:
     mean_length: float | None = None
     episodes: int = 0  # episodes ended so far
     agents: list[dict] = field(default_factory=list)  # per agent: mean_return, mean_length, tracking data
+    log: dict = field(default_factory=dict)  # means of the env's info["log"] (reward terms) over the report window
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -110,6 +111,7 @@ class TrainerBase:
         self.stats = TrainStats()
         self.preempted = False
         self._compiled = None  # the compiled rollout-and-update loop, once a train() has built it
+        self._env_log = EnvLog()
         # Under torchrun / jax.distributed every rank must stop at the same step: the launcher replaces this with
         # "does the flag hold on any rank" (a collective at each report and update boundary)
         self.any_rank: Callable[[bool], bool] = bool
@@ -214,6 +216,7 @@ class TrainerBase:
         start = self.timestep if start is None else start
         single = len(self.agents) == 1
         episode_stats = [EpisodeStats() for _ in self.agents]
+        self._env_log = EnvLog()
         stop = self._stop_condition(stop)
         if self.observations is None:
             self.observations, _ = env.reset()
@@ -226,7 +229,8 @@ class TrainerBase:
             while timestep < timesteps:
                 if compiled is not None and timestep % compiled.rollouts == 0 and timestep + compiled.rollouts <= timesteps:
                     # a whole rollout and update in two compiled calls; reports and checkpoints as below
-                    observations = self.observations = compiled.iteration(observations, timestep, timesteps, episode_stats)
+                    observations = self.observations = compiled.iteration(observations, timestep, timesteps, episode_stats,
+                                                                          self._env_log)
                     timestep = self._after_steps(timestep, timestep + compiled.rollouts, timesteps, training, episode_stats,
                                                  started, start, bar, stop)
                     continue
@@ -237,6 +241,8 @@ class TrainerBase:
                 self._record_all({"observations": observations, "actions": actions, "rewards": rewards,
                                   "next_observations": next_observations, "terminated": terminated,
                                   "truncated": truncated, "infos": infos}, timestep, timesteps, training)
+                if "log" in infos:
+                    self._env_log.record(infos["log"])
                 if "episode" in infos:
                     for scope, episodes in zip(scopes, episode_stats):
                         ended = infos["_episode"] if single else infos["_episode"][scope]
@@ -332,7 +338,7 @@ class TrainerBase:
             env_steps_per_s=(timestep - started_step) * self.env.num_envs / max(wall, 1e-9),
             mean_return=sum(returns) / len(returns) if returns else None,
             mean_length=sum(lengths) / len(lengths) if lengths else None,
-            episodes=sum(s.total_episodes for s in episode_stats), agents=agents)
+            episodes=sum(s.total_episodes for s in episode_stats), agents=agents, log=self._env_log.flush())
         bar.update(timestep - bar.n)
         text = f"{self.stats.env_steps_per_s:,.0f} env-steps/s  return {_fmt(self.stats.mean_return)}"
         bar.set_postfix_str(text, refresh=False)

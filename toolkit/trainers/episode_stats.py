@@ -28,3 +28,23 @@ class EpisodeStats:
             self.mean_return, self.mean_length = return_sum / count, length_sum / count
             self.total_episodes += int(count)
         return int(count)
+
+
+class EnvLog:
+    """Means over a report window of what the env logs each step in `info["log"]` (its reward terms, Isaac Lab's
+    way): summed on the env's device, read once per report."""
+
+    def __init__(self):
+        self._sums: dict = {}
+        self._steps = 0
+
+    def record(self, log: dict, steps: int = 1) -> None:
+        """`log`: the step's values, or the sums of `steps` steps."""
+        for name, value in log.items():
+            self._sums[name] = value if name not in self._sums else self._sums[name] + value
+        self._steps += steps
+
+    def flush(self) -> dict[str, float]:
+        means = {name: float(value) / self._steps for name, value in self._sums.items()} if self._steps else {}
+        self._sums, self._steps = {}, 0
+        return means
