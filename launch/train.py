@@ -196,7 +196,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     result = {
         "task": args.task, "backend": args.backend, "framework": framework, "num_envs": env.num_envs,
         "env_steps": stats.env_steps, "wall_s": round(wall, 2), "env_steps_per_s": round(env_steps / wall, 1),
-        "mean_return": stats.mean_return, "solved": solved_at is not None and _all_solved(stats, spec.solved_return),
+        "mean_return": stats.mean_return, "solved": _all_solved(stats, spec.solved_return),
         "preempted": runner.trainer.preempted, "run_dir": run_dir,
     }
     if cluster.distributed:
