@@ -154,8 +154,14 @@ class PPO(AgentBase):
         return {**cached, "actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated}
 
     def _prepare_impl(self, params, states, rollout, next_observations):
-        cfg = self.cfg
         last_values = self._value_impl(params, states, next_observations)
+        states, batch = self._advantage_batch(states, rollout, last_values)
+        return states, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+
+    def _advantage_batch(self, states, rollout, last_values):
+        """GAE, the value preprocessor's update and advantage standardisation: (preprocessor states, the batch's
+        entries as (steps, num_envs, ...))."""
+        cfg = self.cfg
         dones = rollout["terminated"] | rollout["truncated"]
         advantages, returns = compute_gae(rollout["rewards"], rollout["values"], dones, last_values, cfg.discount_factor, cfg.gae_lambda)
         values = rollout["values"]
@@ -164,9 +170,8 @@ class PPO(AgentBase):
             returns = self._value_scaler(states["value"], returns[..., None])[..., 0]
             values = self._value_scaler(states["value"], values[..., None])[..., 0]
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        batch = {"observations": rollout["observations"], "actions": rollout["actions"], "log_prob": rollout["log_prob"],
-                 "values": values, "returns": returns, "advantages": advantages}
-        return states, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+        return states, {"observations": rollout["observations"], "actions": rollout["actions"], "log_prob": rollout["log_prob"],
+                        "values": values, "returns": returns, "advantages": advantages}
 
     def _loss(self, params, mb):
         dist, predicted = self.model(params, mb["observations"])

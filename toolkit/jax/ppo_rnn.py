@@ -16,7 +16,7 @@ import numpy as np
 
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
-from .ppo import PPO, compute_gae
+from .ppo import PPO
 from .rnn_models import RecurrentActorCritic
 
 LAST_STATES = "last_rnn_states"  # the rollout entry that carries the worlds' states after its last step
@@ -100,23 +100,14 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
     def _prepare_impl(self, params, states, rollout, next_observations):
         """GAE over the whole rollout, then sequences: (steps // L * worlds, L, ...) with the state each one starts
         from and the steps at which an episode starts inside it."""
-        cfg, length = self.cfg, self.sequence_length
+        length = self.sequence_length
         rollout = dict(rollout)
         last_states = rollout.pop(LAST_STATES)
         last_values = self._value_impl(params, states, next_observations, last_states)
-        dones = rollout["terminated"] | rollout["truncated"]
-        advantages, returns = compute_gae(rollout["rewards"], rollout["values"], dones, last_values, cfg.discount_factor, cfg.gae_lambda)
-        values = rollout["values"]
-        if self._value_scaler is not None:
-            states = {**states, "value": self._value_scaler.update(states["value"], returns.reshape(-1, 1))}
-            returns = self._value_scaler(states["value"], returns[..., None])[..., 0]
-            values = self._value_scaler(states["value"], values[..., None])[..., 0]
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        batch = {"observations": rollout["observations"], "actions": rollout["actions"], "log_prob": rollout["log_prob"],
-                 "values": values, "returns": returns, "advantages": advantages}
+        states, batch = self._advantage_batch(states, rollout, last_values)
         batch = jax.tree.map(lambda x: _sequences(x, length), batch)
         # a step whose previous step ended an episode starts from a zero state (the first step: its stored state)
-        ended = _sequences(dones, length)
+        ended = _sequences(rollout["terminated"] | rollout["truncated"], length)
         batch["starts"] = jnp.concatenate([jnp.zeros_like(ended[:, :1]), ended[:, :-1]], 1)
         batch["rnn"] = {role: tuple(rollout[f"rnn/{role}/{index}"][::length].transpose(0, 2, 1, 3).reshape(-1, *state.shape[::2])
                                     for index, state in enumerate(role_states))
