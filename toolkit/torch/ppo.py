@@ -174,25 +174,49 @@ class PPO(AgentBase):
 
     # ---- learning ----
     def update(self, *, timestep: int, timesteps: int) -> None:
-        cfg, memory = self.cfg, self.memory
-        tensors = memory.tensors
         with torch.no_grad():
-            last_values = self._state_value(self._next_observations)
-            dones = tensors["terminated"] | tensors["truncated"]
-            advantages, returns = compute_gae(tensors["rewards"], tensors["values"], dones, last_values,
-                                              cfg.discount_factor, cfg.gae_lambda)
-            values = tensors["values"]
-            if self._value_preprocessor is not None:
-                self._value_preprocessor.update(returns)
-                returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
-                values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
-            advantages = distributed.standardize(advantages)
+            batch = self._advantage_batch(self._state_value(self._next_observations))
+        self._optimize({name: tensor.flatten(0, 1) for name, tensor in batch.items()})
 
-        batch = {
-            "observations": tensors["observations"].flatten(0, 1), "actions": tensors["actions"].flatten(0, 1),
-            "log_prob": tensors["log_prob"].flatten(0, 1), "values": values.flatten(0, 1),
-            "returns": returns.flatten(0, 1), "advantages": advantages.flatten(0, 1),
-        }
+    def _advantage_batch(self, last_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """GAE over the rollout, the value preprocessor's update and advantage standardisation: the batch's
+        entries as (steps, num_envs, ...)."""
+        cfg, tensors = self.cfg, self.memory.tensors
+        dones = tensors["terminated"] | tensors["truncated"]
+        advantages, returns = compute_gae(tensors["rewards"], tensors["values"], dones, last_values,
+                                          cfg.discount_factor, cfg.gae_lambda)
+        values = tensors["values"]
+        if self._value_preprocessor is not None:
+            self._value_preprocessor.update(returns)
+            returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
+            values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
+        return {"observations": tensors["observations"], "actions": tensors["actions"], "log_prob": tensors["log_prob"],
+                "values": values, "returns": returns, "advantages": distributed.standardize(advantages)}
+
+    def _minibatch_losses(self, mb: dict[str, torch.Tensor]):
+        dist_params, predicted = self._policy_value(mb["observations"])
+        return self._losses(dist_params, predicted, mb)
+
+    def _losses(self, dist_params, predicted: torch.Tensor, mb: dict[str, torch.Tensor]):
+        """PPO's clipped surrogate, clipped value loss and entropy bonus, and the approximate KL."""
+        cfg = self.cfg
+        log_prob = self.head.log_prob(dist_params, mb["actions"])
+        entropy = self.head.entropy(dist_params).mean()
+        log_ratio = log_prob - mb["log_prob"]
+        ratio = log_ratio.exp()
+        kl = distributed.mean_across_ranks(((ratio - 1) - log_ratio).mean().detach())
+        surrogate = mb["advantages"] * ratio
+        clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
+        policy_loss = -torch.min(surrogate, clipped).mean()
+        if cfg.value_clip > 0:
+            predicted = mb["values"] + (predicted - mb["values"]).clamp(-cfg.value_clip, cfg.value_clip)
+        value_loss = cfg.value_loss_scale * (mb["returns"] - predicted.float()).square().mean()
+        return policy_loss, value_loss, -cfg.entropy_loss_scale * entropy, kl
+
+    def _optimize(self, batch: dict[str, torch.Tensor]) -> None:
+        """`learning_epochs` passes of shuffled minibatches over the batch's first axis (samples, or sequences),
+        with KL early stopping and the learning-rate scheduler; tracks the mean losses."""
+        cfg = self.cfg
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -206,19 +230,7 @@ class PPO(AgentBase):
             for start in range(0, minibatch * cfg.mini_batches, minibatch):
                 mb = {name: tensor[start:start + minibatch] for name, tensor in shuffled.items()}
                 with torch.autocast(**self._autocast):
-                    dist_params, predicted = self._policy_value(mb["observations"])
-                    log_prob = self.head.log_prob(dist_params, mb["actions"])
-                    entropy = self.head.entropy(dist_params).mean()
-                    log_ratio = log_prob - mb["log_prob"]
-                    ratio = log_ratio.exp()
-                    kl = distributed.mean_across_ranks(((ratio - 1) - log_ratio).mean().detach())
-                    surrogate = mb["advantages"] * ratio
-                    clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
-                    policy_loss = -torch.min(surrogate, clipped).mean()
-                    if cfg.value_clip > 0:
-                        predicted = mb["values"] + (predicted - mb["values"]).clamp(-cfg.value_clip, cfg.value_clip)
-                    value_loss = cfg.value_loss_scale * (mb["returns"] - predicted.float()).square().mean()
-                    entropy_loss = -cfg.entropy_loss_scale * entropy
+                    policy_loss, value_loss, entropy_loss, kl = self._minibatch_losses(mb)
                 epoch_kl.append(kl)
                 if cfg.kl_threshold and kl > cfg.kl_threshold:
                     break

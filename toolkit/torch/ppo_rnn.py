@@ -10,17 +10,12 @@ backpropagation through time).
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 from torch import nn
 
 from ..config import ConfigError
-from . import distributed
-from .gae import compute_gae
 from .ppo import PPO
 from .rnn_models import RecurrentModel, RnnState
-from .schedulers import KLAdaptiveLR
 
 
 def _sequences(tensor: torch.Tensor, length: int) -> torch.Tensor:
@@ -136,23 +131,12 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
     # ---- learning ----
     def _rollout_sequences(self) -> tuple[dict[str, torch.Tensor], dict[str, RnnState]]:
         """The rollout as sequences (GAE on the whole rollout first), the state each sequence starts from."""
-        cfg, tensors, length = self.cfg, self.memory.tensors, self.sequence_length
+        tensors, length = self.memory.tensors, self.sequence_length
         with torch.no_grad():
             last_values = self._values_from(self._next_observations, self._states(self.memory.num_envs))
-            dones = tensors["terminated"] | tensors["truncated"]
-            advantages, returns = compute_gae(tensors["rewards"], tensors["values"], dones, last_values,
-                                              cfg.discount_factor, cfg.gae_lambda)
-            values = tensors["values"]
-            if self._value_preprocessor is not None:
-                self._value_preprocessor.update(returns)
-                returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
-                values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
-            advantages = distributed.standardize(advantages)
-        batch = {name: _sequences(tensor, length) for name, tensor in (
-            ("observations", tensors["observations"]), ("actions", tensors["actions"]), ("log_prob", tensors["log_prob"]),
-            ("values", values), ("returns", returns), ("advantages", advantages))}
+            batch = {name: _sequences(tensor, length) for name, tensor in self._advantage_batch(last_values).items()}
         # a step whose previous step ended an episode starts from a zero state (the first step: its stored state)
-        ended = _sequences(dones, length)
+        ended = _sequences(tensors["terminated"] | tensors["truncated"], length)
         batch["starts"] = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], 1)
         initial = {}
         for role, model in self._roles.items():
@@ -161,69 +145,22 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         return batch, initial
 
     def update(self, *, timestep: int, timesteps: int) -> None:
-        cfg = self.cfg
         batch, initial = self._rollout_sequences()
         count = batch["log_prob"].shape[0]
-        if count < cfg.mini_batches:
-            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; the rollout has only {count} sequences")
-        size = count // cfg.mini_batches
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        sums = defaultdict(lambda: torch.zeros((), device=self.device))
-        updates = 0
-        for _ in range(cfg.learning_epochs):
-            order = torch.randperm(count, device=self.device)
-            shuffled = {name: tensor[order] for name, tensor in batch.items()}
-            shuffled_states = {role: tuple(s[order] for s in states) for role, states in initial.items()}
-            epoch_kl = []
-            for start in range(0, size * cfg.mini_batches, size):
-                mb = {name: tensor[start:start + size] for name, tensor in shuffled.items()}
-                mb_states = {role: tuple(s[start:start + size].transpose(0, 1).contiguous() for s in states)
-                             for role, states in shuffled_states.items()}
-                targets = {name: mb[name].flatten(0, 1) for name in ("actions", "log_prob", "values", "returns", "advantages")}
-                with torch.autocast(**self._autocast):
-                    dist_params, predicted, _ = self._step(mb["observations"], mb_states, mb["starts"])
-                    policy_loss, value_loss, entropy_loss, kl = self._losses(dist_params, predicted, targets)
-                epoch_kl.append(kl)
-                if cfg.kl_threshold and kl > cfg.kl_threshold:
-                    break
-                self.optimizer.zero_grad(set_to_none=True)
-                self._scaler.scale(policy_loss + entropy_loss + value_loss).backward()
-                distributed.average_gradients(params)  # a no-op in one process; torchrun ranks stay identical
-                if cfg.grad_norm_clip > 0:
-                    self._scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
-                self._scaler.step(self.optimizer)
-                self._scaler.update()
-                for name, value in (("policy", policy_loss), ("value", value_loss), ("entropy", entropy_loss), ("kl", kl)):
-                    sums[name] += value.detach().float()
-                updates += 1
-            if isinstance(self.scheduler, KLAdaptiveLR):
-                self.scheduler.step(torch.stack(epoch_kl).mean())
-            elif self.scheduler is not None:
-                self.scheduler.step()
-        updates = max(updates, 1)
-        for tag, name in (("Loss / Policy loss", "policy"), ("Loss / Value loss", "value"), ("Loss / Entropy loss", "entropy"),
-                          ("Policy / KL divergence", "kl")):
-            self.track_data(tag, float(sums[name]) / updates)
-        self.track_data("Learning / Learning rate", self.optimizer.param_groups[0]["lr"])
-        if hasattr(self.head, "log_std"):
-            self.track_data("Policy / Standard deviation", float(self.head.log_std.detach().exp().mean()))
+        if count < self.cfg.mini_batches:
+            raise ConfigError(f"agent.mini_batches: {self.cfg.mini_batches} is not allowed; the rollout has only {count} sequences")
+        # initial states as batch entries, so that shuffling whole sequences shuffles their states with them
+        self._optimize({**batch, **{f"rnn/{role}/{index}": state for role, states in initial.items()
+                                    for index, state in enumerate(states)}})
 
-    def _losses(self, dist_params, predicted: torch.Tensor, mb: dict[str, torch.Tensor]):
-        """PPO's clipped surrogate, clipped value loss and entropy bonus, and the approximate KL."""
-        cfg = self.cfg
-        log_prob = self.head.log_prob(dist_params, mb["actions"])
-        entropy = self.head.entropy(dist_params).mean()
-        log_ratio = log_prob - mb["log_prob"]
-        ratio = log_ratio.exp()
-        kl = distributed.mean_across_ranks(((ratio - 1) - log_ratio).mean().detach())
-        surrogate = mb["advantages"] * ratio
-        clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
-        policy_loss = -torch.min(surrogate, clipped).mean()
-        if cfg.value_clip > 0:
-            predicted = mb["values"] + (predicted - mb["values"]).clamp(-cfg.value_clip, cfg.value_clip)
-        value_loss = cfg.value_loss_scale * (mb["returns"] - predicted.float()).square().mean()
-        return policy_loss, value_loss, -cfg.entropy_loss_scale * entropy, kl
+    def _minibatch_losses(self, mb: dict[str, torch.Tensor]):
+        """PPO's losses on a minibatch of whole sequences, each replayed from its initial state."""
+        states = {role: tuple(mb[f"rnn/{role}/{index}"].transpose(0, 1).contiguous()
+                              for index in range(len(model.trunk.state_shapes(1))))
+                  for role, model in self._roles.items()}
+        dist_params, predicted, _ = self._step(mb["observations"], states, mb["starts"])
+        targets = {name: mb[name].flatten(0, 1) for name in ("actions", "log_prob", "values", "returns", "advantages")}
+        return self._losses(dist_params, predicted, targets)
 
     # ---- checkpoints ----
     def state_dict(self) -> dict:
