@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from mujoco import mjx
 
+from . import contact_frames
 from . import randomization as dr
 from .mdp_step import evaluate_step
 from .task import MdpState, TaskSpec, load_model
@@ -49,6 +50,7 @@ class MjxVecEnv(VecEnv):
     framework = "jax"
 
     def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0):
+        contact_frames.install_mjx()  # C MuJoCo's plane-capsule friction directions
         self.task = task
         self.num_envs = num_envs
         self._jax_device = _jax_device(device)

@@ -13,6 +13,7 @@ import warp as wp
 
 import mujoco_warp as mjw
 
+from . import contact_frames
 from . import randomization as dr
 from .mdp_step import evaluate_step
 from .task import MdpState, TaskSpec, load_model
@@ -45,6 +46,7 @@ class WarpVecEnv(VecEnv):
     def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0):
         wp.config.log_level = wp.LOG_WARNING  # no banner or per-module compile lines in training logs
         wp.init()
+        contact_frames.install_warp()  # C MuJoCo's plane-capsule friction directions
         self.task = task
         self.num_envs = num_envs
         self.device = str(wp.get_device(device)) if device else str(wp.get_preferred_device())
