@@ -7,6 +7,7 @@ them in jax.numpy inside its jitted step. A term is `(xp, state) -> array` where
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -55,6 +56,20 @@ class Randomization:
     @property
     def enabled(self) -> bool:
         return any(getattr(self, name) is not None for name in ("mass", "friction", "actuator_gain"))
+
+    @classmethod
+    def from_dict(cls, given: dict) -> "Randomization":
+        """From {name: [low, high] or None} (YAML, a launch file), naming an unknown randomization in the error."""
+        allowed = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(given) - set(allowed))
+        if unknown:
+            raise ValueError(f"randomization: {unknown[0]!r} is not a randomization; allowed: {', '.join(allowed)}")
+        return cls(**{name: None if value is None else tuple(value) for name, value in given.items()})
+
+    def as_dict(self) -> dict:
+        """{name: [low, high] or None}, plain enough for YAML."""
+        return {field.name: None if getattr(self, field.name) is None else list(getattr(self, field.name))
+                for field in dataclasses.fields(self)}
 
 
 RESET_NOISE_KINDS = ("uniform", "normal")

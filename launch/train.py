@@ -71,6 +71,9 @@ class TrainArgs:
     wandb_entity: str | None = None
     tensorboard: bool = False
     """write TensorBoard scalars to the run folder"""
+    randomization: envs.Randomization = envs.Randomization()
+    """domain randomization, off by default: per world, drawn again at each of its resets, factors uniform in
+    [LOW, HIGH] for body masses, geoms' friction and actuator gains, e.g. --randomization.mass 0.8 1.2"""
     distributed: bool = False
     """JAX agent on several processes (jax.distributed), one per host or GPU; torch runs are distributed by
     launching this script with torchrun instead (it sets RANK, WORLD_SIZE and LOCAL_RANK)"""
@@ -158,11 +161,13 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     spec = tasks.spec(args.task)
     seeds = [args.seed + index for index in range(args.num_seeds)]
     num_envs = (args.num_envs or spec.default_num_envs) * len(seeds)
-    env = envs.wrap_env(tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank), framework)
+    env = envs.wrap_env(tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank,
+                                   randomization=args.randomization), framework)
     runner = Runner(env, cfg, seeds=seeds if len(seeds) > 1 else None)
     agents = runner.agent if isinstance(runner.agent, list) else [runner.agent]
     cluster.follow(runner.trainer)
-    launch = {**dataclasses.asdict(args), "resume": None, "device": device, "framework": framework}
+    launch = {**dataclasses.asdict(args), "randomization": args.randomization.as_dict(), "resume": None, "device": device,
+              "framework": framework}
     if cluster.is_main:  # in a distributed run, rank 0 writes the run folder
         os.makedirs(run_dir, exist_ok=True)
         write_yaml(os.path.join(run_dir, "config.yaml"), resolved)
@@ -293,6 +298,7 @@ def _resumed(args: TrainArgs) -> tuple[TrainArgs, dict, str]:
         raise ValueError(f"--resume: {run_dir} has no checkpoints/last.pt; expected a run folder written by launch/train.py")
     saved = {key: value for key, value in load_yaml(os.path.join(run_dir, "launch.yaml")).items()
              if key in TrainArgs.__dataclass_fields__}
+    saved["randomization"] = envs.Randomization.from_dict(saved.get("randomization") or {})
     resumed = dataclasses.replace(TrainArgs(**saved), resume=run_dir, timesteps=args.timesteps, headless=args.headless,
                                   torch_threads=args.torch_threads, wandb=args.wandb or saved.get("wandb", False),
                                   tensorboard=args.tensorboard or saved.get("tensorboard", False))

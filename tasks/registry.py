@@ -34,12 +34,7 @@ def make(task: str, backend: str = "warp", num_envs: int | None = None, device: 
     be an envs.Randomization or a dict of its fields, e.g. {"mass": (0.8, 1.2)}."""
     task_spec = spec(task)
     if isinstance(overrides.get("randomization"), dict):
-        given = overrides["randomization"]
-        allowed = [field for field in envs.Randomization.__dataclass_fields__]
-        unknown = sorted(set(given) - set(allowed))
-        if unknown:
-            raise ValueError(f"randomization: {unknown[0]!r} is not a randomization; allowed: {', '.join(allowed)}")
-        overrides["randomization"] = envs.Randomization(**{name: None if value is None else tuple(value) for name, value in given.items()})
+        overrides["randomization"] = envs.Randomization.from_dict(overrides["randomization"])
     if overrides:
         unknown = sorted(set(overrides) - set(TaskSpec.__dataclass_fields__))
         if unknown:

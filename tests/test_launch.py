@@ -1,5 +1,6 @@
 """launch/train.py and launch/bench.py from the command line, as users and cluster jobs call them."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+import envs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,3 +104,21 @@ def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_pat
     played = _run("play.py", "--run", summary["run_dir"], "--checkpoint", "last", "--episodes", "2", "--num-envs", "2", cwd=tmp_path)
     assert played.returncode == 0, played.stderr[-2000:]
     assert json.loads(played.stdout.strip().splitlines()[-1])["episodes"] >= 2
+
+
+def test_randomization_flags_reach_the_env_and_a_resumed_run_keeps_them(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "launch" / "train.py")
+    train_script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "train_script", train_script)
+    spec.loader.exec_module(train_script)
+    made = []
+    make = train_script.tasks.make
+    monkeypatch.setattr(train_script.tasks, "make", lambda *args, **kwargs: made.append(kwargs["randomization"]) or make(*args, **kwargs))
+    randomization = envs.Randomization(mass=(0.5, 2.0), friction=(0.8, 1.2))
+    args = train_script.TrainArgs(num_envs=8, timesteps=16, headless=True, stop_when_solved=False,
+                                  runs_dir=str(tmp_path), randomization=randomization)
+    first = train_script.train(args, {("agent", "experiment", "write_interval"): 8})
+    launch = yaml.safe_load((Path(first["run_dir"]) / "launch.yaml").read_text())
+    assert launch["randomization"] == {"mass": [0.5, 2.0], "friction": [0.8, 1.2], "actuator_gain": None}
+    resumed = train_script.train(train_script.TrainArgs(resume=first["run_dir"], timesteps=32, headless=True))
+    assert made == [randomization, randomization] and resumed["env_steps"] == 32 * 8
