@@ -207,7 +207,8 @@ class MjxVecEnv(VecEnv):
         return {"qpos": np.asarray(state.data.qpos), "qvel": np.asarray(state.data.qvel), "act": np.asarray(state.data.act),
                 "qacc_warmstart": np.asarray(state.data.qacc_warmstart), "time": np.asarray(state.data.time),
                 "episode_return": np.asarray(state.episode_return), "episode_length": np.asarray(state.episode_length),
-                "key": np.asarray(jax.random.key_data(state.key))}
+                "key": np.asarray(jax.random.key_data(state.key)),
+                **{f"model.{field}": np.asarray(value) for field, value in state.model_fields.items()}}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> jax.Array:
         """Restore worlds saved by state_dict() (same task and world count); returns their observations."""
@@ -215,7 +216,8 @@ class MjxVecEnv(VecEnv):
             self.reset()
         data = self._state.data.replace(**{name: jnp.asarray(state[name], jnp.float32).reshape(getattr(self._state.data, name).shape)
                                            for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")})
-        model_fields = self._state.model_fields
+        model_fields = {field: jnp.asarray(state[f"model.{field}"]) if f"model.{field}" in state else value
+                        for field, value in self._state.model_fields.items()}  # the worlds' randomized fields
         data, before = self._refresh_fn(data, model_fields)
         self._state = MjxState(data, jnp.asarray(state["episode_return"], jnp.float32),
                                jnp.asarray(state["episode_length"], jnp.int32), jnp.zeros((), jnp.int32),
@@ -229,7 +231,8 @@ class MjxVecEnv(VecEnv):
             self.reset()
         data = self._state.data.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
         data = data.replace(_impl=data._impl.replace(cfrc_ext=jnp.zeros_like(data._impl.cfrc_ext)))
-        model_fields = self._state.model_fields
+        model_fields = {field: jnp.asarray(state[f"model.{field}"]) if f"model.{field}" in state else value
+                        for field, value in self._state.model_fields.items()}  # the worlds' randomized fields
         data, before = self._refresh_fn(data, model_fields)
         self._state = self._state._replace(data=data, before=before)
         return self._observations(data, before, model_fields)

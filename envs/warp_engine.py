@@ -217,6 +217,7 @@ class WarpVecEnv(VecEnv):
                  for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")}
         state.update(episode_return=self._episode_return.cpu().numpy(), episode_length=self._episode_length.cpu().numpy(),
                      generator=self._generator.get_state().numpy())
+        state.update({f"model.{field}": view.cpu().numpy().copy() for field, view in self._dr_views.items()})
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> torch.Tensor:
@@ -227,6 +228,9 @@ class WarpVecEnv(VecEnv):
         self._episode_return.copy_(torch.as_tensor(state["episode_return"]))
         self._episode_length.copy_(torch.as_tensor(state["episode_length"]))
         self._generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
+        for field, view in self._dr_views.items():  # the worlds' randomized masses, frictions, gains
+            if f"model.{field}" in state:
+                view.copy_(torch.as_tensor(state[f"model.{field}"], dtype=view.dtype).reshape(view.shape))
         self._refresh(None)
         return self._observations()
 
