@@ -77,14 +77,20 @@ class MjxVecEnv(VecEnv):
     # ---- pure functions (jit / scan friendly) ----
     def _reset_data(self, key: jax.Array):
         """A batch of freshly reset worlds: defaults plus reset noise."""
-        scale = self.task.reset_noise_scale
+        task = self.task
+        scale = task.reset_noise_scale
+        vel_scale = scale if task.qvel_noise_scale is None else task.qvel_noise_scale
         key_pos, key_vel = jax.random.split(key)
         d = self._default_data
         qpos = d.qpos + jax.random.uniform(key_pos, (self.num_envs, d.qpos.shape[0]), minval=-scale, maxval=scale)
-        qvel = d.qvel + jax.random.uniform(key_vel, (self.num_envs, d.qvel.shape[0]), minval=-scale, maxval=scale)
+        if task.qvel_noise == "normal":
+            qvel = d.qvel + vel_scale * jax.random.normal(key_vel, (self.num_envs, d.qvel.shape[0]))
+        else:
+            qvel = d.qvel + jax.random.uniform(key_vel, (self.num_envs, d.qvel.shape[0]), minval=-vel_scale, maxval=vel_scale)
+        if task.finish_reset is not None:
+            key_task = jax.random.fold_in(key, 1)
+            qpos, qvel = task.finish_reset(jnp, qpos, qvel, jax.random.uniform(key_task, (self.num_envs, task.reset_uniforms)))
         batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_envs, *x.shape)), d)
-        if self.task.qvel_noise == "normal":
-            qvel = d.qvel + scale * jax.random.normal(key_vel, (self.num_envs, d.qvel.shape[0]))
         return batched.replace(qpos=qpos, qvel=qvel)
 
     def _random_model_fields(self, key: jax.Array) -> dict:

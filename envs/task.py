@@ -87,6 +87,11 @@ class TaskSpec:
     max_episode_steps: int
     reset_noise_scale: float  # qpos starts at qpos0 plus uniform(-scale, scale); qvel at 0 plus noise of qvel_noise
     qvel_noise: str = "uniform"  # "uniform": uniform(-scale, scale); "normal": scale * standard normal
+    qvel_noise_scale: float | None = None  # qvel's noise scale where it differs from qpos' (None: reset_noise_scale)
+    # what a task's reset does beyond the noise, e.g. place a goal: (xp, qpos, qvel, uniform) -> (qpos, qvel), for
+    # the resetting worlds, with `reset_uniforms` numbers uniform in [0, 1) per world drawn by the engine
+    finish_reset: Callable[[Any, Any, Any, Any], tuple[Any, Any]] | None = None
+    reset_uniforms: int = 0
     frame_skip: int = 1
     tracked: Term | None = None  # a quantity whose start-of-step value terms read as state.before (e.g. x position)
     forward_on_reset: bool = False  # recompute derived Data fields of reset worlds (as mj_forward in set_state)
@@ -106,6 +111,12 @@ class TaskSpec:
             raise ValueError(f"max_episode_steps: {self.max_episode_steps} is not allowed; must be >= 1")
         if self.qvel_noise not in RESET_NOISE_KINDS:
             raise ValueError(f"qvel_noise: {self.qvel_noise!r} is not allowed; choose one of {', '.join(RESET_NOISE_KINDS)}")
+        for name in ("reset_noise_scale", "qvel_noise_scale"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name}: {value!r} is not allowed; must be >= 0")
+        if not isinstance(self.reset_uniforms, int) or self.reset_uniforms < 0:
+            raise ValueError(f"reset_uniforms: {self.reset_uniforms!r} is not allowed; must be a non-negative integer")
         for name in ("nconmax", "njmax"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):

@@ -139,13 +139,19 @@ class WarpVecEnv(VecEnv):
         self._qpos.copy_(torch.where(mask.unsqueeze(-1), self._qpos0, self._qpos))
         for state in self._zeroed_on_reset:
             state.masked_fill_(mask.view(-1, *([1] * (state.dim() - 1))), 0.0)
-        scale = self.task.reset_noise_scale
-        for state in (self._qpos, self._qvel):
-            if state is self._qvel and self.task.qvel_noise == "normal":
+        task = self.task
+        for state, scale in ((self._qpos, task.reset_noise_scale), (self._qvel, task.qvel_noise_scale)):
+            scale = task.reset_noise_scale if scale is None else scale
+            if state is self._qvel and task.qvel_noise == "normal":
                 noise = torch.randn(state.shape, generator=self._generator, device=self.device) * scale
             else:
                 noise = torch.rand(state.shape, generator=self._generator, device=self.device) * (2 * scale) - scale
             state.add_(noise * mask.unsqueeze(-1))
+        if task.finish_reset is not None:
+            uniform = torch.rand((self.num_envs, task.reset_uniforms), generator=self._generator, device=self.device)
+            qpos, qvel = task.finish_reset(torch, self._qpos, self._qvel, uniform)
+            self._qpos.copy_(torch.where(mask.unsqueeze(-1), qpos, self._qpos))
+            self._qvel.copy_(torch.where(mask.unsqueeze(-1), qvel, self._qvel))
         self._episode_return.masked_fill_(mask, 0.0)
         self._episode_length.masked_fill_(mask, 0)
         if self._dr_ranges:

@@ -118,3 +118,20 @@ def test_task_spaces_match_gymnasium():
         assert spec.max_episode_steps == reference.spec.max_episode_steps, task
         assert spec.frame_skip == reference.unwrapped.frame_skip, task
         reference.close()
+
+
+@pytest.mark.parametrize("backend", envs.BACKENDS)
+def test_reacher_resets_place_the_goal_as_gymnasium_does(backend):
+    """Reacher-v5's reset: arm angles qpos0 + U(-0.1, 0.1), arm velocities U(-0.005, 0.005), the goal uniform in
+    the disk of radius 0.2 (gymnasium samples the square and rejects), standing still."""
+    worlds = 2048
+    env = tasks.make("reacher", backend, num_envs=worlds, seed=0)
+    env.reset()
+    state = env.state_dict()
+    qpos, qvel = state["qpos"].reshape(worlds, -1), state["qvel"].reshape(worlds, -1)
+    goal = qpos[:, 2:]
+    radius2 = (goal**2).sum(-1)
+    assert radius2.max() < 0.2**2 and abs(radius2.mean() - 0.2**2 / 2) < 1e-3  # uniform in the disk: E[r^2] = R^2/2
+    assert abs(np.arctan2(goal[:, 1], goal[:, 0]).mean()) < 0.1 and abs(goal.mean(0)).max() < 5e-3
+    assert np.abs(qpos[:, :2] - env.mj_model.qpos0[:2]).max() <= 0.1 and np.ptp(qpos[:, :2]) > 0.19
+    assert np.abs(qvel[:, :2]).max() <= 0.005 and np.ptp(qvel[:, :2]) > 0.009 and (qvel[:, 2:] == 0).all()

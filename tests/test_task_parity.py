@@ -33,6 +33,7 @@ CASES = {
     "half-cheetah": ("HalfCheetah-v5", {"max_episode_steps": 60}, {"max_episode_steps": 60}, 2e-3, 1e-3, 5e-3),
     "ant": ("Ant-v5", {"max_episode_steps": 60}, {"max_episode_steps": 60}, 5e-3, 1e-3, 5e-3),
     "humanoid": ("Humanoid-v5", {}, {}, 2e-2, 2e-2, 2e-2),
+    "reacher": ("Reacher-v5", {}, {}, 1e-4, 1e-4, 1e-4),
 }
 
 
