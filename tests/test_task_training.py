@@ -1,7 +1,5 @@
 """PPO with each task's default agent configuration learns gymnasium's tasks on our engines (slow)."""
 
-import os
-
 import pytest
 
 import envs
@@ -27,9 +25,7 @@ def test_ppo_balances_the_inverted_pendulum_for_the_whole_episode(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("SIMTRAIN_LONG_TRAINING"),
-                    reason="43 min on a 2-core CPU (passed 1000 after 688k env steps; MuJoCo Warp steps the hopper at "
-                           "a few hundred env-steps/s there); set SIMTRAIN_LONG_TRAINING=1, or run on a GPU")
 def test_ppo_hopper_passes_1000(tmp_path):
-    stats = _train("hopper", "warp", 256, tmp_path, timesteps=4000, threshold=1000.0)  # passed at 2688
+    """About 600k env steps: 7 minutes on a 2-core CPU, where MuJoCo Warp steps 256 hoppers at ~1,500 env-steps/s."""
+    stats = _train("hopper", "warp", 256, tmp_path, timesteps=4000, threshold=1000.0)
     assert stats.mean_return >= 1000.0, f"mean return {stats.mean_return} after {stats.env_steps} env steps"
