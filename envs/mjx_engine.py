@@ -237,8 +237,7 @@ class MjxVecEnv(VecEnv):
             self.reset()
         data = self._state.data.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
         data = data.replace(_impl=data._impl.replace(cfrc_ext=jnp.zeros_like(data._impl.cfrc_ext)))
-        model_fields = {field: jnp.asarray(state[f"model.{field}"]) if f"model.{field}" in state else value
-                        for field, value in self._state.model_fields.items()}  # the worlds' randomized fields
+        model_fields = self._state.model_fields
         data, before = self._refresh_fn(data, model_fields)
         self._state = self._state._replace(data=data, before=before)
         return self._observations(data, before, model_fields)

@@ -74,7 +74,14 @@ def test_saved_worlds_continue_with_their_randomized_model(backend):
     for env in made:
         env.reset()
     made[0].step(push)
-    made[1].load_state_dict(made[0].state_dict())
+    state = made[0].state_dict()
+    made[1].load_state_dict(state)
+    first, second = (to_numpy(env.step(push)[0]) for env in made)
+    np.testing.assert_allclose(second, first, rtol=1e-6, atol=1e-7)
+    # set_state keeps the worlds' models too
+    first, second = (to_numpy(env.set_state(state["qpos"].reshape(WORLDS, -1), state["qvel"].reshape(WORLDS, -1)))
+                     for env in made)
+    np.testing.assert_allclose(second, first, rtol=1e-6, atol=1e-7)
     first, second = (to_numpy(env.step(push)[0]) for env in made)
     np.testing.assert_allclose(second, first, rtol=1e-6, atol=1e-7)
 
