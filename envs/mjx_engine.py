@@ -79,7 +79,7 @@ class MjxVecEnv(VecEnv):
         """A batch of freshly reset worlds: defaults plus reset noise."""
         task = self.task
         scale = task.reset_noise_scale
-        vel_scale = scale if task.qvel_noise_scale is None else task.qvel_noise_scale
+        vel_scale = task.velocity_noise_scale
         key_pos, key_vel = jax.random.split(key)
         d = self._default_data
         qpos = d.qpos + jax.random.uniform(key_pos, (self.num_envs, d.qpos.shape[0]), minval=-scale, maxval=scale)

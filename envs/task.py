@@ -104,6 +104,10 @@ class TaskSpec:
     agent_cfg: Path | None = None  # default agent configuration (Runner YAML)
     default_num_envs: int = 1024
 
+    @property
+    def velocity_noise_scale(self) -> float:
+        return self.reset_noise_scale if self.qvel_noise_scale is None else self.qvel_noise_scale
+
     def __post_init__(self):
         if self.frame_skip < 1:
             raise ValueError(f"frame_skip: {self.frame_skip} is not allowed; must be >= 1")

@@ -140,8 +140,7 @@ class WarpVecEnv(VecEnv):
         for state in self._zeroed_on_reset:
             state.masked_fill_(mask.view(-1, *([1] * (state.dim() - 1))), 0.0)
         task = self.task
-        for state, scale in ((self._qpos, task.reset_noise_scale), (self._qvel, task.qvel_noise_scale)):
-            scale = task.reset_noise_scale if scale is None else scale
+        for state, scale in ((self._qpos, task.reset_noise_scale), (self._qvel, task.velocity_noise_scale)):
             if state is self._qvel and task.qvel_noise == "normal":
                 noise = torch.randn(state.shape, generator=self._generator, device=self.device) * scale
             else:

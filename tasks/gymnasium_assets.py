@@ -32,6 +32,12 @@ def in_open_range(value, low: float, high: float):
     return (value > low) & (value < high)
 
 
+def never_terminated(xp, s):
+    """The tasks that end only at the time limit: False for every world, on the state's device (a NaN world, which
+    the engine's finiteness check reports, compares unequal to itself)."""
+    return s.qpos[:, 0] != s.qpos[:, 0]
+
+
 def control_cost(xp, s, weight: float):
     """-weight * |ctrl|^2: gymnasium's control cost, on the action that reached the simulator."""
     return -weight * (s.ctrl * s.ctrl).sum(-1)

@@ -2,6 +2,8 @@
 
 import math
 
+from ..gymnasium_assets import control_cost, never_terminated
+
 DISTANCE_WEIGHT, CTRL_COST_WEIGHT = 1.0, 1.0
 FINGERTIP, TARGET = 3, 4  # body indices
 GOAL_RADIUS = 0.2
@@ -18,15 +20,14 @@ def observations(xp, s):
     return xp.concatenate([xp.cos(angles), xp.sin(angles), s.qpos[:, 2:], s.qvel[:, :2], _to_target(s)[:, :2]], axis=-1)
 
 
-def terminated(xp, s):
-    return xp.zeros(s.qpos.shape[:1], dtype=xp.bool)
+terminated = never_terminated
 
 
 def reward(xp, s):
     offset = _to_target(s)
     return {
         "distance": -DISTANCE_WEIGHT * xp.sqrt((offset * offset).sum(-1)),
-        "ctrl": -CTRL_COST_WEIGHT * (s.ctrl * s.ctrl).sum(-1),
+        "ctrl": control_cost(xp, s, CTRL_COST_WEIGHT),
     }
 
 
