@@ -46,6 +46,7 @@ def _mujoco_reference(qpos0, qvel0, actions):
 
 def _run(env, qpos0, qvel0, actions):
     env = envs.wrap_env(env, "torch")
+    env.reset()  # the shared env may have been stepped by other tests: episode counters start at 0
     env.unwrapped.set_state(qpos0, qvel0)
     rows = []
     for action in actions:
