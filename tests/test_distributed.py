@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
 
 
-def _collectives(rank: int, store_path: str, results):
+def _collectives(rank: int, store_path: str, results, received):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=2)
     try:
@@ -34,17 +34,20 @@ def _collectives(rank: int, store_path: str, results):
                      layer.weight.detach().clone(), layer.weight.grad.clone(),
                      float(distributed.mean_across_ranks(torch.tensor(float(rank)))),
                      distributed.any_rank(rank == 1), distributed.standardize(data[:, 0]).clone()))
+        received.wait(120)  # the tensors travel through this process's shared memory: stay until they are read
     finally:
         dist.destroy_process_group()
 
 
 def test_collectives_give_every_rank_the_statistics_and_gradients_of_the_whole_batch(tmp_path):
     context = mp.get_context("spawn")
-    results = context.Queue()
-    processes = [context.Process(target=_collectives, args=(rank, str(tmp_path / "store"), results)) for rank in (0, 1)]
+    results, received = context.Queue(), context.Event()
+    processes = [context.Process(target=_collectives, args=(rank, str(tmp_path / "store"), results, received))
+                 for rank in (0, 1)]
     for process in processes:
         process.start()
     outputs = sorted(results.get(timeout=120) for _ in processes)
+    received.set()
     for process in processes:
         process.join(timeout=30)
         assert process.exitcode == 0
