@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 
 import numpy as np
 import torch
@@ -108,9 +109,13 @@ def write_torchscript(agent, graph: PolicyGraph, path: str) -> str:
     example = [torch.zeros(2, graph.observation_size)]
     if graph.rnn is not None:
         example += [torch.zeros(graph.rnn.num_layers, 2, graph.rnn.hidden_size) for _ in graph.rnn.state_names]
-    with torch.no_grad():
+    # torch 2.13 marks TorchScript deprecated (for torch.export); policy.pt is still what libtorch and Isaac-style
+    # deployment code load, and the trace of nn.RNN's shape checks is exact for the fixed input size
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(module, tuple(example), check_trace=False)
-    buffer = io.BytesIO()
-    torch.jit.save(traced, buffer)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
     atomic_write_bytes(path, buffer.getvalue())
     return path
