@@ -55,16 +55,17 @@ def recurrent_policy(tmp_path_factory):
     return agent, agent.export(str(folder), formats=["onnx"], metadata=task_metadata(spec))["onnx"]
 
 
-@pytest.mark.parametrize("task", ["cartpole", "cartpole-pomdp", *GYMNASIUM_TASKS])
-def test_first_observation_equals_the_training_engines_for_the_same_state(task):
-    env = tasks.make(task, "warp", num_envs=3, seed=5)
+@pytest.mark.parametrize("task,backend", [(task, "warp") for task in ["cartpole", "cartpole-pomdp", *GYMNASIUM_TASKS]]
+                         + [("cartpole", "mjx"), ("cartpole-pomdp", "mjx")])  # MJX compiles the others' RK4 steps for minutes
+def test_first_observation_equals_the_training_engines_for_the_same_state(task, backend):
+    env = tasks.make(task, backend, num_envs=3, seed=5)
     observations, _ = env.reset()
     state = env.state_dict()
     world = MujocoWorld(tasks.spec(task))
     for index in range(env.num_envs):
         mine = world.set_state(state["qpos"][index], state["qvel"][index])
         assert mine.shape == (1, *env.single_observation_space.shape) and mine.dtype == np.float32
-        np.testing.assert_allclose(mine[0], observations[index].cpu().numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(mine[0], np.asarray(observations[index]), rtol=1e-5, atol=1e-5)
 
 
 def test_a_world_steps_and_ends_episodes_as_the_task_says():
@@ -137,3 +138,17 @@ def test_a_trained_cartpole_policy_balances_in_plain_mujoco_as_it_did_in_trainin
     play_result = json.loads(played.stdout.strip().splitlines()[-1])
     assert sim_result["lengths"] == [500] * 10 and sim_result["imported_frameworks"] == []
     assert abs(sim_result["mean_return"] - play_result["mean_return"]) <= 0.05 * play_result["mean_return"]
+
+
+@pytest.mark.parametrize("task", GYMNASIUM_TASKS)
+def test_sim2sim_runs_an_exported_policy_of_every_gymnasium_task(task, tmp_path):
+    spec = tasks.spec(task)
+    cfg = copy.deepcopy(load_yaml(str(spec.agent_cfg)))
+    cfg["trainer"].update(close_environment_at_exit=False, headless=True)
+    agent = runner_class("torch")(_Spaces(spec), cfg).agent
+    agent.enable_training_mode(False, apply_to_models=True)
+    path = agent.export(str(tmp_path), formats=["onnx"], metadata=task_metadata(spec))["onnx"]
+    sim2sim = _load("sim2sim")
+    result = sim2sim.sim2sim(sim2sim.Sim2SimArgs(policy=path, episodes=2, max_steps=15))
+    assert result["task"] == task and result["episodes"] == 2
+    assert all(0 < length <= 15 for length in result["lengths"]) and np.isfinite(result["returns"]).all()
