@@ -24,7 +24,7 @@ import tasks  # noqa: E402
 from envs.task_metadata import task_metadata  # noqa: E402
 from toolkit.checkpoint import CheckpointError  # noqa: E402
 from toolkit.config import ConfigError  # noqa: E402
-from toolkit.export import FORMATS, ExportError, agent_framework, export_policy  # noqa: E402
+from toolkit.export import agent_framework, checked_formats, export_policy  # noqa: E402
 from toolkit.runner_base import runner_class  # noqa: E402
 from toolkit.runner_cfg import load_yaml  # noqa: E402
 
@@ -77,12 +77,8 @@ def load_agent(run_dir: str, checkpoint: str):
 
 def export_run(run_dir: str, checkpoint: str = "best", formats=None, output: str | None = None) -> dict:
     """Export a run's checkpoint; returns {format: path} and what was exported."""
-    for name in formats or ():
-        if name not in FORMATS:
-            raise ExportError(f"--format: {name!r} is not allowed; choose from {', '.join(FORMATS)}")
-    launch = load_yaml(os.path.join(run_dir, "launch.yaml")) if os.path.isfile(os.path.join(run_dir, "launch.yaml")) else {}
-    if "torchscript" in (formats or ()) and launch.get("framework") == "jax":
-        raise ExportError("--format: torchscript is for torch agents; this run's agent is jax (export onnx)")
+    launch_file = os.path.join(run_dir, "launch.yaml")
+    checked_formats(formats, load_yaml(launch_file).get("framework", "torch") if os.path.isfile(launch_file) else None)
     agent, launch, path = load_agent(run_dir, checkpoint)
     spec = tasks.spec(launch["task"])
     metadata = {**task_metadata(spec), "run": {"dir": os.path.abspath(run_dir), "checkpoint": os.path.abspath(path),

@@ -47,6 +47,9 @@ CASES = {  # name: (agent class, models section)
     "ppo_rnn_gru": ("PPO_RNN", _recurrent("GRU", 1)),
     "ppo_rnn_lstm_2_layers": ("PPO_RNN", _recurrent("LSTM", 2, "relu")),
     "ppo_rnn_rnn_2_layers": ("PPO_RNN", _recurrent("RNN", 2, "selu")),
+    "ppo_rnn_value_only_recurrent": ("PPO_RNN", {  # a feed-forward policy beside a recurrent value: no state inputs
+        "separate": True, "policy": {"class": "GaussianMixin", "hiddens": [16]},
+        "value": {"class": "DeterministicMixin", "hiddens": [16], "rnn": {"type": "GRU", "hidden_size": 8, "sequence_length": 4}}}),
 }
 
 

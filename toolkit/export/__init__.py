@@ -35,6 +35,17 @@ def agent_framework(agent) -> str:
     raise ExportError(f"agent: a {type(agent).__name__} ({module}) cannot be exported; expected a toolkit.torch or toolkit.jax agent")
 
 
+def checked_formats(formats, framework: str | None) -> list[str]:
+    """The formats to write (None: every one `framework` has), or a one-line ExportError."""
+    chosen = list(formats) if formats else (["onnx", "torchscript"] if framework == "torch" else ["onnx"])
+    for name in chosen:
+        if name not in FORMATS:
+            raise ExportError(f"--format: {name!r} is not allowed; choose from {', '.join(FORMATS)}")
+    if "torchscript" in chosen and framework not in (None, "torch"):
+        raise ExportError(f"--format: torchscript is for torch agents; this run's agent is {framework} (export onnx)")
+    return chosen
+
+
 def policy_graph(agent) -> PolicyGraph:
     if agent_framework(agent) == "torch":
         from .from_torch import policy_graph as torch_graph
@@ -82,30 +93,22 @@ def export_policy(agent, directory: str, *, formats: tuple[str, ...] | list[str]
     """Write `directory`/policy.onnx (+ policy.pt for torch agents) and policy.json. `formats`: None for every
     format the agent's framework has, or a subset of FORMATS. `metadata` (e.g. the task's, see
     envs.task_metadata) is merged over the agent's own. Returns {format: path}."""
-    framework = agent_framework(agent)
-    chosen = list(formats) if formats else (["onnx", "torchscript"] if framework == "torch" else ["onnx"])
-    for name in chosen:
-        if name not in FORMATS:
-            raise ExportError(f"--format: {name!r} is not allowed; choose from {', '.join(FORMATS)}")
-    if "torchscript" in chosen and framework != "torch":
-        raise ExportError(f"--format: torchscript is for torch agents; this run's agent is {framework} (export onnx)")
+    chosen = checked_formats(formats, agent_framework(agent))
     graph = policy_graph(agent)
-    full = {**policy_metadata(graph), **(metadata or {})}
+    full = {**policy_metadata(graph), **(metadata or {}), "files": {name: FILE_NAMES[name] for name in chosen}}
     os.makedirs(directory, exist_ok=True)
     paths = {}
     if "onnx" in chosen:
         from .onnx_writer import write
 
-        full["files"] = {name: FILE_NAMES[name] for name in chosen}
         paths["onnx"] = write(graph, os.path.join(directory, FILE_NAMES["onnx"]), full)
     if "torchscript" in chosen:
         from .from_torch import write_torchscript
 
         paths["torchscript"] = write_torchscript(agent, graph, os.path.join(directory, FILE_NAMES["torchscript"]))
-    full["files"] = {name: FILE_NAMES[name] for name in chosen}
     paths["json"] = os.path.join(directory, FILE_NAMES["json"])
     atomic_write_bytes(paths["json"], (json.dumps(full, indent=2) + "\n").encode())
     return paths
 
 
-__all__ = ["FORMATS", "ExportError", "PolicyGraph", "export_policy", "policy_graph", "policy_metadata"]
+__all__ = ["FORMATS", "ExportError", "PolicyGraph", "checked_formats", "export_policy", "policy_graph", "policy_metadata"]

@@ -91,16 +91,15 @@ class DeterministicPolicy(nn.Module):
         self.normalizer = copy.deepcopy(agent._observation_preprocessor)
         self.policy = copy.deepcopy(agent.policy)
         self.head = self.policy.head
-        self.recurrent = isinstance(self.policy, RecurrentModel)
 
     def forward(self, obs: torch.Tensor, *states: torch.Tensor):
         x = obs.to(torch.float32)
         if self.normalizer is not None:
             x = self.normalizer(x)
-        if self.recurrent:
-            params, _, next_states = self.policy(x, tuple(states))
-            return (self.head.mode(params), *next_states)
-        return self.head.mode(self.policy(x))
+        if not isinstance(self.policy, RecurrentModel):
+            return self.head.mode(self.policy(x))
+        params, _, next_states = self.policy(x, tuple(states))  # a policy without an rnn section has no states
+        return (self.head.mode(params), *next_states) if next_states else self.head.mode(params)
 
 
 def write_torchscript(agent, graph: PolicyGraph, path: str) -> str:

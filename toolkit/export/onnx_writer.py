@@ -141,8 +141,3 @@ def write(graph: PolicyGraph, path: str, metadata: dict | None = None) -> str:
     atomic_write_bytes(path, build_model(graph, metadata).SerializeToString())
     return path
 
-
-def read_metadata(path: str) -> dict:
-    """An exported file's metadata_props, each value parsed from JSON."""
-    model = onnx.load(path, load_external_data=False)
-    return {entry.key: json.loads(entry.value) for entry in model.metadata_props}
