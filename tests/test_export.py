@@ -256,3 +256,20 @@ def test_export_errors_are_one_line(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --format: torchscript is for torch agents; this run's agent is jax (export onnx)"
+
+
+def test_train_export_writes_each_seeds_policy_from_its_checkpoint(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "launch" / "train.py"), "--num-envs", "8", "--num-seeds", "2",
+                             "--timesteps", "32", "--headless", "--no-stop-when-solved", "--torch-threads", "1",
+                             "--runs-dir", str(tmp_path), "--export"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(summary["exported"]) == 2
+    for seed, files in zip(summary["seeds"], summary["exported"]):
+        folder = Path(seed["run_dir"])
+        assert files == {"onnx": str(folder / "exported" / "policy.onnx"), "torchscript": str(folder / "exported" / "policy.pt"),
+                         "json": str(folder / "exported" / "policy.json")}
+        checkpoint = json.loads(Path(files["json"]).read_text())["run"]["checkpoint"]
+        assert checkpoint in (str(folder / "checkpoints" / "best.pt"), str(folder / "checkpoints" / "last.pt"))
+        agent, _, _ = export_script.load_agent(str(folder), Path(checkpoint).stem)
+        _compare(agent, "torch", _onnx_runner(files["onnx"]), 4, recurrent=False)
