@@ -37,7 +37,7 @@ class _Builder:
 
     def op(self, op_type: str, inputs: list[str], hint: str | None = None, outputs: int | list[str] = 1, **attrs):
         names = outputs if isinstance(outputs, list) else [self.name(hint or op_type.lower()) for _ in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, inputs, names, **attrs))
+        self.nodes.append(helper.make_node(op_type, inputs, names, name=self.name(f"{op_type}_node"), **attrs))
         return names[0] if len(names) == 1 else names
 
 
@@ -75,13 +75,16 @@ def _recurrent(b: _Builder, x: str, rnn: Recurrent) -> tuple[str, dict[str, str]
     order, hidden = _GATE_ORDER[rnn.type], rnn.hidden_size
     sequence = b.op("Unsqueeze", [x, b.const([0], "axis0", np.int64)])  # one time step: (1, batch, inputs)
     finals: dict[str, list[str]] = {name: [] for name in rnn.state_names}
+    # each layer's initial state, (1, batch, hidden): one Split per state input (onnxruntime 1.20's optimizer fuses
+    # several Slices of one input into a Split under a fixed node name, which breaks with two such inputs)
+    initials = {name: [f"{name}_in"] if rnn.num_layers == 1 else b.op("Split", [f"{name}_in"], outputs=rnn.num_layers, axis=0)
+                for name in rnn.state_names}
     for index, layer in enumerate(rnn.layers):
         weights = [b.const(_gates(w, order, hidden)[None], f"rnn{index}_{label}")
                    for w, label in ((layer.weight_ih, "W"), (layer.weight_hh, "R"))]
         bias = b.const(np.concatenate([_gates(layer.bias_ih, order, hidden), _gates(layer.bias_hh, order, hidden)])[None],
                        f"rnn{index}_B")
-        starts, ends = b.const([index], "start", np.int64), b.const([index + 1], "end", np.int64)
-        initial = [b.op("Slice", [f"{name}_in", starts, ends, b.const([0], "axes", np.int64)]) for name in rnn.state_names]
+        initial = [initials[name][index] for name in rnn.state_names]
         attrs = {"hidden_size": hidden}
         if rnn.type == "GRU":
             attrs["linear_before_reset"] = 1  # torch's GRU applies the reset gate after the hidden projection
