@@ -152,3 +152,35 @@ def test_sim2sim_runs_an_exported_policy_of_every_gymnasium_task(task, tmp_path)
     result = sim2sim.sim2sim(sim2sim.Sim2SimArgs(policy=path, episodes=2, max_steps=15))
     assert result["task"] == task and result["episodes"] == 2
     assert all(0 < length <= 15 for length in result["lengths"]) and np.isfinite(result["returns"]).all()
+
+
+ARM = """<mujoco><compiler angle="radian"/><option timestep="0.005"/><worldbody><body><joint name="shoulder" type="hinge" ref="0.3"/>
+<geom type="capsule" size="0.05" fromto="0 0 0 0 0 0.5"/><body pos="0 0 0.5"><joint name="elbow" type="hinge"/>
+<geom type="capsule" size="0.04" fromto="0 0 0 0 0 0.4"/></body></body></worldbody>
+<actuator><position name="shoulder_pd" joint="shoulder" kp="20" kv="1.5" ctrlrange="-1 1"/>
+<motor name="elbow_motor" joint="elbow" gear="3" ctrlrange="-1 1"/></actuator></mujoco>"""
+
+
+def test_task_metadata_derives_joints_and_gains_and_takes_the_tasks_own_fields(tmp_path):
+    """Position actuators give PD gains (kp, kv), joints their order and default pose; a task's deploy_metadata
+    (a locomotion task's command ranges, action scale and offset) is merged over what is derived."""
+    from envs import TaskSpec
+
+    (tmp_path / "arm.xml").write_text(ARM)
+    extra = {"action": {"scale": [0.25, 1.0], "offset": [0.3, 0.0]},
+             "commands": {"names": ["vx", "vy", "wz"], "ranges": [[-1, 1], [-0.5, 0.5], [-1, 1]]}}
+    spec = TaskSpec(name="arm", mjcf=tmp_path / "arm.xml", observations=lambda xp, s: xp.concatenate([s.qpos, s.qvel], axis=-1),
+                    reward=lambda xp, s: s.qpos[:, 0] * 0, terminated=lambda xp, s: s.qpos[:, 0] != s.qpos[:, 0],
+                    single_observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+                    single_action_space=gym.spaces.Box(-1, 1, (2,), np.float32), max_episode_steps=100,
+                    reset_noise_scale=0.0, frame_skip=4, deploy_metadata=lambda model: extra)
+    metadata = task_metadata(spec)
+    action = metadata["action"]
+    assert action["actuators"] == ["shoulder_pd", "elbow_motor"] and action["joints"] == ["shoulder", "elbow"]
+    assert action["stiffness"] == [20.0, None] and action["damping"] == [1.5, None] and action["gear"] == [1.0, 3.0]
+    assert action["default_joint_pos"] == pytest.approx([0.3, 0.0])
+    assert action["scale"] == [0.25, 1.0] and action["offset"] == [0.3, 0.0] and action["low"] == [-1.0, -1.0]
+    assert metadata["commands"] == extra["commands"]
+    assert metadata["control"]["period"] == pytest.approx(0.02) and metadata["control"]["frequency"] == pytest.approx(50.0)
+    world = MujocoWorld(spec)  # and the world runs a task of that kind
+    np.testing.assert_allclose(world.reset()[0], [0.3, 0.0, 0.0, 0.0], atol=1e-7)
