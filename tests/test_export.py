@@ -106,15 +106,15 @@ def _to(framework, array):
     return jnp.asarray(array)
 
 
-def _recorded_observations(size):
-    """A batch of observations per step, the normaliser's clip reached by some."""
+def _observation_batches(size):
+    """A batch of observations per step (normal, std 3: the normaliser's clip is reached by some)."""
     return np.random.default_rng(2).normal(0, 3, (STEPS, BATCH, size)).astype(np.float32)
 
 
 def _compare(agent, framework, run_exported, size, recurrent):
     """Step the agent and the exported policy side by side; some worlds end their episode at step 2 (the agent
     zeroes their state, the exported policy is fed zeros there), the rest carry their state throughout."""
-    observations = _recorded_observations(size)
+    observations = _observation_batches(size)
     state_inputs, worst = None, 0.0
     ended = np.zeros(BATCH, bool)
     ended[::3] = True
@@ -187,7 +187,7 @@ def test_discrete_policies_export_the_most_likely_action(framework, tmp_path):
     models = {**MLP, "policy": {"class": "CategoricalMixin", "hiddens": [16]}}
     agent = _agent(framework, "PPO", models, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(3))
     session = onnxruntime.InferenceSession(agent.export(str(tmp_path), formats=["onnx"])["onnx"])
-    obs = _recorded_observations(4)[0]
+    obs = _observation_batches(4)[0]
     _, outputs = agent.act(_to(framework, obs), None, timestep=0, timesteps=0)
     exported = session.run(None, {"obs": obs})[0]
     assert exported.dtype == np.int64 and len(set(exported.tolist())) > 1

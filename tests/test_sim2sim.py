@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import gymnasium as gym  # noqa: F401
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
