@@ -51,6 +51,17 @@ def converter(source: str, target: str) -> Callable[[Any], Any]:
     return _identity if source == target else _CONVERTERS[target](source)
 
 
+def to_device(array, device: str):
+    """A torch or JAX array on `device` in torch's spelling ("cpu", "cuda", "cuda:K"): the converters from numpy
+    make host arrays."""
+    if hasattr(array, "to"):
+        return array.to(device)
+    import jax
+
+    platform, _, index = device.partition(":")
+    return jax.device_put(array, jax.local_devices(backend="gpu" if platform == "cuda" else platform)[int(index or 0)])
+
+
 def tree_map(fn: Callable, tree):
     """Apply fn to every array in nested dicts, lists and tuples (info dicts)."""
     if isinstance(tree, dict):

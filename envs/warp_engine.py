@@ -2,7 +2,7 @@
 
 The MDP terms run in torch on `wp.to_torch` views of the simulator arrays (no copies); the arrays this env
 returns are torch tensors on the simulator's device. On CUDA the physics step is captured once in a CUDA graph
-and replayed, on torch's stream so that no synchronisation is needed between the two.
+and replayed on Warp's stream, ordered against torch's stream by events, so the host never waits.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class _DataFields:
 class WarpVecEnv(VecEnv):
     framework = "torch"
 
-    def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0):
+    def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0, cuda_graphs: bool = True):
+        """`cuda_graphs`: on CUDA, replay the physics as captured graphs (False: launch its kernels one by one, to
+        check the graphs against)."""
         wp.config.log_level = wp.LOG_WARNING  # no banner or per-module compile lines in training logs
         wp.init()
         contact_frames.install_warp()  # C MuJoCo's plane-capsule friction directions
@@ -92,12 +94,22 @@ class WarpVecEnv(VecEnv):
         self._action_high = torch.as_tensor(task.single_action_space.high, device=self.device)
         self._before = None  # the task's tracked quantity at the start of the coming step
         self._graphs = {}
-        if wp.get_device(self.device).is_cuda:
-            # warp and torch share one stream, so torch's writes to ctrl are ordered before the replayed graphs
-            wp.set_stream(wp.stream_from_torch(torch.cuda.current_stream(self.device)), self.device)
+        self._cuda = wp.get_device(self.device).is_cuda
+        # Warp works on its own stream: a graph cannot be captured on torch's default (legacy) stream. Each launch
+        # waits for torch's stream (the actions it wrote) and torch's waits for it, through events: no host sync.
+        self._warp_stream = wp.get_stream(self.device) if self._cuda else None
+        self._torch_streams = {}  # torch stream handle -> the same stream seen by Warp
+        if self._cuda and cuda_graphs:
             self._graphs["physics"] = self._capture(self._physics)
             if task.forward_on_reset:
                 self._graphs["forward"] = self._capture(self._forward)
+        if self._cuda:
+            wp.synchronize_device(self.device)  # the model and data Warp initialised on its stream, before torch reads them
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether the physics replays captured CUDA graphs."""
+        return bool(self._graphs)
 
     def _physics(self) -> None:
         for _ in range(self.task.frame_skip):
@@ -115,10 +127,23 @@ class WarpVecEnv(VecEnv):
         return capture.graph
 
     def _run(self, name: str, launch) -> None:
-        if name in self._graphs:
-            wp.capture_launch(self._graphs[name])
-        else:
+        if not self._cuda:
             launch()
+            return
+        torch_stream = self._torch_stream()
+        self._warp_stream.wait_stream(torch_stream)
+        if name in self._graphs:
+            wp.capture_launch(self._graphs[name], stream=self._warp_stream)
+        else:
+            with wp.ScopedStream(self._warp_stream):
+                launch()
+        torch_stream.wait_stream(self._warp_stream)
+
+    def _torch_stream(self):
+        stream = torch.cuda.current_stream(self.device)
+        if stream.cuda_stream not in self._torch_streams:
+            self._torch_streams[stream.cuda_stream] = wp.stream_from_torch(stream)
+        return self._torch_streams[stream.cuda_stream]
 
     def _state(self) -> MdpState:
         return MdpState(self._qpos, self._qvel, self._ctrl, self._before, self._fields, self._body_mass, self.dt)
@@ -181,6 +206,8 @@ class WarpVecEnv(VecEnv):
         if self.task.tracked is not None and self._before is None:
             self._refresh(None)
         # clip only what reaches the simulator: the agent keeps its sampled action
+        # actions made elsewhere (numpy, or torch on another device) are moved here, as Isaac Lab's envs do
+        actions = torch.as_tensor(actions, device=self.device)
         self._ctrl.copy_(torch.clamp(actions, self._action_low, self._action_high))
         self._run("physics", self._physics)
         state = self._state()

@@ -1,15 +1,19 @@
 """Throughput of a task: raw simulation env-steps/s (random actions) and training env-steps/s (the task's
 default agent), and their ratio. `python launch/bench.py --task cartpole --backend warp mjx --num-envs 1024`.
 
-Compilation is excluded: each measurement starts after a warm-up.
+Compilation is excluded: each measurement starts after a warm-up. On a GPU each row also gives the peak device
+memory of torch's, JAX's and Warp's allocators, and runs in a process of its own (`--isolate`), so that its peak is
+its own and a world count that does not fit fails alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
-from envs.convert import converter  # noqa: E402
+from envs.convert import converter, to_device  # noqa: E402
 from toolkit.runner_base import runner_class  # noqa: E402
 
 
@@ -46,6 +50,10 @@ class BenchArgs:
     device: str | None = None
     json: bool = False
     """one JSON object per row instead of a table"""
+    isolate: bool | None = None
+    """each row in a fresh process (default: on a GPU), for its own peak memory; a row that fails is reported and skipped"""
+    out: str | None = None
+    """also append each row, as JSON, to this file (as soon as it is measured)"""
 
 
 def _random_actions(env, count: int):
@@ -54,7 +62,8 @@ def _random_actions(env, count: int):
     rng = np.random.default_rng(0)
     batches = [rng.uniform(space.low, space.high, (env.num_envs, *space.shape)).astype(np.float32) for _ in range(count)]
     to_agent = converter("numpy", env.framework)
-    return [to_agent(batch) for batch in batches]
+    return [to_device(to_agent(batch), str(env.device)) for batch in batches]
+
 
 
 def sim_rate(env, steps: int) -> float:
@@ -92,6 +101,61 @@ def train_rate(env, task: str, timesteps: int, compiled: bool | None = None, age
     return timesteps * env.num_envs / (time.perf_counter() - started)
 
 
+def peak_memory_mb(env) -> dict:
+    """Peak device memory (MiB) of each allocator this process used on the env's device, since it started."""
+    if str(env.device).startswith("cpu"):
+        return {}
+    peaks = {}
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            peaks["torch"] = torch.cuda.max_memory_allocated(env.device) / 2**20
+    if "jax" in sys.modules:
+        import jax
+
+        device = jax.devices()[int(str(env.device).rpartition(":")[2] or 0)]
+        peaks["jax"] = (device.memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20
+    if "warp" in sys.modules:
+        import warp as wp
+
+        if wp.is_mempool_enabled(env.device):
+            peaks["warp"] = wp.get_mempool_used_mem_high(env.device) / 2**20
+    return {f"peak_{name}_mib": round(value) for name, value in peaks.items()} | {"peak_total_mib": round(sum(peaks.values()))}
+
+
+def measure(args: BenchArgs, task: str, backend: str, num_envs: int) -> dict:
+    framework = args.framework or envs.NATIVE_FRAMEWORK[backend]
+    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), framework)
+    sim = sim_rate(env, args.sim_steps)
+    train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg)
+    return {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs, "device": str(env.device),
+            "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
+            "train_over_sim": round(train / sim, 3), **peak_memory_mb(env)}
+
+
+def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int) -> dict:
+    """One row in a fresh process; a failure (out of memory, say) becomes the row's error."""
+    child = dataclasses.replace(args, task=task, backend=(backend,), num_envs=(num_envs,), json=True, isolate=False, out=None)
+    command = [sys.executable, os.path.abspath(__file__)]
+    for field in dataclasses.fields(child):
+        value = getattr(child, field.name)
+        flag = "--" + field.name.replace("_", "-")
+        if field.type == "bool":  # a flag pair (--json / --no-json); an optional bool takes a value
+            command.append(flag if value else f"--no-{flag[2:]}")
+        elif isinstance(value, tuple):
+            command += [flag, *map(str, value)]
+        elif value is not None:
+            command += [flag, str(value)]
+    env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")  # JAX takes what it uses, so its peak is measured
+    completed = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if completed.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    error = (completed.stderr.strip().splitlines() or [f"exited {completed.returncode}"])[-1]
+    return {"task": task, "backend": backend, "num_envs": num_envs, "error": error[-300:]}
+
+
 def main() -> None:
     args = tyro.cli(BenchArgs, description=__doc__.split("\n")[0])
     import torch
@@ -99,31 +163,39 @@ def main() -> None:
     torch.set_num_threads(args.torch_threads)
     names = tasks.names() if args.task == "all" else [args.task]
     world_counts = args.num_envs or ((64, 1024, 4096) if args.task == "all" else (1024,))
+    isolate = args.isolate if args.isolate is not None else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
     rows = []
     try:
         for task in names:
+            tasks.spec(task)
             for backend in args.backend:
                 for num_envs in world_counts:
-                    framework = args.framework or envs.NATIVE_FRAMEWORK[backend]
-                    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), framework)
-                    sim = sim_rate(env, args.sim_steps)
-                    train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg)
-                    row = {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs,
-                           "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
-                           "train_over_sim": round(train / sim, 3)}
+                    row = measure_in_child(args, task, backend, num_envs) if isolate else measure(args, task, backend, num_envs)
                     rows.append(row)
                     if args.json:
                         print(json.dumps(row), flush=True)
+                    if args.out:
+                        with open(args.out, "a") as handle:
+                            handle.write(json.dumps(row) + "\n")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     if not args.json:
-        width = max(len("task"), *(len(row["task"]) for row in rows))
-        header = f"{'task':<{width}} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} {'train/sim':>9}"
-        print(header)
-        for row in rows:
-            print(f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
-                  f"{row['sim_env_steps_per_s']:>12,} {row['train_env_steps_per_s']:>14,} {row['train_over_sim']:>9.2f}")
+        print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
+    width = max(len("task"), *(len(row["task"]) for row in rows))
+    print(f"{'task':<{width}} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} "
+          f"{'train/sim':>9} {'peak MiB':>9}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['task']:<{width}} {row['backend']:<7} {'':<9} {row['num_envs']:>8}  failed: {row['error']}")
+            continue
+        peak = row.get("peak_total_mib")
+        print(f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
+              f"{row['sim_env_steps_per_s']:>12,} {row['train_env_steps_per_s']:>14,} {row['train_over_sim']:>9.2f} "
+              f"{'' if peak is None else f'{peak:,}':>9}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ return and length; `--video` renders the first world's first episode offscreen w
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -93,6 +94,8 @@ def play(args: PlayArgs) -> dict:
 
     if args.episodes < 1 or args.num_envs < 1:
         raise ValueError(f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive")
+    if args.video and importlib.util.find_spec("imageio_ffmpeg") is None:
+        raise ValueError("--video: the imageio-ffmpeg package is not installed; pip install -e '.[video]'")
     launch = load_yaml(os.path.join(args.run, "launch.yaml"))
     cfg = load_yaml(os.path.join(args.run, "config.yaml"))
     path = checkpoint_path(args.run, args.checkpoint)

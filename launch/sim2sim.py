@@ -9,6 +9,7 @@ record the first episode to an mp4 with MuJoCo's renderer.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -85,6 +86,8 @@ def sim2sim(args: Sim2SimArgs) -> dict:
 
     if args.episodes < 1:
         raise ValueError(f"--episodes: {args.episodes} is not allowed; must be positive")
+    if args.video and importlib.util.find_spec("imageio_ffmpeg") is None:
+        raise ValueError("--video: the imageio-ffmpeg package is not installed; pip install -e '.[video]'")
     if not os.path.isfile(args.policy):
         raise ValueError(f"--policy: {args.policy} does not exist; export a run with launch/export.py --run RUN")
     policy = OnnxPolicy(args.policy)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -100,6 +101,8 @@ def validate(args: TrainArgs) -> None:
         raise ValueError("--distributed: is for JAX agents (jax.distributed); launch torch agents with torchrun instead")
     if args.torch_threads < 1:
         raise ValueError(f"--torch-threads: {args.torch_threads} is not allowed; must be a positive integer")
+    if args.wandb and importlib.util.find_spec("wandb") is None:
+        raise ValueError("--wandb: the wandb package is not installed; pip install -e '.[wandb]' (or drop --wandb)")
 
 
 def parse_overrides(unknown: list[str]) -> dict[tuple[str, ...], object]:
@@ -156,6 +159,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     resolved = resolved_yaml(parse_runner_cfg(cfg, Runner.resolve_class))  # a configuration error ends the command here
     torch.set_num_threads(args.torch_threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    _persistent_jax_cache(device)
     cluster = join(framework, device, JaxProcessArgs(args.coordinator_address, args.num_processes, args.process_id)
                    if args.distributed else None)  # torchrun or --distributed: this process is one rank of several
     if cluster.distributed:
@@ -210,6 +214,9 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         result["exported"] = [_export(agent.experiment_dir) for agent in agents]
     if cluster.distributed:
         result.update(_distributed_result(cluster, agents[0], result))
+    elif cluster.process_group:  # a one-rank torchrun: its collectives ran on this backend
+        result["process_group"] = cluster.process_group
+        cluster.close()
     if len(agents) > 1:
         result["seeds"] = [{"seed": seed, "mean_return": agent_stats.get("mean_return"), "run_dir": agent.experiment_dir}
                            for seed, agent, agent_stats in zip(seeds, agents, stats.agents)]
@@ -225,6 +232,17 @@ def _export(run_dir: str) -> dict:
     spec.loader.exec_module(export)
     best = os.path.join(run_dir, "checkpoints", "best.pt")
     return export.export_run(run_dir, "best" if os.path.isfile(best) else "last")["files"]
+
+
+def _persistent_jax_cache(device: str) -> None:
+    """On a GPU, XLA compiles an MJX step for tens of seconds: JAX's persistent compilation cache keeps the programs
+    on disk, so the next run with the same task and world count starts in seconds ($JAX_COMPILATION_CACHE_DIR, or
+    ~/.cache/simtrain/jax)."""
+    if device.startswith("cuda"):
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", os.environ.get("JAX_COMPILATION_CACHE_DIR")
+                          or os.path.expanduser("~/.cache/simtrain/jax"))
 
 
 def _as_rank(cluster, args: TrainArgs, cfg: dict, device: str, run_dir: str) -> tuple[str, str]:
@@ -248,7 +266,7 @@ def _distributed_result(cluster, agent, result: dict) -> dict:
 
     digests = cluster.all_gather_objects(agent_digest(agent))
     cluster.close()
-    return {"world_size": cluster.world_size, "num_envs": result["num_envs"] * cluster.world_size,
+    return {"world_size": cluster.world_size, "process_group": cluster.process_group, "num_envs": result["num_envs"] * cluster.world_size,
             "env_steps": result["env_steps"] * cluster.world_size,
             "env_steps_per_s": round(result["env_steps_per_s"] * cluster.world_size, 1), "rank_weight_digests": digests}
 

@@ -27,8 +27,10 @@ SYNCHRONISED_AGENTS = ("toolkit.torch.ppo.PPO", "toolkit.jax.ppo.PPO")  # whose 
 class Cluster:
     """One process's view of the run: a single process (rank 0 of 1) unless a launcher says otherwise."""
 
-    def __init__(self, framework: str = "torch", rank: int = 0, world_size: int = 1, local_rank: int = 0):
+    def __init__(self, framework: str = "torch", rank: int = 0, world_size: int = 1, local_rank: int = 0,
+                 process_group: str | None = None):
         self.framework, self.rank, self.world_size, self.local_rank = framework, rank, world_size, local_rank
+        self.process_group = process_group  # torch's backend ("nccl" or "gloo") once joined, one rank's group included
 
     @property
     def distributed(self) -> bool:
@@ -79,7 +81,7 @@ class Cluster:
             trainer.write_checkpoints = lambda timestep: []
 
     def close(self) -> None:
-        if self.distributed:
+        if self.distributed or self.process_group:
             self._ops().shutdown()
 
 
@@ -92,7 +94,7 @@ def join(framework: str, device: str | None = None, jax_args: JaxProcessArgs | N
         if not torch_distributed.launched_by_torchrun():
             return Cluster("torch")
         rank, world_size, local_rank = torch_distributed.init_from_env(device)
-        return Cluster("torch", rank, world_size, local_rank)
+        return Cluster("torch", rank, world_size, local_rank, torch_distributed.backend())
     if jax_args is None:
         return Cluster(framework)
     from .jax import distributed as jax_distributed

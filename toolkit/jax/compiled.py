@@ -64,7 +64,9 @@ class CompiledTraining:
         self.worlds = self.env.num_envs // self.num_agents
         self.rollouts = agents[0].cfg.rollouts
         self._rollout = jax.jit(self._rollout_impl, donate_argnums=(1,))
-        self._update = jax.jit(self._over_agents(agents[0]._update_impl))
+        self._update = jax.jit(self._update_all)
+        self._stack = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees))
+        self._unstacked = jax.jit(lambda trees: tuple(zip(*(self._unstack(tree) for tree in trees))))
 
     def _over_agents(self, function):
         """`function` mapped over the agents' leading axis: vmap for several; for one, a plain call on the squeezed
@@ -121,25 +123,38 @@ class CompiledTraining:
         log_sums = {name: values.sum() for name, values in env_log.items()}
         return state, env_state, observations, rollout, jax.tree.map(agents_first, episodes), log_sums
 
+    def _update_all(self, state: dict, opt_state, rollout, observations):
+        """Every agent's update on its rollout (keys split on the device): (state, opt_state, stats)."""
+        keys = jax.vmap(jax.random.split)(state["key"])
+        params, opt_state, preprocessors, stats = self._over_agents(self.agents[0]._update_impl)(
+            state["params"], opt_state, state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1])
+        return {**state, "params": params, "preprocessors": preprocessors, "key": keys[:, 0]}, opt_state, stats
+
+    def _unstack(self, tree):
+        """The agents' leading axis as a tuple of K trees (one program: eager indexing would upload each index)."""
+        return tuple(jax.tree.map(lambda leaf: leaf[index], tree) for index in range(self.num_agents))
+
     def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list, env_log=None) -> jax.Array:
-        """Collect one rollout and update every agent on it; returns the worlds' observations after it."""
-        state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(agent.training_state() for agent in self.agents))
+        """Collect one rollout and update every agent on it; returns the worlds' observations after it.
+
+        Nothing here uploads implicitly from the host (the step counters go up explicitly, 8 bytes), so the
+        iteration runs under `jax.transfer_guard_host_to_device("disallow")`; the one read back is the losses in
+        track_update."""
+        state = self._stack(tuple(agent.training_state() for agent in self.agents))
         opt_state = state.pop("opt_state")  # acting does not need it
+        clock = jax.device_put((timestep, timesteps))
         state, self.env.state, observations, rollout, episodes, log_sums = self._rollout(
-            state, self.env.state, observations, timestep, timesteps)
+            state, self.env.state, observations, *clock)
         if env_log is not None:
             env_log.record(log_sums, steps=self.rollouts)
+        stats = None
         if timestep + self.rollouts - 1 >= self.agents[0].cfg.learning_starts:
-            keys = jax.vmap(jax.random.split)(state["key"])
-            params, opt_state, preprocessors, stats = self._update(
-                state["params"], opt_state, state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1])
-            state = {**state, "params": params, "preprocessors": preprocessors, "key": keys[:, 0]}
-        else:
-            stats = None
+            state, opt_state, stats = self._update(state, opt_state, rollout, observations)
         state["opt_state"] = opt_state
-        for index, (agent, stats_of_episodes) in enumerate(zip(self.agents, episode_stats)):
-            agent.set_training_state(jax.tree.map(lambda leaf: leaf[index], state))
+        for agent, stats_of_episodes, (agent_state, agent_stats, agent_episodes) in zip(
+                self.agents, episode_stats, self._unstacked((state, stats, episodes))):
+            agent.set_training_state(agent_state)
             if stats is not None:
-                agent.track_update(stats[index])
-            stats_of_episodes.record({"r": episodes["r"][index], "l": episodes["l"][index]}, episodes["ended"][index])
+                agent.track_update(agent_stats)
+            stats_of_episodes.record({"r": agent_episodes["r"], "l": agent_episodes["l"]}, agent_episodes["ended"])
         return observations

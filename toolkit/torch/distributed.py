@@ -24,12 +24,13 @@ def rank() -> int:
 
 
 def is_distributed() -> bool:
-    return world_size() > 1
+    """In a process group, one rank's included (a one-rank torchrun runs the same collectives as a larger run)."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def launched_by_torchrun() -> bool:
-    """torchrun (and other launchers of torch.distributed) set WORLD_SIZE, RANK and LOCAL_RANK."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """torchrun sets TORCHELASTIC_RUN_ID (other launchers of torch.distributed: WORLD_SIZE > 1)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def init_from_env(device: str | None = None) -> tuple[int, int, int]:
@@ -42,6 +43,11 @@ def init_from_env(device: str | None = None) -> tuple[int, int, int]:
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return dist.get_rank(), dist.get_world_size(), local_rank
+
+
+def backend() -> str | None:
+    """The process group's backend ("nccl" or "gloo"), None outside one."""
+    return dist.get_backend() if is_distributed() else None
 
 
 def broadcast_state(module: torch.nn.Module | None, source: int = 0) -> None:

@@ -13,7 +13,7 @@ class EpisodeStats:
         self.mean_length: float | None = None
 
     def record(self, episode: dict, ended) -> None:
-        ended_f = ended * 1.0
+        ended_f = _as_float(ended)
         sums = ((episode["r"] * ended_f).sum(), (episode["l"] * ended_f).sum(), ended_f.sum())
         self._sums = sums if self._sums is None else tuple(a + b for a, b in zip(self._sums, sums))
 
@@ -48,3 +48,8 @@ class EnvLog:
         means = {name: float(value) / self._steps for name, value in self._sums.items()} if self._steps else {}
         self._sums, self._steps = {}, 0
         return means
+
+
+def _as_float(mask):
+    """A torch, JAX or numpy mask as floats, without a Python scalar (which JAX would upload on every call)."""
+    return mask.float() if hasattr(mask, "float") else mask.astype("float32")
