@@ -103,6 +103,9 @@ class TaskSpec:
     solved_return: float | None = None  # mean episode return at which the task counts as solved
     agent_cfg: Path | None = None  # default agent configuration (Runner YAML)
     default_num_envs: int = 1024
+    # (MjModel) -> dict: deploy metadata beyond what envs.task_metadata derives (commands, action scale and
+    # offset, observation terms, history), merged over it in an exported policy's metadata
+    deploy_metadata: Callable[[Any], dict] | None = None
 
     @property
     def velocity_noise_scale(self) -> float:

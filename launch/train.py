@@ -84,6 +84,8 @@ class TrainArgs:
     """--distributed: how many processes (default: $JAX_NUM_PROCESSES, or Slurm's)"""
     process_id: int | None = None
     """--distributed: this process's index (default: $JAX_PROCESS_ID, or Slurm's)"""
+    export: bool = False
+    """after training, export the policy (best checkpoint, else last) to <run>/exported as launch/export.py does"""
 
 
 def validate(args: TrainArgs) -> None:
@@ -208,6 +210,8 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         "mean_return": stats.mean_return, "solved": _all_solved(stats, spec.solved_return),
         "preempted": runner.trainer.preempted, "run_dir": run_dir,
     }
+    if args.export and cluster.is_main and not runner.trainer.preempted:
+        result["exported"] = [_export(agent.experiment_dir) for agent in agents]
     if cluster.distributed:
         result.update(_distributed_result(cluster, agents[0], result))
     elif cluster.process_group:  # a one-rank torchrun: its collectives ran on this backend
@@ -217,6 +221,17 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         result["seeds"] = [{"seed": seed, "mean_return": agent_stats.get("mean_return"), "run_dir": agent.experiment_dir}
                            for seed, agent, agent_stats in zip(seeds, agents, stats.agents)]
     return result
+
+
+def _export(run_dir: str) -> dict:
+    """launch/export.py's export of a run folder (loaded by path: this script may itself be loaded by path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("simtrain_export", os.path.join(os.path.dirname(os.path.abspath(__file__)), "export.py"))
+    export = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up
+    spec.loader.exec_module(export)
+    best = os.path.join(run_dir, "checkpoints", "best.pt")
+    return export.export_run(run_dir, "best" if os.path.isfile(best) else "last")["files"]
 
 
 def _persistent_jax_cache(device: str) -> None:
@@ -319,7 +334,7 @@ def _resumed(args: TrainArgs) -> tuple[TrainArgs, dict, str]:
     saved["randomization"] = envs.Randomization.from_dict(saved.get("randomization") or {})
     resumed = dataclasses.replace(TrainArgs(**saved), resume=run_dir, timesteps=args.timesteps, headless=args.headless,
                                   torch_threads=args.torch_threads, wandb=args.wandb or saved.get("wandb", False),
-                                  tensorboard=args.tensorboard or saved.get("tensorboard", False))
+                                  tensorboard=args.tensorboard or saved.get("tensorboard", False), export=args.export)
     return resumed, load_yaml(os.path.join(run_dir, "config.yaml")), run_dir
 
 

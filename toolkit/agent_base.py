@@ -29,6 +29,13 @@ class AgentBase:
     def track_data(self, tag: str, value: float) -> None:
         self.tracking_data[tag].append(value)
 
+    def export(self, path: str, *, formats=None, metadata: dict | None = None) -> dict[str, str]:
+        """Write the deterministic policy (observation normaliser included) to the folder `path`: policy.onnx, and
+        policy.pt (TorchScript) for torch agents, with policy.json beside them; see toolkit.export."""
+        from .export import export_policy
+
+        return export_policy(self, path, formats=formats, metadata=metadata)
+
     def write_checkpoint(self, *, timestep: int, timesteps: int) -> str:
         """skrl's name: checkpoints/agent_<timestep>.pt in the experiment folder."""
         path = os.path.join(self.experiment_dir, "checkpoints", f"agent_{timestep}.pt")

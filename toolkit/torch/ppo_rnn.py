@@ -70,7 +70,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
 
     def _states(self, batch: int) -> dict[str, RnnState]:
         states = self._rnn_states
-        if not states or next(iter(states.values()))[0].shape[1] != batch:
+        batches = [state[0].shape[1] for state in states.values() if state]  # a feed-forward policy's state is ()
+        if not batches or batches[0] != batch:
             states = self._rnn_states = {role: model.initial_state(batch, self.device) for role, model in self._roles.items()}
         return states
 

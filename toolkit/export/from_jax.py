@@ -1,0 +1,68 @@
+"""A JAX PPO or PPO_RNN agent -> PolicyGraph (for ONNX). No torch here: the JAX networks are small known
+structures (toolkit.jax.models, toolkit.jax.rnn_models) whose parameters map one to one onto ONNX's operators."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from ..jax import models as jax_models
+from ..jax.models import CategoricalHead, GaussianHead
+from ..jax.rnn_models import RecurrentActorCritic
+from .policy_graph import Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
+
+
+def _numpy(array) -> np.ndarray:
+    return np.asarray(array, dtype=np.float32)
+
+
+def _activation_name(function) -> str:
+    if function is jax.nn.gelu:  # jax.nn.gelu's default is the tanh approximation
+        return "gelu_tanh"
+    for name, known in jax_models._ACTIVATIONS.items():
+        if function is known:
+            return name or "identity"
+    raise ExportError(f"activation: {function} cannot be exported")
+
+
+def _mlp(mlp, params: list) -> list[Dense]:
+    return [Dense(_numpy(layer["w"]).T, _numpy(layer["b"]), _activation_name(act)) for layer, act in zip(params, mlp.activations)]
+
+
+def _recurrent(layers, params: list) -> Recurrent:
+    return Recurrent(layers.type, layers.hidden, [
+        RecurrentLayer(_numpy(p["wi"]).T, _numpy(p["wh"]).T, _numpy(p["bi"]), _numpy(p["bh"])) for p in params])
+
+
+def _normalizer(agent) -> Normalizer | None:
+    scaler = agent._obs_scaler
+    if scaler is None:
+        return None
+    state = agent.preprocessor_states["observation"]
+    variance = _numpy(state["variance"])
+    return Normalizer(mean=_numpy(state["mean"]), std=np.sqrt(variance + np.float32(scaler.epsilon)).astype(np.float32),
+                      clip=float(scaler.clip_threshold), count=float(state["count"]), epsilon=float(scaler.epsilon))
+
+
+def policy_graph(agent) -> PolicyGraph:
+    model, params = agent.model, agent.params
+    trunk_params = params["policy_trunk"]
+    if isinstance(model, RecurrentActorCritic):
+        trunk = model.policy_trunk
+        rnn = _recurrent(trunk.rnn, trunk_params["rnn"]) if trunk.rnn is not None else None
+        mlp = _mlp(trunk.mlp, trunk_params["mlp"])
+    else:
+        rnn, mlp = None, _mlp(model.policy_trunk, trunk_params)
+    head = model.head
+    if isinstance(head, GaussianHead):
+        mean = params["head"]["mean"]
+        out = Dense(_numpy(mean["w"]).T, _numpy(mean["b"]), _activation_name(head.mean_activation))
+        kind, scale = "continuous", float(head.output_scale)
+    elif isinstance(head, CategoricalHead):
+        logits = params["head"]["logits"]
+        out, kind, scale = Dense(_numpy(logits["w"]).T, _numpy(logits["b"])), "discrete", 1.0
+    else:
+        raise ExportError(f"model: a {type(head).__name__} head cannot be exported; expected GaussianHead or CategoricalHead")
+    return PolicyGraph(observation_size=int(np.prod(agent.observation_space.shape)), normalizer=_normalizer(agent),
+                       rnn=rnn, mlp=mlp, head=out, action_kind=kind, output_scale=scale,
+                       info={"framework": "jax", "agent": type(agent).__name__})

@@ -1,0 +1,101 @@
+"""A trained policy as plain numpy arrays: what both frameworks' agents reduce to before they are written out.
+
+The torch and JAX agents build the same networks (an optional RNN, GRU or LSTM, an MLP, a Gaussian or categorical
+head) behind the same observation preprocessor, so one description holds either, and one ONNX writer turns it
+into a file: the two frameworks' exports of one task have the same inputs, outputs and metadata by construction.
+
+Weights are kept in torch's layout: a dense layer's `weight` is (outputs, inputs); a recurrent layer's weights are
+torch's `weight_ih` (gates * hidden, inputs) and `weight_hh` (gates * hidden, hidden) with torch's gate order
+(GRU: reset, update, new; LSTM: input, forget, cell, output) and both biases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# the activations both frameworks' MLPs offer (toolkit.torch.models, toolkit.jax.models)
+ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid", "leaky_relu", "selu", "softplus", "gelu", "gelu_tanh", "silu")
+RNN_TYPES = ("RNN", "GRU", "LSTM")
+
+
+class ExportError(ValueError):
+    """A policy that cannot be exported, or an export asked for in a way that is not allowed (one line)."""
+
+
+@dataclass
+class Dense:
+    weight: np.ndarray  # (outputs, inputs)
+    bias: np.ndarray  # (outputs,)
+    activation: str = "identity"  # one of ACTIVATIONS (gelu_tanh: JAX's default, tanh-approximated GELU)
+
+
+@dataclass
+class RecurrentLayer:
+    weight_ih: np.ndarray  # (gates * hidden, inputs)
+    weight_hh: np.ndarray  # (gates * hidden, hidden)
+    bias_ih: np.ndarray  # (gates * hidden,)
+    bias_hh: np.ndarray  # (gates * hidden,)
+
+
+@dataclass
+class Recurrent:
+    type: str  # RNN (tanh), GRU or LSTM
+    hidden_size: int
+    layers: list[RecurrentLayer]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def state_names(self) -> list[str]:
+        """h, and c for an LSTM: the exported inputs are <name>_in, the outputs <name>_out."""
+        return ["h", "c"] if self.type == "LSTM" else ["h"]
+
+
+@dataclass
+class Normalizer:
+    """(obs - mean) / std, clipped to +-clip: the running standard scaler, as the agent applies it when acting."""
+
+    mean: np.ndarray
+    std: np.ndarray  # sqrt(variance + epsilon)
+    clip: float
+    count: float  # the samples the statistics were computed from
+    epsilon: float
+
+
+@dataclass
+class PolicyGraph:
+    observation_size: int
+    normalizer: Normalizer | None
+    rnn: Recurrent | None
+    mlp: list[Dense]
+    head: Dense  # Gaussian: its mean layer (with the output activation); categorical: its logits
+    action_kind: str  # "continuous": the Gaussian's mean; "discrete": the index of the largest logit
+    output_scale: float = 1.0  # Gaussian mean = output_scale * activation(head)
+    info: dict = field(default_factory=dict)  # agent, framework: for the metadata
+
+    def __post_init__(self):
+        if self.action_kind not in ("continuous", "discrete"):
+            raise ExportError(f"action_kind: {self.action_kind!r} is not allowed; choose continuous or discrete")
+        for layer in [*self.mlp, self.head]:
+            if layer.activation not in ACTIVATIONS:
+                raise ExportError(f"activation: {layer.activation!r} cannot be exported; allowed: {', '.join(ACTIVATIONS)}")
+        if self.rnn is not None and self.rnn.type not in RNN_TYPES:
+            raise ExportError(f"rnn.type: {self.rnn.type!r} cannot be exported; allowed: {', '.join(RNN_TYPES)}")
+
+    @property
+    def action_size(self) -> int:
+        return int(self.head.weight.shape[0])
+
+    def io(self) -> dict:
+        """The exported file's inputs and outputs: name -> shape ("batch" is the dynamic size)."""
+        inputs = {"obs": ["batch", self.observation_size]}
+        outputs = {"actions": ["batch", self.action_size] if self.action_kind == "continuous" else ["batch"]}
+        if self.rnn is not None:
+            shape = [self.rnn.num_layers, "batch", self.rnn.hidden_size]
+            inputs.update({f"{name}_in": shape for name in self.rnn.state_names})
+            outputs.update({f"{name}_out": shape for name in self.rnn.state_names})
+        return {"inputs": inputs, "outputs": outputs}
