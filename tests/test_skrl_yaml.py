@@ -2,14 +2,20 @@
 skrl 1.x/2.x) loads in both Runners with skrl's meaning for each key, and trains cartpole on both engines."""
 
 import copy
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import envs
 import tasks
 from toolkit.conditions import MeanReturnReached
+from toolkit.model_grammar import ACTIVATIONS
 from toolkit.runner_cfg import parse_runner_cfg, resolved_yaml
 from toolkit.torch import Runner as TorchRunner
 
@@ -115,3 +121,23 @@ def test_the_isaac_lab_style_file_solves_cartpole(skrl_cfg, tmp_path, monkeypatc
     runner = _runner(framework)(env, cfg)
     stats = runner.run("train", stop=MeanReturnReached(SOLVED))
     assert stats.mean_return >= SOLVED and stats.timestep <= 2400, (stats.timestep, stats.mean_return)
+
+
+def _train_command(tmp_path, *args):
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, str(root / "launch" / "train.py"), "--task", "cartpole", "--backend", "warp",
+                           "--agent-cfg", str(SKRL_YAML), "--num-envs", "16", "--headless", "--runs-dir", str(tmp_path / "runs"),
+                           *args], cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600)
+
+
+def test_train_py_takes_the_file_and_its_grammar_errors_are_one_line(tmp_path):
+    result = _train_command(tmp_path, "--timesteps", "32", "--no-stop-when-solved",
+                            "--models.policy.network", "[{name: net, input: STATES, layers: [16], activations: [tanh]}]",
+                            "--models.policy.output", "2 * tanh(ACTIONS)")
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = yaml.safe_load((Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"]) / "config.yaml").read_text())
+    assert config["models"]["policy"]["network"][0]["layers"] == [16] and config["models"]["policy"]["output"] == "2 * tanh(ACTIONS)"
+    bad = _train_command(tmp_path, "--models.policy.output", "sin(ACTIONS)")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == ("error: models.policy.output: 'sin(ACTIONS)' is not allowed; sin(...) is not a "
+                                                   "function here; allowed: " + ", ".join(ACTIVATIONS))
