@@ -296,7 +296,7 @@ ERRORS = [
     ({"output": "concatenate([ACTIONS])"}, r"output: .* is not allowed; concatenate\(...\) is not a function here"),
     ({"output": "tanh(ACTIONS"}, r"output: 'tanh\(ACTIONS' is not allowed; it is not an expression"),
     ({"reduction": "none"}, r"models.policy.reduction: 'none' is not allowed; choose one of sum, mean"),
-    ({"hiddens": [32]}, r"models.policy.hiddens: not allowed beside network; write the model in one grammar"),
+    ({"hiddens": [32]}, r"models.policy.hiddens: \[32\] is not allowed beside network; write the model in one grammar"),
 ]
 
 
@@ -336,3 +336,23 @@ def test_inputs_that_do_not_fit_the_observations_are_one_line_errors_when_built(
     with pytest.raises(ConfigError, match=message) as error:
         build(spec, OBS, ACT)
     assert "\n" not in str(error.value)
+
+
+def test_recurrent_models_take_either_grammar():
+    """PPO_RNN's `rnn` section goes before one block fed the observations, in either grammar."""
+    from toolkit.jax.rnn_models import build_recurrent_models as build_jax_recurrent
+    from toolkit.torch.rnn_models import build_recurrent_models as build_torch_recurrent
+
+    rnn = {"type": "GRU", "num_layers": 1, "hidden_size": 8, "sequence_length": 4}
+    old = {"separate": False, "policy": {"rnn": rnn, "hiddens": [16], "hidden_activation": "elu"}}
+    new = {"separate": False, "policy": {"rnn": rnn, "network": [_block(layers=[16])], "output": "ACTIONS"}}
+    torch_shapes = [{k: v.shape for k, v in build_torch_recurrent(cfg, OBS, ACT, num_envs=2)["policy"].state_dict().items()}
+                    for cfg in (old, new)]
+    assert torch_shapes[0] == torch_shapes[1] and torch_shapes[0]["trunk.mlp.0.weight"] == (16, 8)
+    jax_shapes = [jax.tree.map(lambda x: x.shape, build_jax_recurrent(cfg, OBS, ACT, 2)["policy"].init(jax.random.PRNGKey(0)))
+                  for cfg in (old, new)]
+    assert jax_shapes[0] == jax_shapes[1]
+    chained = copy.deepcopy(new)
+    chained["policy"]["network"] = [_block("a", layers=[8]), _block("b", input="a", layers=[8])]
+    with pytest.raises(ConfigError, match=r"models.policy.network: .* is not allowed; a recurrent model takes one block fed STATES"):
+        build_torch_recurrent(chained, OBS, ACT, num_envs=2)
