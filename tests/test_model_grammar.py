@@ -76,10 +76,10 @@ NETWORKS = [
 
 def _torch_layers(model) -> tuple[list, list]:
     """(in, out) of every Linear of the policy in call order, and the activation after each hidden one."""
-    modules = list(model.trunk.modules()) + [model.head.mean]
+    modules = list(model.trunk.modules()) + [model.head.mean]  # module order is call order (blocks in order)
     linears = [(m.in_features, m.out_features) for m in modules if isinstance(m, nn.Linear)]
     names = {cls: name for name, cls in TORCH_ACTIVATIONS.items()}
-    flat = [m for m in model.trunk.modules() if not isinstance(m, (nn.Sequential, nn.ModuleDict)) and m is not model.trunk]
+    flat = [m for m in model.trunk.modules() if not isinstance(m, (nn.Sequential, nn.ModuleList)) and m is not model.trunk]
     activations = []
     for index, module in enumerate(flat):
         if isinstance(module, nn.Linear):
@@ -114,16 +114,16 @@ def test_every_network_form_builds_the_layers_skrl_builds(case, network, linears
 
 def test_input_expressions_feed_what_they_say():
     """A block fed `OBSERVATIONS[:, 2:4] * 2` computes on exactly those numbers (torch and JAX)."""
-    network = [_block(input="OBSERVATIONS[:, 2:4] * 2", layers=[3], activations=None)]
+    network = [_block("values", input="OBSERVATIONS[:, 2:4] * 2", layers=[3], activations=None)]  # a ModuleDict method's name
     spec = parse_models(_policy(network))
     obs = np.arange(8, dtype=np.float32).reshape(2, 4)
     policy = build_torch_models(spec, OBS, ACT)["policy"]
-    linear = policy.trunk.blocks["net"][0]
+    linear = policy.trunk.blocks[0][0]
     expected = (obs[:, 2:4] * 2) @ linear.weight.detach().numpy().T + linear.bias.detach().numpy()
     np.testing.assert_allclose(policy.trunk(torch.as_tensor(obs)).detach().numpy(), expected, rtol=1e-5)
     model = build_jax_models(spec, OBS, ACT)["policy"]
     params = model.init(jax.random.PRNGKey(0))
-    layer = params["policy_trunk"]["net"][0]
+    layer = params["policy_trunk"]["values"][0]
     expected = (obs[:, 2:4] * 2) @ np.asarray(layer["w"]) + np.asarray(layer["b"])
     np.testing.assert_allclose(np.asarray(model.policy_trunk(params["policy_trunk"], jnp.asarray(obs))), expected, rtol=1e-5)
 

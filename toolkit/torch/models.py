@@ -63,17 +63,19 @@ class BlockNetwork(nn.Module):
 
     def __init__(self, plan: NetworkPlan, observation_size: int, action_size: int, where: str = "models"):
         super().__init__()
-        self.blocks = nn.ModuleDict()
+        # a list, not a ModuleDict: a block may be named like a ModuleDict method (keys, values, ...)
+        self.blocks = nn.ModuleList()
         self._inputs = []
         for block, inputs, units in plan.resolve(observation_size, action_size, where):
-            self.blocks[block.name], self.features = mlp(inputs, units, list(block.activations))
+            sequential, self.features = mlp(inputs, units, list(block.activations))
+            self.blocks.append(sequential)
             self._inputs.append((block.name, compile_expression(block.input)))
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         # STATES are the observations until simtrain's envs give a privileged state (README, "Bring your skrl YAML")
         env = {"OBSERVATIONS": observations, "STATES": observations}
-        for name, inputs in self._inputs:
-            env[name] = output = self.blocks[name](inputs(env))
+        for (name, inputs), block in zip(self._inputs, self.blocks):
+            env[name] = output = block(inputs(env))
         return output
 
 
