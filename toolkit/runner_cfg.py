@@ -13,7 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from .config import ConfigError, check, from_dict
-from .model_spec import ModelsSpec, parse_models
+from .model_spec import NEW_GRAMMAR_KEYS, OLD_GRAMMAR_KEYS, ModelsSpec, parse_models
 from .ppo_cfg import PPO_CFG
 
 SECTIONS = ("seed", "models", "memory", "agent", "trainer")
@@ -153,6 +153,9 @@ def resolved_yaml(cfg: RunnerCfg) -> dict:
 
     def model(spec) -> dict:
         data = dataclasses.asdict(spec)
+        # the grammar the file used, alone: the two may not be mixed
+        for key in OLD_GRAMMAR_KEYS if spec.network is not None else NEW_GRAMMAR_KEYS:
+            data.pop(key)
         return {"class": data.pop("kind"), **data}
 
     return {

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..config import ConfigError
 from ..model_spec import ModelsSpec, RnnSpec, parse_models
-from .models import MLP, ActorCritic, CategoricalHead, GaussianHead, _dense
+from ..model_grammar import action_size
+from .models import MLP, ActorCritic, _dense, compile_expression, make_head
 
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
@@ -116,10 +117,10 @@ class RecurrentActorCritic(ActorCritic):
         spec = spec if isinstance(spec, ModelsSpec) else parse_models(spec)
         if not isinstance(observation_space, gym.spaces.Box):
             raise ValueError(f"observation_space: {observation_space} is not allowed; expected a Box")
-        inputs = int(np.prod(observation_space.shape))
+        inputs, actions = int(np.prod(observation_space.shape)), action_size(action_space)
         self.separate, self.num_envs = spec.separate, num_envs
-        self.policy_trunk = RecurrentTrunk(inputs, spec.policy.rnn, spec.policy.hiddens, spec.policy.hidden_activation)
-        self.value_trunk = RecurrentTrunk(inputs, spec.value.rnn, spec.value.hiddens, spec.value.hidden_activation) \
+        self.policy_trunk = RecurrentTrunk(inputs, spec.policy.rnn, *spec.policy.mlp_layers("policy", inputs, actions))
+        self.value_trunk = RecurrentTrunk(inputs, spec.value.rnn, *spec.value.mlp_layers("value", inputs, actions)) \
             if spec.separate else self.policy_trunk
         self.roles = {"policy": self.policy_trunk, **({"value": self.value_trunk} if spec.separate else {})}
         lengths = {trunk.rnn.spec.sequence_length for trunk in self.roles.values() if trunk.rnn}
@@ -128,12 +129,8 @@ class RecurrentActorCritic(ActorCritic):
         if len(lengths) > 1:
             raise ConfigError(f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length")
         self.sequence_length = lengths.pop()
-        if isinstance(action_space, gym.spaces.Discrete):
-            self.head = CategoricalHead(int(action_space.n))
-        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.head = GaussianHead(action_space.shape[0], **spec.policy.gaussian_kwargs())
-        else:
-            raise ValueError(f"action_space: {action_space} is not allowed; expected Discrete or a 1-D Box")
+        self.head = make_head(spec, action_space)
+        self.value_output = compile_expression(spec.value.plan("value").output_transform)
 
     def get_specification(self) -> dict:
         """skrl's: every recurrent state's shape for the agent's worlds (policy first), and the sequence length."""
@@ -162,15 +159,14 @@ class RecurrentActorCritic(ActorCritic):
             value_features = features
         if starts is not None:
             features, value_features = (f.reshape(-1, f.shape[-1]) for f in (features, value_features))
-        value = (value_features @ params["value_out"]["w"] + params["value_out"]["b"])[..., 0]
-        return self.head(params["head"], features), value, next_states
+        return self.head(params["head"], features), self._value_out(params, value_features), next_states
 
     def value(self, params: dict, observations, states: dict):
         """The value alone (the separate value trunk only, when there is one)."""
         if not self.separate:
             return self(params, observations, states)[1]
         features, _ = self.value_trunk(params["value_trunk"], observations, states["value"])
-        return (features @ params["value_out"]["w"] + params["value_out"]["b"])[..., 0]
+        return self._value_out(params, features)
 
 
 def build_recurrent_models(spec, observation_space, action_space, num_envs: int = 1, device=None) -> dict[str, RecurrentActorCritic]:

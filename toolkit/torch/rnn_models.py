@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..model_grammar import Expr, action_size
 from ..model_spec import ModelsSpec, ModelSpec, RnnSpec, parse_models
-from .models import _output_layer, make_head, mlp
+from .models import ValueHead, make_head, mlp
 
 RnnState = tuple[torch.Tensor, ...]
 _CELLS = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}
@@ -68,10 +69,11 @@ class RecurrentTrunk(nn.Module):
 class RecurrentModel(nn.Module):
     """A recurrent trunk with a distribution head (policy), a value output, or both (shared)."""
 
-    def __init__(self, trunk: RecurrentTrunk, num_envs: int, head: nn.Module | None = None, value: bool = False):
+    def __init__(self, trunk: RecurrentTrunk, num_envs: int, head: nn.Module | None = None, value: bool = False,
+                 value_output: Expr | None = None):
         super().__init__()
         self.trunk, self.head, self.num_envs = trunk, head, num_envs
-        self.value_out = _output_layer(trunk.features, 1, 1.0) if value else None
+        self.value_out = ValueHead(trunk.features, value_output) if value else None
 
     def get_specification(self) -> dict:
         """skrl's: the shapes of the recurrent state for the agent's worlds, and the replayed sequence length."""
@@ -92,12 +94,17 @@ class RecurrentModel(nn.Module):
             features, state = self.trunk.sequence(observations, state, starts)
             features = features.flatten(0, 1)
         params = self.head(features) if self.head is not None else None
-        value = self.value_out(features).squeeze(-1) if self.value_out is not None else None
+        value = self.value_out(features) if self.value_out is not None else None
         return params, value, state
 
 
-def _trunk(spec: ModelSpec, inputs: int) -> RecurrentTrunk:
-    return RecurrentTrunk(inputs, spec.rnn, spec.hiddens, spec.hidden_activation)
+def _trunk(spec: ModelSpec, role: str, inputs: int, actions: int) -> RecurrentTrunk:
+    hiddens, activations = spec.mlp_layers(role, inputs, actions)
+    return RecurrentTrunk(inputs, spec.rnn, hiddens, activations)
+
+
+def _value_output(spec: ModelsSpec) -> Expr | None:
+    return spec.value.plan("value").output_transform
 
 
 def build_recurrent_models(spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space, action_space: gym.spaces.Space,
@@ -108,11 +115,11 @@ def build_recurrent_models(spec: ModelsSpec | dict | None, observation_space: gy
         spec = parse_models(spec)
     if not isinstance(observation_space, gym.spaces.Box):
         raise ValueError(f"observation_space: {observation_space} is not allowed; expected a Box")
-    inputs = int(np.prod(observation_space.shape))
-    policy_trunk = _trunk(spec.policy, inputs)
+    inputs, actions = int(np.prod(observation_space.shape)), action_size(action_space)
+    policy_trunk = _trunk(spec.policy, "policy", inputs, actions)
     head = make_head(policy_trunk.features, action_space, **spec.policy.gaussian_kwargs())
     if not spec.separate:
-        shared = RecurrentModel(policy_trunk, num_envs, head, value=True).to(device)
+        shared = RecurrentModel(policy_trunk, num_envs, head, value=True, value_output=_value_output(spec)).to(device)
         return {"policy": shared, "value": shared}
     return {"policy": RecurrentModel(policy_trunk, num_envs, head).to(device),
-            "value": RecurrentModel(_trunk(spec.value, inputs), num_envs, value=True).to(device)}
+            "value": RecurrentModel(_trunk(spec.value, "value", inputs, actions), num_envs, value=True, value_output=_value_output(spec)).to(device)}

@@ -29,7 +29,10 @@ class TrainerCfg:
     render_interval: int = 1
     disable_progressbar: bool | None = False  # None: disable when stdout is not a terminal
     close_environment_at_exit: bool = True
-    environment_info: str = "episode"  # accepted for skrl files; episode statistics always come from info["episode"]
+    # skrl's: the info key whose one-element entries are averaged into each report (stats.log, env/<name> in wandb).
+    # simtrain's envs put their reward terms in info["log"] (Isaac Lab's key), recorded whatever this says; episode
+    # returns and lengths always come from info["episode"]; another key adds that entry's scalars
+    environment_info: str = "episode"
     stochastic_evaluation: bool = False
     # MJX env + JAX PPO agents: a rollout and an update are one compiled program each (None: where it is the faster
     # path, see toolkit.jax.compiled.compiled_is_faster; False: step by step; True: required, an error says why
@@ -119,6 +122,9 @@ class TrainerBase:
             agent.init(trainer_cfg=dataclasses.asdict(self.cfg))
         experiment = self.agents[0].cfg.experiment
         self.report_interval = resolve_interval(experiment.write_interval, self.cfg.timesteps, 100)
+        if self.report_interval <= 0:  # skrl: no metric writes; simtrain still reports once, at the end
+            self.report_interval = self.cfg.timesteps
+        self._info_keys = ("log",) if self.cfg.environment_info in ("log", "episode") else ("log", self.cfg.environment_info)
         # checkpoints fall on update boundaries, where no rollout is half collected
         self.update_period = math.lcm(*(agent.cfg.rollouts for agent in self.agents))
         interval = resolve_interval(experiment.checkpoint_interval, self.cfg.timesteps, 10)
@@ -241,8 +247,10 @@ class TrainerBase:
                 self._record_all({"observations": observations, "actions": actions, "rewards": rewards,
                                   "next_observations": next_observations, "terminated": terminated,
                                   "truncated": truncated, "infos": infos}, timestep, timesteps, training)
-                if "log" in infos:
-                    self._env_log.record(infos["log"])
+                logged = {name: value for key in self._info_keys if isinstance(infos.get(key), dict)
+                          for name, value in _scalars(infos[key]).items()}
+                if logged:
+                    self._env_log.record(logged)
                 if "episode" in infos:
                     for scope, episodes in zip(scopes, episode_stats):
                         ended = infos["_episode"] if single else infos["_episode"][scope]
@@ -350,6 +358,12 @@ class TrainerBase:
         for logger in self.loggers:
             logger(self.stats.as_dict())
         return self.stats
+
+
+def _scalars(entries: dict) -> dict:
+    """The one-element entries of an info dict (skrl logs those alone; per-world arrays are left out)."""
+    return {name: value for name, value in entries.items()
+            if isinstance(value, (int, float)) or (hasattr(value, "shape") and math.prod(value.shape) == 1)}
 
 
 def _atomic_copy(source: str, target: str) -> None:
