@@ -28,6 +28,7 @@ import envs  # noqa: E402
 import tasks  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
 from toolkit.config import check  # noqa: E402
+from toolkit.devices import resolve_device  # noqa: E402
 from toolkit.distributed import JaxProcessArgs, join  # noqa: E402
 from toolkit.runner_base import FRAMEWORKS, runner_class  # noqa: E402
 from toolkit.run_dir import JsonlMetrics, cut_metrics, new_run_dir, release_run_dir, write_yaml  # noqa: E402
@@ -113,31 +114,6 @@ def default_torch_threads(backend: str, device: str) -> int:
     return 1
 
 
-def resolve_device(requested: str | None, framework: str, backend: str) -> str:
-    """--device checked against what this machine has (before any world is built); None: cuda if torch sees a GPU."""
-    import torch
-
-    if requested is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    platform, colon, index = requested.partition(":")
-    if platform not in ("cpu", "cuda") or (colon and (platform == "cpu" or not index.isdigit())):
-        raise ValueError(f"--device: {requested!r} is not allowed; choose cpu, cuda or cuda:K")
-    if platform == "cuda":
-        count = torch.cuda.device_count()
-        if int(index or 0) >= count:
-            raise ValueError(f"--device: {requested!r} is not allowed; this machine has {count or 'no'} CUDA GPU"
-                             f"{'s' if count != 1 else ''} that torch can use" + ("; choose cpu" if not count else ""))
-        if "jax" in (framework, envs.NATIVE_FRAMEWORK[backend]):
-            import jax
-
-            try:
-                jax.local_devices(backend="gpu")
-            except RuntimeError:
-                raise ValueError(f"--device: {requested!r} is not allowed for {backend}/{framework}; JAX has no GPU "
-                                 "backend here (install the jax[cuda12] extra) or choose cpu") from None
-    return requested
-
-
 def check_batch(parsed, num_envs: int) -> None:
     """mini_batches must not exceed what one rollout of one agent's worlds holds (samples, or sequences for PPO_RNN)."""
     agent = parsed.agent
@@ -207,7 +183,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     parsed = parse_runner_cfg(cfg, Runner.resolve_class)  # a configuration error ends the command here
     spec = tasks.spec(args.task)
     check_batch(parsed, args.num_envs or spec.default_num_envs)
-    device = resolve_device(args.device, framework, args.backend)
+    device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend]))
     torch.set_num_threads(args.torch_threads or default_torch_threads(args.backend, device))
     cluster = join(framework, device, JaxProcessArgs(args.coordinator_address, args.num_processes, args.process_id)
                    if args.distributed else None)  # torchrun or --distributed: this process is one rank of several

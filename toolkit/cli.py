@@ -34,7 +34,7 @@ def _terminate(signum, frame):
 
 def run_main(script: str, work: Callable[[], T], run_dir: Callable[[], str | None] = lambda: None) -> T:
     """Run `work()`; on an error print one line and exit (2: bad input, 1: a fault, 130/143: interrupted)."""
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return work()
     except KeyboardInterrupt:
@@ -51,6 +51,8 @@ def run_main(script: str, work: Callable[[], T], run_dir: Callable[[], str | Non
         _exit(f"error: {where}{reason}{_logged(script, run_dir())}", 1)
     except Exception as error:  # a bug or an unforeseen case: one line, the traceback in a file
         _exit(f"error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}{_logged(script, run_dir())}", 1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _exit(line: str, status: int):

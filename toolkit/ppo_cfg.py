@@ -48,7 +48,8 @@ class PPO_CFG:  # noqa: N801  (skrl's name)
             value = getattr(self, name)
             check(0.0 <= value <= 1.0, section, name, value, "must be in [0, 1]")
         rates = self.learning_rate if isinstance(self.learning_rate, tuple) else (self.learning_rate,)
-        check(all(rate > 0 for rate in rates), section, "learning_rate", self.learning_rate, "must be > 0")
+        check(all(0 < rate < 3.4e38 for rate in rates), section, "learning_rate", self.learning_rate,
+              "must be > 0 and finite in float32 (< 3.4e38)")
         check(self.ratio_clip > 0, section, "ratio_clip", self.ratio_clip, "must be > 0")
         for name in ("write_interval", "checkpoint_interval"):
             value = getattr(self.experiment, name)

@@ -197,6 +197,8 @@ class PPO(AgentBase):
         cfg = self.cfg
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
+        if minibatch == 0:
+            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout")
         if cfg.mini_batches == 1:  # one minibatch is the whole batch, in any order: no shuffle (a sort and a gather)
             minibatches = jax.tree.map(lambda x: x[None], batch)
         else:

@@ -19,7 +19,7 @@ from envs.convert import tree_map
 
 from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, atomic_write_bytes
-from ..config import from_dict
+from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
 from . import distributed
 from .gae import compute_gae
@@ -220,6 +220,8 @@ class PPO(AgentBase):
         cfg = self.cfg
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
+        if minibatch == 0:
+            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout")
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         sums = defaultdict(lambda: torch.zeros((), device=self.device))
         updates = 0
