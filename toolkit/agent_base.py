@@ -36,7 +36,7 @@ class AgentBase:
     def nonfinite_error(self, quantity: str, timestep: int | None) -> NonFiniteError:
         when = f" at timestep {timestep}" if timestep is not None else ""
         return NonFiniteError(f"agent {self.name}: non-finite {quantity}{when}; the update was stopped and no checkpoint "
-                              "holds it (last.pt and best.pt keep the last good state). Lower agent.learning_rate, set "
+                              "holds it (last.pt and best.pt, where written, keep the last good state). Lower agent.learning_rate, set "
                               "agent.grad_norm_clip, or check the rewards and observations")
 
     def check_checkpoint_finite(self, state: dict, path: str) -> None:

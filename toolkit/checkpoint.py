@@ -29,9 +29,11 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+        if isinstance(error, OSError) and error.filename is None:  # say which file could not be written
+            raise OSError(error.errno, error.strerror, path) from error
         raise
 
 
