@@ -61,8 +61,9 @@ class TrainArgs:
     """suffix of the run folder's name"""
     stop_when_solved: bool = True
     """stop once the mean episode return reaches the task's solved threshold"""
-    torch_threads: int | None = None
-    """torch CPU threads (default: measured per engine and device, see default_torch_threads)"""
+    torch_threads: int = 1
+    """torch CPU threads. 1 is measured fastest on both engines (README "Choosing --torch-threads"): the
+    simulator's own CPU work (Warp's kernel launches, XLA's threads) needs a core; on a GPU they only launch kernels"""
     runs_dir: str = "runs"
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: the task's)"""
@@ -99,19 +100,11 @@ def validate(args: TrainArgs) -> None:
         raise ValueError(f"--framework: {args.framework!r} is not allowed; choose one of {', '.join(FRAMEWORKS)}")
     if args.distributed and (args.framework or envs.NATIVE_FRAMEWORK.get(args.backend)) != "jax":
         raise ValueError("--distributed: is for JAX agents (jax.distributed); launch torch agents with torchrun instead")
-    if args.torch_threads is not None and args.torch_threads < 1:
+    if args.torch_threads < 1:
         raise ValueError(f"--torch-threads: {args.torch_threads} is not allowed; must be a positive integer")
     if args.agent_cfg is not None and not os.path.isfile(args.agent_cfg):
         raise ValueError(f"--agent-cfg: {args.agent_cfg!r} is not allowed; expected a YAML file in the Runner's format"
                          + (" (it is a folder)" if os.path.isdir(args.agent_cfg) else " (it does not exist)"))
-
-
-def default_torch_threads(backend: str, device: str) -> int:
-    """torch's CPU threads when --torch-threads is not given. Measured on a busy 2-core machine (cartpole, 1024
-    worlds, README "Choosing --torch-threads"): one thread trains faster than two with either engine, as the
-    simulator's own CPU work (Warp's kernels, XLA's threads) needs a core; on a GPU torch's CPU threads only
-    launch kernels, and one is enough."""
-    return 1
 
 
 def check_batch(parsed, num_envs: int) -> None:
@@ -177,6 +170,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         cfg, run_dir = _new_cfg(args, overrides or {}), None
     framework = args.framework or envs.NATIVE_FRAMEWORK[args.backend]
     Runner = runner_class(framework)
+    check(isinstance(cfg.get("trainer"), dict), "trainer", "section", cfg.get("trainer"), "expected a mapping of its keys")
     if args.timesteps is not None:
         cfg["trainer"]["timesteps"] = args.timesteps
     cfg["trainer"].update(headless=args.headless, disable_progressbar=True if args.headless else None)
@@ -184,7 +178,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     spec = tasks.spec(args.task)
     check_batch(parsed, args.num_envs or spec.default_num_envs)
     device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend]))
-    torch.set_num_threads(args.torch_threads or default_torch_threads(args.backend, device))
+    torch.set_num_threads(args.torch_threads)
     cluster = join(framework, device, JaxProcessArgs(args.coordinator_address, args.num_processes, args.process_id)
                    if args.distributed else None)  # torchrun or --distributed: this process is one rank of several
     claimed = run_dir is None and cluster.is_main
