@@ -134,12 +134,12 @@ class FrameworkEnv:
     def check_finite(self) -> None:
         count = int(self._nonfinite_actions) if self._nonfinite_actions is not None else 0
         self._nonfinite_actions = None
+        if hasattr(self.unwrapped, "check_finite"):  # first: NaN observations make NaN actions, not the other way
+            self.unwrapped.check_finite()
         if count:
             raise SimulationError(f"actions: {count} world-steps were given NaN or inf actions (the simulator takes them "
                                   "silently); the agent's policy is not finite. Check its update (agent.learning_rate, "
                                   "agent.grad_norm_clip) or the observations it is given")
-        if hasattr(self.unwrapped, "check_finite"):
-            self.unwrapped.check_finite()
 
     def state_dict(self) -> dict | None:
         """The worlds' state as numpy arrays, for checkpoints; None for envs that cannot save it."""

@@ -219,7 +219,15 @@ def test_ctrl_c_during_training_writes_a_checkpoint_and_ends_cleanly(tmp_path):
 def test_bench_exits_promptly_on_sigterm_while_training(tmp_path):
     process = _popen("bench.py", "--backend", "warp", "--num-envs", "8", "--sim-steps", "5", "--train-timesteps", "1000000",
                      cwd=tmp_path)
-    time.sleep(30)  # imports, the world, five steps, then the (endless) warm-up training
+    def catches_sigterm() -> bool:  # bench.py's handler is installed once its imports are done
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        return bool(int(status.split("SigCgt:")[1].split()[0], 16) & (1 << (signal.SIGTERM - 1)))
+
+    deadline = time.monotonic() + 300
+    while not catches_sigterm():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-2000:]
+        time.sleep(0.2)
+    time.sleep(20)  # the world, five steps, then the (endless) warm-up training
     assert process.poll() is None, process.communicate()[1][-2000:]
     process.send_signal(signal.SIGTERM)
     started = time.monotonic()
