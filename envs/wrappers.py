@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from .convert import FRAMEWORKS, converter, tree_map
-from .vec_env import VecEnv
+from .vec_env import SimulationError, VecEnv, nonfinite_error
 
 
 class GymnasiumVecEnv(VecEnv):
@@ -25,8 +25,8 @@ class GymnasiumVecEnv(VecEnv):
         mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
         if mode != gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(
-                f"autoreset_mode: {mode} is not allowed; create the env with "
-                "vector_kwargs={'autoreset_mode': gymnasium.vector.AutoresetMode.SAME_STEP}")
+                f"autoreset_mode: {mode} is not allowed; create the env with gymnasium.make_vec(id, num_envs, "
+                "vectorization_mode='sync', vector_kwargs={'autoreset_mode': gymnasium.vector.AutoresetMode.SAME_STEP})")
         self.env = env
         self.num_envs = env.num_envs
         self.single_observation_space = env.single_observation_space
@@ -35,6 +35,7 @@ class GymnasiumVecEnv(VecEnv):
         self.max_episode_steps = getattr(spec, "max_episode_steps", None) or 0
         self._episode_return = np.zeros(self.num_envs)
         self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
+        self._nonfinite_worlds = 0
 
     def reset(self, seed: int | None = None):
         self._episode_return[:] = 0
@@ -49,6 +50,11 @@ class GymnasiumVecEnv(VecEnv):
         if isinstance(space, gym.spaces.Box):
             actions = np.clip(actions, space.low, space.high)
         obs, reward, terminated, truncated, info = self.env.step(actions.astype(space.dtype, copy=False))
+        # a world whose reward or observation is NaN or inf is counted and reported by check_finite(), as the
+        # engines report theirs
+        flat_obs = obs.reshape(self.num_envs, -1) if isinstance(obs, np.ndarray) and np.issubdtype(obs.dtype, np.floating) else None
+        finite = np.isfinite(reward) if flat_obs is None else np.isfinite(reward) & np.isfinite(flat_obs).all(-1)
+        self._nonfinite_worlds += int((~finite).sum())
         done = terminated | truncated
         self._episode_return += reward
         self._episode_length += 1
@@ -62,6 +68,12 @@ class GymnasiumVecEnv(VecEnv):
         self._episode_return[done] = 0
         self._episode_length[done] = 0
         return obs, reward.astype(np.float32), terminated, truncated, info
+
+    def check_finite(self) -> None:
+        count, self._nonfinite_worlds = self._nonfinite_worlds, 0
+        if count:
+            name = getattr(getattr(self.env, "spec", None), "id", None) or type(self.env).__name__
+            raise nonfinite_error(name, count)
 
     def close(self) -> None:
         self.env.close()
@@ -78,6 +90,7 @@ class FrameworkEnv:
         self.framework = framework
         self._to_agent = converter(env.framework, framework)
         self._to_env = converter(framework, env.framework)
+        self._nonfinite_actions = None  # worlds given a NaN or inf action since the last check_finite(), on the device
 
     @property
     def num_envs(self) -> int:
@@ -100,12 +113,33 @@ class FrameworkEnv:
         return self._to_agent(obs), tree_map(self._to_agent, info)
 
     def step(self, actions):
+        self._count_nonfinite_actions(actions)
         obs, reward, terminated, truncated, info = self.unwrapped.step(self._to_env(actions))
         to = self._to_agent
         return to(obs), to(reward), to(terminated), to(truncated), tree_map(to, info)
 
+    def _count_nonfinite_actions(self, actions) -> None:
+        """Count the worlds given a NaN or inf action (simulators take them silently: MuJoCo Warp applies no force),
+        without waiting for the device; check_finite() reports them."""
+        if not hasattr(actions, "dtype") or "float" not in str(actions.dtype):
+            return
+        if self.framework == "torch":
+            bad = (~actions.isfinite()).reshape(actions.shape[0], -1).any(-1).sum()
+        else:
+            import jax.numpy as jnp
+
+            bad = (~jnp.isfinite(actions)).reshape(actions.shape[0], -1).any(-1).sum()
+        self._nonfinite_actions = bad if self._nonfinite_actions is None else self._nonfinite_actions + bad
+
     def check_finite(self) -> None:
-        self.unwrapped.check_finite()
+        count = int(self._nonfinite_actions) if self._nonfinite_actions is not None else 0
+        self._nonfinite_actions = None
+        if hasattr(self.unwrapped, "check_finite"):  # first: NaN observations make NaN actions, not the other way
+            self.unwrapped.check_finite()
+        if count:
+            raise SimulationError(f"actions: {count} world-steps were given NaN or inf actions (the simulator takes them "
+                                  "silently); the agent's policy is not finite. Check its update (agent.learning_rate, "
+                                  "agent.grad_norm_clip) or the observations it is given")
 
     def state_dict(self) -> dict | None:
         """The worlds' state as numpy arrays, for checkpoints; None for envs that cannot save it."""

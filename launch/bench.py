@@ -14,6 +14,7 @@ import io
 import json
 import os
 import subprocess
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ def train_rate(env, task: str, timesteps: int, compiled: bool | None = None, age
     cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
     runner = Runner(env, cfg)
+    runner.trainer.preemption_signals = ()  # SIGTERM / Ctrl-C end the bench (main), not just this row's training
     with contextlib.redirect_stdout(io.StringIO()):  # the trainer's progress lines would break the table
         runner.run("train")  # warm-up: compiles and allocates
         runner.trainer.cfg.timesteps = 2 * timesteps
@@ -158,6 +160,7 @@ def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int) ->
 
 def main() -> None:
     args = tyro.cli(BenchArgs, description=__doc__.split("\n")[0])
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # exit now: no row is worth finishing
     import torch
 
     torch.set_num_threads(args.torch_threads)
@@ -180,6 +183,9 @@ def main() -> None:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("bench: interrupted (SIGINT)", file=sys.stderr)
+        sys.exit(130)
     if not args.json:
         print_table(rows)
 

@@ -22,9 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
-from toolkit.checkpoint import CheckpointError  # noqa: E402
-from toolkit.config import ConfigError  # noqa: E402
+from toolkit.cli import run_main  # noqa: E402
 from toolkit.runner_base import runner_class  # noqa: E402
+from toolkit.devices import resolve_device  # noqa: E402
 from toolkit.runner_cfg import load_yaml  # noqa: E402
 
 
@@ -47,6 +47,18 @@ class PlayArgs:
     wandb: bool = False
     """also log the video to the run's wandb run"""
     device: str | None = None
+
+
+def check_video_path(path: str) -> None:
+    """--video is checked before any episode runs, so that a bad path never costs the evaluation."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not path.endswith(".mp4"):
+        raise ValueError(f"--video: {path!r} is not allowed; expected a file name ending in .mp4")
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK) or \
+            (os.path.exists(path) and not os.access(path, os.W_OK)):
+        reason = "it is a folder" if os.path.isdir(path) else f"{folder} does not exist" if not os.path.isdir(folder) \
+            else "it cannot be written here (permissions)"
+        raise ValueError(f"--video: {path!r} is not allowed; {reason}")
 
 
 def checkpoint_path(run_dir: str, checkpoint: str) -> str:
@@ -96,11 +108,13 @@ def play(args: PlayArgs) -> dict:
         raise ValueError(f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive")
     if args.video and importlib.util.find_spec("imageio_ffmpeg") is None:
         raise ValueError("--video: the imageio-ffmpeg package is not installed; pip install -e '.[video]'")
+    if args.video:
+        check_video_path(args.video)
     launch = load_yaml(os.path.join(args.run, "launch.yaml"))
     cfg = load_yaml(os.path.join(args.run, "config.yaml"))
     path = checkpoint_path(args.run, args.checkpoint)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     framework = launch.get("framework", "torch")
+    device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"])))
     env = envs.wrap_env(tasks.make(launch["task"], launch["backend"], args.num_envs, device=device, seed=launch["seed"] + 1), framework)
     cfg["trainer"].update(headless=True, disable_progressbar=True)
     agent = runner_class(framework)(env, cfg).agent
@@ -150,11 +164,7 @@ def play(args: PlayArgs) -> dict:
 
 def main() -> None:
     args = tyro.cli(PlayArgs, description=__doc__.split("\n")[0])
-    try:
-        result = play(args)
-    except (ConfigError, CheckpointError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    result = run_main("play", lambda: play(args), lambda: args.run)
     print(f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}")
     print(json.dumps(result))
 

@@ -3,7 +3,9 @@
 Writes runs/<task>/<time>_<name>/ (config.yaml, launch.yaml, metrics.jsonl, checkpoints/) and prints, as its
 last line, one JSON object for scripts and cluster jobs. Any key of the agent configuration can be overridden
 with a dotted flag: `--agent.learning_rate 1e-3`, `--models.policy.hiddens [64,64]`, `--trainer.timesteps 5000`.
-SIGTERM or SIGUSR1 write a checkpoint and end the run cleanly; `--resume RUN_DIR` continues it.
+SIGTERM, SIGUSR1 or Ctrl-C (SIGINT) write a checkpoint and end the run cleanly; `--resume RUN_DIR` continues it.
+Any error ends the command with one line on stderr (and, for an unexpected one, the path of a log holding its
+traceback).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
-from toolkit.checkpoint import CheckpointError  # noqa: E402
-from toolkit.config import ConfigError  # noqa: E402
+from toolkit.cli import run_main  # noqa: E402
+from toolkit.config import check  # noqa: E402
+from toolkit.devices import resolve_device  # noqa: E402
 from toolkit.distributed import JaxProcessArgs, join  # noqa: E402
 from toolkit.runner_base import FRAMEWORKS, runner_class  # noqa: E402
-from toolkit.run_dir import JsonlMetrics, new_run_dir, write_yaml  # noqa: E402
+from toolkit.run_dir import JsonlMetrics, cut_metrics, new_run_dir, release_run_dir, write_yaml  # noqa: E402
 from toolkit.runner_cfg import SECTIONS as OVERRIDE_SECTIONS  # noqa: E402
 from toolkit.runner_cfg import load_yaml, parse_runner_cfg, resolved_yaml  # noqa: E402
 
@@ -59,8 +62,9 @@ class TrainArgs:
     """suffix of the run folder's name"""
     stop_when_solved: bool = True
     """stop once the mean episode return reaches the task's solved threshold"""
-    torch_threads: int = 2
-    """torch CPU threads (on a busy shared machine 1 can be faster)"""
+    torch_threads: int = 1
+    """torch CPU threads. 1 is measured fastest on both engines (README "Choosing --torch-threads"): the
+    simulator's own CPU work (Warp's kernel launches, XLA's threads) needs a core; on a GPU they only launch kernels"""
     runs_dir: str = "runs"
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: the task's)"""
@@ -103,6 +107,20 @@ def validate(args: TrainArgs) -> None:
         raise ValueError(f"--torch-threads: {args.torch_threads} is not allowed; must be a positive integer")
     if args.wandb and importlib.util.find_spec("wandb") is None:
         raise ValueError("--wandb: the wandb package is not installed; pip install -e '.[wandb]' (or drop --wandb)")
+    if args.agent_cfg is not None and not os.path.isfile(args.agent_cfg):
+        raise ValueError(f"--agent-cfg: {args.agent_cfg!r} is not allowed; expected a YAML file in the Runner's format"
+                         + (" (it is a folder)" if os.path.isdir(args.agent_cfg) else " (it does not exist)"))
+
+
+def check_batch(parsed, num_envs: int) -> None:
+    """mini_batches must not exceed what one rollout of one agent's worlds holds (samples, or sequences for PPO_RNN)."""
+    agent = parsed.agent
+    lengths = [spec.rnn.sequence_length for spec in (parsed.models.policy, parsed.models.value) if spec.rnn is not None]
+    if parsed.agent_class == "PPO_RNN" and lengths:
+        count, what = num_envs * max(agent.rollouts // lengths[0], 1), f"sequences (rollouts {agent.rollouts} / sequence_length {lengths[0]} x {num_envs} worlds)"
+    else:
+        count, what = num_envs * agent.rollouts, f"samples (rollouts {agent.rollouts} x {num_envs} worlds)"
+    check(agent.mini_batches <= count, "agent", "mini_batches", agent.mini_batches, f"must be <= the {count} {what} of a rollout")
 
 
 def parse_overrides(unknown: list[str]) -> dict[tuple[str, ...], object]:
@@ -143,39 +161,66 @@ def apply_overrides(cfg: dict, overrides: dict[tuple[str, ...], object]) -> None
         node[path[-1]] = value
 
 
+CURRENT_RUN: dict = {"dir": None}  # the run folder of the command in progress (for main()'s error log)
+
+
 def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     import torch
 
+    # everything the user typed or pointed at is checked here, before a folder is claimed or a world is built
     if args.resume:
-        args, cfg, run_dir = _resumed(args)
+        args, cfg, run_dir = _resumed(args, overrides or {})
     else:
         validate(args)
-        cfg, run_dir = _new_run(args, overrides or {})
+        cfg, run_dir = _new_cfg(args, overrides or {}), None
     framework = args.framework or envs.NATIVE_FRAMEWORK[args.backend]
     Runner = runner_class(framework)
+    check(isinstance(cfg.get("trainer"), dict), "trainer", "section", cfg.get("trainer"), "expected a mapping of its keys")
     if args.timesteps is not None:
         cfg["trainer"]["timesteps"] = args.timesteps
     cfg["trainer"].update(headless=args.headless, disable_progressbar=True if args.headless else None)
-    resolved = resolved_yaml(parse_runner_cfg(cfg, Runner.resolve_class))  # a configuration error ends the command here
+    parsed = parse_runner_cfg(cfg, Runner.resolve_class)  # a configuration error ends the command here
+    spec = tasks.spec(args.task)
+    check_batch(parsed, args.num_envs or spec.default_num_envs)
+    device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend]))
     torch.set_num_threads(args.torch_threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     _persistent_jax_cache(device)
     cluster = join(framework, device, JaxProcessArgs(args.coordinator_address, args.num_processes, args.process_id)
                    if args.distributed else None)  # torchrun or --distributed: this process is one rank of several
-    if cluster.distributed:
-        device, run_dir = _as_rank(cluster, args, cfg, device, run_dir)
-    spec = tasks.spec(args.task)
+    claimed = run_dir is None and cluster.is_main
+    if claimed:  # one atomic mkdir: no other run can take this folder
+        run_dir = new_run_dir(args.runs_dir, args.task, args.experiment_name or args.backend)
+    CURRENT_RUN["dir"] = run_dir
+    try:
+        if cluster.distributed:
+            device, run_dir = _as_rank(cluster, args, cfg, device, run_dir)
+        _set_experiment(cfg, run_dir)
+        resolved = resolved_yaml(parse_runner_cfg(cfg, Runner.resolve_class))
+        return _train(args, cfg, resolved, run_dir, framework, device, cluster, spec)
+    except BaseException:
+        if claimed and release_run_dir(run_dir):  # failed before it trained: leave nothing half-made
+            CURRENT_RUN["dir"] = None
+        raise
+
+
+def _train(args: TrainArgs, cfg: dict, resolved: dict, run_dir: str, framework: str, device: str, cluster, spec) -> dict:
+    import torch
+
     seeds = [args.seed + index for index in range(args.num_seeds)]
     num_envs = (args.num_envs or spec.default_num_envs) * len(seeds)
     env = envs.wrap_env(tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank,
                                    randomization=args.randomization), framework)
-    runner = Runner(env, cfg, seeds=seeds if len(seeds) > 1 else None)
+    runner = runner_class(framework)(env, cfg, seeds=seeds if len(seeds) > 1 else None)
     agents = runner.agent if isinstance(runner.agent, list) else [runner.agent]
     cluster.follow(runner.trainer)
+    if args.resume:  # read before anything in the folder is rewritten
+        runner.trainer.restore([os.path.join(agent.experiment_dir, "checkpoints", "last.pt") for agent in agents])
+        if not cluster.is_main:  # rank 0's checkpoint: its networks, but this rank's own worlds and random state
+            runner.trainer.observations = None
+            torch.manual_seed(args.seed + cluster.rank + runner.trainer.timestep)
     launch = {**dataclasses.asdict(args), "randomization": args.randomization.as_dict(), "resume": None, "device": device,
               "framework": framework}
     if cluster.is_main:  # in a distributed run, rank 0 writes the run folder
-        os.makedirs(run_dir, exist_ok=True)
         write_yaml(os.path.join(run_dir, "config.yaml"), resolved)
         write_yaml(os.path.join(run_dir, "launch.yaml"), launch)
         for seed, agent in zip(seeds, agents):
@@ -183,11 +228,8 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
             if agent.experiment_dir != run_dir:  # a seed's folder is a run of its own for play.py
                 write_yaml(os.path.join(agent.experiment_dir, "config.yaml"), {**resolved, "seed": seed})
                 write_yaml(os.path.join(agent.experiment_dir, "launch.yaml"), {**launch, "seed": seed, "num_seeds": 1})
-    if args.resume:
-        runner.trainer.restore([os.path.join(agent.experiment_dir, "checkpoints", "last.pt") for agent in agents])
-        if not cluster.is_main:  # rank 0's checkpoint: its networks, but this rank's own worlds and random state
-            runner.trainer.observations = None
-            torch.manual_seed(args.seed + cluster.rank + runner.trainer.timestep)
+            if args.resume:  # the records after the checkpoint are written again by this run
+                cut_metrics(os.path.join(agent.experiment_dir, "metrics.jsonl"), runner.trainer.timestep)
 
     loggers = [logger for index, agent in enumerate(agents) if cluster.is_main
                for logger in _loggers(args, agent.experiment_dir, resolved, index if len(agents) > 1 else None, run_dir)]
@@ -206,9 +248,9 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
     env_steps = (runner.trainer.timestep - start_timestep) * env.num_envs
     result = {
         "task": args.task, "backend": args.backend, "framework": framework, "num_envs": env.num_envs,
-        "env_steps": stats.env_steps, "wall_s": round(wall, 2), "env_steps_per_s": round(env_steps / wall, 1),
-        "mean_return": stats.mean_return, "solved": _all_solved(stats, spec.solved_return),
-        "preempted": runner.trainer.preempted, "run_dir": run_dir,
+        "env_steps": runner.trainer.timestep * env.num_envs, "wall_s": round(wall, 2),
+        "env_steps_per_s": round(env_steps / wall, 1), "mean_return": stats.mean_return,
+        "solved": _all_solved(stats, spec.solved_return), "preempted": runner.trainer.preempted, "run_dir": run_dir,
     }
     if args.export and cluster.is_main and not runner.trainer.preempted:
         result["exported"] = [_export(agent.experiment_dir) for agent in agents]
@@ -219,7 +261,7 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         cluster.close()
     if len(agents) > 1:
         result["seeds"] = [{"seed": seed, "mean_return": agent_stats.get("mean_return"), "run_dir": agent.experiment_dir}
-                           for seed, agent, agent_stats in zip(seeds, agents, stats.agents)]
+                           for seed, agent, agent_stats in zip(seeds, agents, stats.agents or [{}] * len(agents))]
     return result
 
 
@@ -254,7 +296,6 @@ def _as_rank(cluster, args: TrainArgs, cfg: dict, device: str, run_dir: str) -> 
         device = f"cuda:{cluster.local_rank}"
     cfg["seed"] = args.seed + cluster.rank
     run_dir = cluster.broadcast_object(run_dir)
-    cfg["agent"]["experiment"].update(directory=os.path.dirname(run_dir), experiment_name=os.path.basename(run_dir))
     if not cluster.is_main:
         sys.stdout = open(os.devnull, "w")
     return device, run_dir
@@ -311,40 +352,68 @@ class _OneAgent:
         self.logger.close()
 
 
-def _new_run(args: TrainArgs, overrides: dict) -> tuple[dict, str]:
-    """The agent configuration (task default or --agent-cfg, with overrides) and the new run's folder."""
+def _new_cfg(args: TrainArgs, overrides: dict) -> dict:
+    """The agent configuration: the task's default or --agent-cfg, with the dotted overrides."""
     cfg = load_yaml(args.agent_cfg or str(tasks.spec(args.task).agent_cfg))
     cfg["seed"] = args.seed
     apply_overrides(cfg, overrides)
     cfg.setdefault("trainer", {})
-    run_dir = new_run_dir(args.runs_dir, args.task, args.experiment_name or args.backend)
-    cfg.setdefault("agent", {}).setdefault("experiment", {}).update(
-        directory=os.path.dirname(run_dir), experiment_name=os.path.basename(run_dir))
-    return cfg, run_dir
+    return cfg
 
 
-def _resumed(args: TrainArgs) -> tuple[TrainArgs, dict, str]:
-    """The arguments and configuration a run folder was started with; --timesteps may extend its budget."""
-    run_dir = args.resume.rstrip("/")
+def _set_experiment(cfg: dict, run_dir: str) -> None:
+    """Point the agent's experiment at the run folder (a resumed run: the folder given, wherever it was copied)."""
+    agent = cfg.setdefault("agent", {})
+    check(isinstance(agent, dict), "agent", "section", agent, "expected a mapping of PPO_CFG keys")
+    experiment = agent.setdefault("experiment", {})
+    check(isinstance(experiment, dict), "agent", "experiment", experiment, "expected a mapping of ExperimentCfg keys")
+    experiment.update(directory=os.path.dirname(run_dir), experiment_name=os.path.basename(run_dir))
+
+
+# flags a resumed run takes from the command line; every other flag is the run's own (its launch.yaml)
+RESUME_TAKES = ("timesteps", "headless", "torch_threads", "device", "wandb", "tensorboard", "stop_when_solved", "export",
+                "wandb_project", "wandb_entity", "coordinator_address", "num_processes", "process_id")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _resumed(args: TrainArgs, overrides: dict) -> tuple[TrainArgs, dict, str]:
+    """The arguments and configuration a run folder was started with, and the flags of this command it takes
+    (--timesteps may extend its budget). A flag that would change the run itself is refused."""
+    run_dir = os.path.normpath(args.resume)
     checkpoint = os.path.join(run_dir, "checkpoints", "last.pt")
     if not os.path.isfile(checkpoint) and not glob.glob(os.path.join(run_dir, "seed_*", "checkpoints", "last.pt")):
-        raise ValueError(f"--resume: {run_dir} has no checkpoints/last.pt; expected a run folder written by launch/train.py")
+        raise ValueError(f"--resume: {args.resume.rstrip('/')} has no checkpoints/last.pt; expected a run folder written by launch/train.py")
     saved = {key: value for key, value in load_yaml(os.path.join(run_dir, "launch.yaml")).items()
              if key in TrainArgs.__dataclass_fields__}
     saved["randomization"] = envs.Randomization.from_dict(saved.get("randomization") or {})
-    resumed = dataclasses.replace(TrainArgs(**saved), resume=run_dir, timesteps=args.timesteps, headless=args.headless,
-                                  torch_threads=args.torch_threads, wandb=args.wandb or saved.get("wandb", False),
-                                  tensorboard=args.tensorboard or saved.get("tensorboard", False), export=args.export)
+    original = TrainArgs(**saved)
+    defaults = TrainArgs()
+    refused = [f"{_flag(name)} {getattr(args, name)}" for name in TrainArgs.__dataclass_fields__
+               if name not in (*RESUME_TAKES, "resume") and getattr(args, name) != getattr(defaults, name)
+               and getattr(args, name) != getattr(original, name)]
+    refused += [f"--{'.'.join(path)} {value}" for path, value in overrides.items()]
+    if refused:
+        raise ValueError(f"--resume: {', '.join(refused)} cannot change a resumed run (it continues with the settings in "
+                         f"its launch.yaml and config.yaml); drop {'it' if len(refused) == 1 else 'them'}, or start a new "
+                         f"run. A resume takes {', '.join(_flag(name) for name in RESUME_TAKES[:7])}")
+    taken = {name: getattr(args, name) for name in RESUME_TAKES if getattr(args, name) != getattr(defaults, name)}
+    if taken:
+        print(f"resume: taking {', '.join(f'{_flag(name)} {value}' for name, value in taken.items())} from the command line; "
+              f"everything else from {run_dir}/launch.yaml", file=sys.stderr)
+    resumed = dataclasses.replace(original, resume=run_dir, timesteps=args.timesteps, headless=args.headless,
+                                  torch_threads=args.torch_threads, wandb=args.wandb or original.wandb,
+                                  tensorboard=args.tensorboard or original.tensorboard,
+                                  **{name: value for name, value in taken.items()
+                                     if name not in ("timesteps", "headless", "torch_threads", "wandb", "tensorboard")})
     return resumed, load_yaml(os.path.join(run_dir, "config.yaml")), run_dir
 
 
 def main() -> None:
     args, unknown = tyro.cli(TrainArgs, description=__doc__, return_unknown_args=True)
-    try:
-        result = train(args, parse_overrides(unknown))
-    except (ConfigError, CheckpointError, ValueError, envs.SimulationError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    result = run_main("train", lambda: train(args, parse_overrides(unknown)), lambda: CURRENT_RUN["dir"])
     print(json.dumps(result))
 
 

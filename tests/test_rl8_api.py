@@ -85,5 +85,5 @@ def test_json_files_load_and_unknown_fields_are_refused(tmp_path):
     path.write_text(json.dumps({"horizn": 4}))
     with pytest.raises(ConfigError, match="TrainConfig.horizn: unknown key; allowed: env_cls, env_config"):
         TrainConfig.from_file(path)
-    with pytest.raises(ConfigError, match="import path: 'nowhere.make' cannot be imported"):
+    with pytest.raises(ConfigError, match="TrainConfig.env_cls: 'nowhere.make' is not allowed; choose tasks.make, a registered task"):
         TrainConfig(env_cls="nowhere.make").build()

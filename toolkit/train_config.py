@@ -1,16 +1,18 @@
 """rl8's TrainConfig: one YAML or JSON file -> a ready Trainer (`TrainConfig.from_file(path).build().run()`).
 
-Field names are rl8's; each maps onto the PPO_CFG field in the comment. Classes and factories are given as
-dotted import paths.
+Field names are rl8's; each maps onto the PPO_CFG field in the comment. `env_cls` in a file names an env factory,
+never arbitrary code: `tasks.make`, a registered task's name, or a gymnasium id; any other callable is passed in
+Python (`TrainConfig(env_cls=my_factory)`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import yaml
 
@@ -25,18 +27,35 @@ _PPO_FIELDS = {
 }
 
 
-def import_object(path: str) -> Any:
-    """'package.module.name' -> the object."""
-    module_name, _, name = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError):
-        raise ConfigError(f"import path: {path!r} cannot be imported; expected 'package.module.name' of an installed package") from None
+def env_factory(name: str) -> Callable:
+    """`env_cls` of a file -> the env factory it names: "tasks.make" (keyword arguments `task`, `backend`, ...), a
+    registered task's name (e.g. "cartpole": tasks.make of that task), or a gymnasium id ("CartPole-v1", or
+    "gymnasium:CartPole-v1": gymnasium.make_vec with same-step autoreset). Nothing else is imported or called, so a
+    config file cannot run code."""
+    import gymnasium as gym
+
+    tasks = importlib.import_module("tasks")  # by name: the learning library does not depend on the task package
+    if name == "tasks.make":
+        return tasks.make
+    if name in tasks.names():
+        return functools.partial(tasks.make, name)
+    gym_id = name.removeprefix("gymnasium:")
+    if gym_id in gym.registry:
+        def make_vec(num_envs: int = 1, device: str | None = None, **kwargs):
+            if device not in (None, "cpu"):
+                raise ConfigError(f"TrainConfig.device: {device!r} is not allowed for gymnasium env {gym_id!r}; it runs on cpu")
+            return gym.make_vec(gym_id, num_envs=num_envs, vectorization_mode="sync",
+                                vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}, **kwargs)
+
+        return make_vec
+    raise ConfigError(f"TrainConfig.env_cls: {name!r} is not allowed; choose tasks.make, a registered task "
+                      f"({', '.join(tasks.names())}) or a gymnasium id such as CartPole-v1; pass any other factory as a "
+                      "callable in Python")
 
 
 @dataclass
 class TrainConfig:
-    env_cls: str | Callable = "tasks.make"  # a factory returning an envs.VecEnv or a gymnasium vector env
+    env_cls: str | Callable = "tasks.make"  # an env factory's name (see env_factory), or any factory given in Python
     env_config: dict = field(default_factory=dict)  # its keyword arguments, e.g. {task: cartpole, backend: warp}
     num_envs: int | None = None
     model_config: dict | None = None  # the Runner YAML's `models` section
@@ -91,7 +110,7 @@ class TrainConfig:
 
         if self.seed is not None:
             torch.manual_seed(self.seed)
-        factory = import_object(self.env_cls) if isinstance(self.env_cls, str) else self.env_cls
+        factory = env_factory(self.env_cls) if isinstance(self.env_cls, str) else self.env_cls
         kwargs = dict(self.env_config)
         if self.num_envs is not None:
             kwargs["num_envs"] = self.num_envs

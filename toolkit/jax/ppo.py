@@ -191,10 +191,14 @@ class PPO(AgentBase):
         entropy_loss = -cfg.entropy_loss_scale * head.entropy(dist).mean()
         return policy_loss + value_loss + entropy_loss, jnp.stack([policy_loss, value_loss, entropy_loss, kl])
 
-    def _epoch_impl(self, params, opt_state, batch, key):
+    def _epoch_impl(self, params, opt_state, batch, key, fault=None):
+        """One pass of minibatches over the batch. `fault` (0: none; else the FAULTS index of the first non-finite
+        loss, gradient or parameter) is carried across epochs: from the first fault on, params stay as they were."""
         cfg = self.cfg
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
+        if minibatch == 0:
+            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout")
         if cfg.mini_batches == 1:  # one minibatch is the whole batch, in any order: no shuffle (a sort and a gather)
             minibatches = jax.tree.map(lambda x: x[None], batch)
         else:
@@ -202,35 +206,47 @@ class PPO(AgentBase):
             minibatches = jax.tree.map(lambda x: x[order].reshape(cfg.mini_batches, minibatch, *x.shape[1:]), batch)
 
         def step(carry, mb):
-            params, opt_state, stopped = carry
-            (_, stats), grads = jax.value_and_grad(self._loss, has_aux=True)(params, mb)
-            stop = stopped | ((cfg.kl_threshold > 0) & (stats[3] > cfg.kl_threshold))  # KL early stopping
+            params, opt_state, stopped, fault = carry
+            (loss, stats), grads = jax.value_and_grad(self._loss, has_aux=True)(params, mb)
+            kl_stop = stopped | ((cfg.kl_threshold > 0) & (stats[3] > cfg.kl_threshold))  # KL early stopping
             updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            fault = jnp.where(fault > 0, fault, _fault_code(loss, grads, new_params))
+            stop = kl_stop | (fault > 0)
             keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(stop, b, a), new, old)  # noqa: E731
-            return (keep(optax.apply_updates(params, updates), params), keep(new_opt_state, opt_state), stop), stats
+            return (keep(new_params, params), keep(new_opt_state, opt_state), kl_stop, fault), stats
 
-        (params, opt_state, _), stats = jax.lax.scan(step, (params, opt_state, jnp.zeros((), bool)), minibatches)
-        return params, opt_state, stats.mean(0)
+        fault = jnp.zeros((), jnp.int32) if fault is None else fault
+        (params, opt_state, _, fault), stats = jax.lax.scan(step, (params, opt_state, jnp.zeros((), bool), fault), minibatches)
+        return params, opt_state, stats.mean(0), fault
 
     def _update_impl(self, params, opt_state, states, rollout, next_observations, key):
         """A whole update as one program: returns (params, opt_state, preprocessor states, mean [policy, value,
-        entropy loss, KL]); the KL-adaptive rule sets the learning rate inside opt_state after each epoch."""
+        entropy loss, KL] and the fault code); the KL-adaptive rule sets the learning rate inside opt_state after each
+        epoch."""
 
         def epoch(carry, epoch_key):
-            params, opt_state = carry
-            params, opt_state, stats = self._epoch_impl(params, opt_state, batch, epoch_key)
+            params, opt_state, fault = carry
+            params, opt_state, stats, fault = self._epoch_impl(params, opt_state, batch, epoch_key, fault)
             if self.scheduler is not None:
                 opt_state = _with_learning_rate(opt_state, self.scheduler.step(_learning_rate(opt_state), stats[3]))
-            return (params, opt_state), stats
+            return (params, opt_state, fault), stats
 
         states, batch = self._prepare_impl(params, states, rollout, next_observations)
-        (params, opt_state), stats = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, self.cfg.learning_epochs))
-        return params, opt_state, states, stats.mean(0)
+        (params, opt_state, fault), stats = jax.lax.scan(epoch, (params, opt_state, jnp.zeros((), jnp.int32)),
+                                                         jax.random.split(key, self.cfg.learning_epochs))
+        return params, opt_state, states, jnp.concatenate([stats.mean(0), fault[None].astype(stats.dtype)])
 
     def track_update(self, stats, params=None, opt_state=None) -> None:
         """Record an update's losses, KL, learning rate and policy spread for the next report (one host sync)."""
         params, opt_state = params or self.params, opt_state or self.opt_state
-        policy, value, entropy, kl = np.asarray(stats).tolist()
+        policy, value, entropy, kl, fault = np.asarray(stats).tolist()
+        if fault:  # the update kept the last good parameters from the faulty minibatch on
+            quantity = FAULTS[int(fault)]
+            if quantity == "loss":
+                quantity = next((name for name, number in (("policy loss", policy), ("value loss", value),
+                                                          ("entropy loss", entropy)) if not np.isfinite(number)), "loss")
+            raise self.nonfinite_error(quantity, getattr(self, "_update_timestep", None))
         for tag, number in (("Loss / Policy loss", policy), ("Loss / Value loss", value), ("Loss / Entropy loss", entropy),
                             ("Policy / KL divergence", kl), ("Learning / Learning rate", float(_learning_rate(opt_state)))):
             self.track_data(tag, number)
@@ -262,6 +278,7 @@ class PPO(AgentBase):
                                                jnp.asarray(terminated), jnp.asarray(truncated), jnp.asarray(final)))
 
     def update(self, *, timestep: int, timesteps: int) -> None:
+        self._update_timestep = timestep
         rollout = self.memory.stacked()
         self.memory.reset()
         self._key, key = jax.random.split(self._key)
@@ -284,6 +301,7 @@ class PPO(AgentBase):
                 leaves.update({f"extra/{name}/{key}": np.asarray(item) for key, item in value.items()})
             elif value is not None:
                 leaves[f"extra/{name}"] = np.asarray(value)
+        self.check_checkpoint_finite(leaves, path)
         buffer = io.BytesIO()
         np.savez(buffer, __meta__=np.asarray(json.dumps(meta)), **leaves)
         atomic_write_bytes(path, buffer.getvalue())
@@ -305,6 +323,11 @@ class PPO(AgentBase):
             leaves = [jnp.asarray(arrays[jax.tree_util.keystr(p)]) for p, _ in paths]
         except KeyError as missing:
             raise CheckpointError(f"checkpoint: {path} lacks {missing}; it was written by an agent of another configuration") from None
+        for (key_path, mine), leaf in zip(paths, leaves):
+            if tuple(jnp.shape(mine)) != tuple(leaf.shape):
+                raise CheckpointError(f"checkpoint: {path} has {jax.tree_util.keystr(key_path)} of shape {tuple(leaf.shape)}; "
+                                      f"this agent's networks need {tuple(jnp.shape(mine))} (written with other models "
+                                      "settings, e.g. other hiddens)")
         tree = jax.tree_util.tree_unflatten(treedef, leaves)
         self.params, self.opt_state, self.preprocessor_states = tree["params"], tree["opt_state"], tree["preprocessors"]
         self._key = jax.random.wrap_key_data(tree["key"])
@@ -320,6 +343,19 @@ class PPO(AgentBase):
                     node = node.setdefault(part, {})
                 node[parts[-1]] = value.item() if value.ndim == 0 and parts[0] != "env" else value
         return extra
+
+
+FAULTS = (None, "loss", "gradient", "parameter")  # the fault codes of _epoch_impl
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.isfinite(leaf).all() for leaf in jax.tree.leaves(tree)]))
+
+
+def _fault_code(loss, grads, new_params) -> jax.Array:
+    """0 when the minibatch's loss, gradient and updated parameters are finite, else the FAULTS index of the first
+    that is not."""
+    return jnp.where(~jnp.isfinite(loss), 1, jnp.where(~_all_finite(grads), 2, jnp.where(~_all_finite(new_params), 3, 0))).astype(jnp.int32)
 
 
 def _learning_rate(opt_state):

@@ -19,7 +19,7 @@ from envs.convert import tree_map
 
 from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, atomic_write_bytes
-from ..config import from_dict
+from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
 from . import distributed
 from .gae import compute_gae
@@ -174,6 +174,7 @@ class PPO(AgentBase):
 
     # ---- learning ----
     def update(self, *, timestep: int, timesteps: int) -> None:
+        self._update_timestep = timestep
         with torch.no_grad():
             batch = self._advantage_batch(self._state_value(self._next_observations))
         self._optimize({name: tensor.flatten(0, 1) for name, tensor in batch.items()})
@@ -219,6 +220,8 @@ class PPO(AgentBase):
         cfg = self.cfg
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
+        if minibatch == 0:
+            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout")
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         sums = defaultdict(lambda: torch.zeros((), device=self.device))
         updates = 0
@@ -235,11 +238,14 @@ class PPO(AgentBase):
                 if cfg.kl_threshold and kl > cfg.kl_threshold:
                     break
                 self.optimizer.zero_grad(set_to_none=True)
-                self._scaler.scale(policy_loss + entropy_loss + value_loss).backward()
+                loss = policy_loss + entropy_loss + value_loss
+                self._scaler.scale(loss).backward()
                 distributed.average_gradients(params)
+                grad_norm = None
                 if cfg.grad_norm_clip > 0:
                     self._scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
+                    grad_norm = nn.utils.clip_grad_norm_(params, cfg.grad_norm_clip)
+                self._check_finite_step(loss, policy_loss, value_loss, entropy_loss, params, grad_norm)
                 self._scaler.step(self.optimizer)
                 self._scaler.update()
                 for name, value in (("policy", policy_loss), ("value", value_loss), ("entropy", entropy_loss), ("kl", kl)):
@@ -250,6 +256,7 @@ class PPO(AgentBase):
             elif self.scheduler is not None:
                 self.scheduler.step()
 
+        self._check_finite_parameters()
         updates = max(updates, 1)
         self.track_data("Loss / Policy loss", float(sums["policy"]) / updates)
         self.track_data("Loss / Value loss", float(sums["value"]) / updates)
@@ -258,6 +265,32 @@ class PPO(AgentBase):
         self.track_data("Learning / Learning rate", self.optimizer.param_groups[0]["lr"])
         if hasattr(self.head, "log_std"):
             self.track_data("Policy / Standard deviation", float(self.head.log_std.detach().exp().mean()))
+
+    def _check_finite_step(self, loss, policy_loss, value_loss, entropy_loss, params, grad_norm) -> None:
+        """Stop before the optimizer step when the loss or the gradient is NaN or inf (one host sync per minibatch;
+        with mixed precision on CUDA the grad scaler skips steps with inf gradients itself, so only the loss counts)."""
+        checks = [torch.isfinite(loss.detach()).all()]
+        if not self._scaler.is_enabled():
+            if grad_norm is None:
+                grad_norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            checks.append(torch.isfinite(grad_norm).all())
+        loss_ok, *grad_ok = torch.stack(checks).tolist()
+        timestep = getattr(self, "_update_timestep", None)
+        if not loss_ok:
+            for name, value in (("policy loss", policy_loss), ("value loss", value_loss), ("entropy loss", entropy_loss)):
+                if not torch.isfinite(value.detach()).all():
+                    raise self.nonfinite_error(name, timestep)
+            raise self.nonfinite_error("loss", timestep)
+        if grad_ok and not grad_ok[0]:
+            raise self.nonfinite_error("gradient", timestep)
+
+    def _check_finite_parameters(self) -> None:
+        modules = {"policy": self.policy, "value": None if self._shared else self.value}
+        named = [(f"{role}.{name}", p) for role, module in modules.items() if module is not None
+                 for name, p in module.named_parameters()]
+        if named and not bool(torch.stack([torch.isfinite(p).all() for _, p in named]).all()):
+            bad = next(name for name, p in named if not bool(torch.isfinite(p).all()))
+            raise self.nonfinite_error(f"parameter {bad}", getattr(self, "_update_timestep", None))
 
     # ---- checkpoints ----
     def state_dict(self) -> dict:
@@ -283,9 +316,22 @@ class PPO(AgentBase):
         state = self.state_dict()
         if extra:
             state["extra"] = tree_map(lambda x: torch.from_numpy(np.ascontiguousarray(x)), extra)
+        self.check_checkpoint_finite(state, path)
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(path, buffer.getvalue())
+
+    @staticmethod
+    def _load_module(module: nn.Module, saved: dict, role: str, path: str) -> None:
+        """load_state_dict, with networks of other layer sizes or layers as a one-line CheckpointError."""
+        mine = module.state_dict()
+        for key in sorted(set(mine) | set(saved)):
+            theirs = tuple(saved[key].shape) if key in saved else None
+            ours = tuple(mine[key].shape) if key in mine else None
+            if theirs != ours:
+                raise CheckpointError(f"checkpoint: {path} has {role}.{key} of shape {theirs}; this agent's networks need "
+                                      f"{ours} (written with other models settings, e.g. other hiddens)")
+        module.load_state_dict(saved)
 
     def _load_agent_state(self, state: dict) -> None:
         """What a subclass adds to state_dict(), restored from a loaded checkpoint."""
@@ -301,9 +347,9 @@ class PPO(AgentBase):
         for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
             if state[key] != mine:
                 raise CheckpointError(f"checkpoint: {path} has {key} {state[key]}; this agent needs {mine} (another task?)")
-        self.policy.load_state_dict(state["policy"])
+        self._load_module(self.policy, state["policy"], "policy", path)
         if "value" in state and self.value is not None and not self._shared:
-            self.value.load_state_dict(state["value"])
+            self._load_module(self.value, state["value"], "value", path)
         for name, module in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
                              ("observation_preprocessor", self._observation_preprocessor),
                              ("value_preprocessor", self._value_preprocessor)):

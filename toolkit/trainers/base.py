@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
+from ..checkpoint import atomic_copy
 from ..config import check, from_dict
 from ..experiment import resolve_interval
 from .episode_stats import EnvLog, EpisodeStats
@@ -59,7 +59,8 @@ class TrainStats:
 
 
 StopCondition = Callable[[TrainStats], bool]
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # what cluster schedulers send before they kill a job
+# what cluster schedulers send before they kill a job, and Ctrl-C (a second Ctrl-C interrupts at once)
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 MetricsLogger = Callable[[dict], None]
 
 
@@ -150,10 +151,10 @@ class TrainerBase:
             path = os.path.join(folder, f"agent_{timestep}.pt")
             mean_return = stats.get("mean_return")
             self._save_agent(index, path, {"timestep": timestep, "env": env_state, "mean_return": mean_return})
-            _atomic_copy(path, os.path.join(folder, "last.pt"))
+            atomic_copy(path, os.path.join(folder, "last.pt"))
             if mean_return is not None and mean_return > self._best_returns[index]:
                 self._best_returns[index] = mean_return
-                _atomic_copy(path, os.path.join(folder, "best.pt"))
+                atomic_copy(path, os.path.join(folder, "best.pt"))
             paths.append(path)
         return paths
 
@@ -265,7 +266,8 @@ class TrainerBase:
         when it ends here)."""
         if training:
             self.timestep = done_steps
-        if done_steps // self.report_interval > timestep // self.report_interval or done_steps == timesteps:
+        # write_interval 0 (skrl): no metric records at all
+        if self.report_interval and (done_steps // self.report_interval > timestep // self.report_interval or done_steps == timesteps):
             stats = self._report(episode_stats, done_steps, timesteps, started, start, bar)
             if self.any_rank(stop(stats)):
                 return timesteps
@@ -295,16 +297,19 @@ class TrainerBase:
 
     @contextlib.contextmanager
     def _preemption_signals(self):
-        """While training, SIGTERM / SIGUSR1 ask the loop to checkpoint and return at the next update boundary."""
+        """While training, SIGTERM / SIGUSR1 / SIGINT ask the loop to checkpoint and return at the next update
+        boundary."""
         self.preempted = False
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def request_stop(signum, frame):
+            if signum == signal.SIGINT and self.preempted:  # a second Ctrl-C: stop now, without a checkpoint
+                raise KeyboardInterrupt
             self.preempted = True
 
-        previous = {sig: signal.signal(sig, request_stop) for sig in self.preemption_signals}
+        previous = {sig: signal.signal(sig, request_stop) for sig in dict.fromkeys(self.preemption_signals)}
         try:
             yield
         finally:
@@ -364,12 +369,6 @@ def _scalars(entries: dict) -> dict:
     """The one-element entries of an info dict (skrl logs those alone; per-world arrays are left out)."""
     return {name: value for name, value in entries.items()
             if isinstance(value, (int, float)) or (hasattr(value, "shape") and math.prod(value.shape) == 1)}
-
-
-def _atomic_copy(source: str, target: str) -> None:
-    tmp = f"{target}.tmp{os.getpid()}"
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
 
 
 def _fmt(value: float | None) -> str:
