@@ -123,8 +123,11 @@ class TrainerBase:
             agent.init(trainer_cfg=dataclasses.asdict(self.cfg))
         experiment = self.agents[0].cfg.experiment
         self.report_interval = resolve_interval(experiment.write_interval, self.cfg.timesteps, 100)
-        if self.report_interval <= 0:  # skrl: no metric writes; simtrain still reports once, at the end
-            self.report_interval = self.cfg.timesteps
+        # skrl's write_interval 0: no metric records. The reports behind them (stop conditions, the finite check, the
+        # progress line) go on at auto's cadence, so nothing but the records is lost
+        self._write_records = self.report_interval > 0
+        if not self._write_records:
+            self.report_interval = resolve_interval("auto", self.cfg.timesteps, 100)
         self._info_keys = ("log",) if self.cfg.environment_info in ("log", "episode") else ("log", self.cfg.environment_info)
         # checkpoints fall on update boundaries, where no rollout is half collected
         self.update_period = math.lcm(*(agent.cfg.rollouts for agent in self.agents))
@@ -266,8 +269,7 @@ class TrainerBase:
         when it ends here)."""
         if training:
             self.timestep = done_steps
-        # write_interval 0 (skrl): no metric records at all
-        if self.report_interval and (done_steps // self.report_interval > timestep // self.report_interval or done_steps == timesteps):
+        if (done_steps // self.report_interval > timestep // self.report_interval or done_steps == timesteps):
             stats = self._report(episode_stats, done_steps, timesteps, started, start, bar)
             if self.any_rank(stop(stats)):
                 return timesteps
@@ -360,8 +362,9 @@ class TrainerBase:
             self._last_line = now
             print(f"timestep {timestep}/{timesteps}  env-steps {self.stats.env_steps:,}  {text}  "
                   f"episodes {self.stats.episodes}", flush=True)
-        for logger in self.loggers:
-            logger(self.stats.as_dict())
+        if self._write_records:
+            for logger in self.loggers:
+                logger(self.stats.as_dict())
         return self.stats
 
 
