@@ -69,6 +69,23 @@ def test_go1_loads_from_menagerie_root_and_its_layout_matches_the_compiled_model
     assert set(model.geom_condim[model.geom_contype + model.geom_conaffinity > 0]) == {3}
 
 
+def test_g1_layout_matches_its_compiled_model():
+    from tasks.g1_flat import robot as g1
+
+    model = g1.model_spec().compile()
+    joints = [model.actuator_trnid[i, 0] for i in range(model.nu)]
+    assert tuple(model.joint(j).name for j in joints) == g1.LAYOUT.joint_names
+    assert [model.site(i).name for i in g1.LAYOUT.foot_sites] == ["left_foot", "right_foot"]
+    assert model.body(g1.LAYOUT.base_body).name == "pelvis" and model.jnt_qposadr[joints[0]] == 7
+    np.testing.assert_allclose(model.jnt_range[joints], np.stack([g1.LAYOUT.joint_low, g1.LAYOUT.joint_high], -1))
+    np.testing.assert_allclose(model.key("knees_bent").qpos[7:], g1.LAYOUT.default_pose)
+    np.testing.assert_allclose(model.actuator_gainprm[:, 0], g1.STIFFNESS)
+    np.testing.assert_allclose(-model.actuator_biasprm[:, 2], g1.DAMPING)
+    assert model.nmesh == 0 and model.opt.timestep == g1.TIMESTEP
+    spec = tasks.spec("g1-flat")
+    assert spec.frame_skip * g1.TIMESTEP == pytest.approx(0.02) and spec.max_episode_steps == 1000
+
+
 def test_a_missing_robot_is_one_line_naming_it_and_menagerie_root(tmp_path, monkeypatch):
     monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
     with pytest.raises(robots.RobotUnavailableError) as error:

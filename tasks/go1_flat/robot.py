@@ -25,7 +25,7 @@ LAYOUT = LeggedLayout(
 )
 
 
-def model_spec(visual: bool = False) -> mujoco.MjSpec:
+def model_spec(visual: bool = False, solver_iterations: tuple[int, int] = (SOLVER_ITERATIONS, SOLVER_LS_ITERATIONS)) -> mujoco.MjSpec:
     """go1.xml on a flat floor of the task's own; visual meshes only when rendering; one PD gain pair for all
     joints; the solver options both engines run (a 4 ms timestep, few solver iterations).
 
@@ -38,7 +38,7 @@ def model_spec(visual: bool = False) -> mujoco.MjSpec:
     if not visual:
         robots.drop_visual_geoms(spec)
     spec.option.timestep = TIMESTEP
-    spec.option.iterations, spec.option.ls_iterations = SOLVER_ITERATIONS, SOLVER_LS_ITERATIONS
+    spec.option.iterations, spec.option.ls_iterations = solver_iterations
     robots.floor_contacts_only(spec, floor="floor")
     for geom in spec.geoms:
         if geom.contype or geom.conaffinity:
