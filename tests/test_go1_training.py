@@ -1,10 +1,11 @@
 """go1-flat learns with its default agent on MuJoCo Warp (slow): asked to walk forward at 0.5 m/s, it raises its
 velocity-tracking reward per step to twice its first report while its episodes get longer.
 
-Measured on the 2-core CPU under other jobs (load 6-8, 128 worlds, 50-60 env-steps/s): the tracking reward went
-from 0.0039 at the first report (3k env steps: random actions stumble away from the command) to 0.0073 after 34k
-env steps (11 minutes), and episodes from 81 to 222 steps. What it shows is the start of learning (not falling,
-leaning into the command); walking takes millions of steps (README).
+Measured on the 2-core CPU under other jobs (load 8-9, 128 worlds, 45-55 env-steps/s): the tracking reward went
+from 0.0039 at the first report (3k env steps: random actions stumble away from the command) to 0.0079 after 46k
+env steps (15 minutes; about 5 at 150-200 env-steps/s on a quiet machine), and episodes from 81 to 222 steps.
+What it shows is the start of learning (not falling, leaning into the command); walking takes millions of steps
+(README).
 """
 
 import dataclasses
