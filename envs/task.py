@@ -132,6 +132,7 @@ class TaskSpec:
     default_num_envs: int = 1024
     # the model as an MjSpec, built and edited at load (robots from MuJoCo Menagerie); replaces mjcf
     model_spec: Callable[[], Any] | None = None
+    render_model_spec: Callable[[], Any] | None = None  # the same model with its visual meshes, for rendering
     joint_actions: JointPositionActions | None = None  # None: actions are the actuators' controls (efforts)
     # per-world task state carried from step to step: {name: shape per world}, reset with the world, checkpointed
     task_state: dict = dataclasses.field(default_factory=dict)
@@ -175,10 +176,13 @@ class TaskSpec:
             raise ValueError(f"randomization: {self.randomization!r} is not allowed; must be an envs.Randomization")
 
 
-def load_model(task: TaskSpec):
-    """The task's compiled MjModel, with the task's edits applied."""
+def load_model(task: TaskSpec, render: bool = False):
+    """The task's compiled MjModel, with the task's edits applied (render: the one with visual meshes, where the
+    task trains on a model without them)."""
     import mujoco
 
+    if render and task.render_model_spec is not None:
+        return task.render_model_spec().compile()
     model = task.model_spec().compile() if task.model_spec is not None else mujoco.MjModel.from_xml_path(str(task.mjcf))
     if task.edit_model is not None:
         task.edit_model(model)

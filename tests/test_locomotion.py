@@ -5,7 +5,6 @@ hand-made states in torch and in jax.numpy (the same numbers from both)."""
 import math
 
 import jax.numpy as jnp
-import mujoco
 import numpy as np
 import pytest
 import torch
@@ -65,7 +64,8 @@ def test_go1_loads_from_menagerie_root_and_its_layout_matches_the_compiled_model
     np.testing.assert_allclose(model.actuator_biasprm[:, 1:3], [[-robot.STIFFNESS, -robot.DAMPING]] * 12)
     assert model.opt.timestep == robot.TIMESTEP
     # training drops the visual meshes; rendering keeps them
-    assert model.nmesh == 0 and robot.model_spec(visual=True).compile().nmesh == 5
+    rendered = envs.task.load_model(tasks.spec("go1-flat"), render=True)  # what play.py --video renders
+    assert model.nmesh == 0 and rendered.nmesh == 5 and (rendered.nq, rendered.nv) == (model.nq, model.nv)
     assert set(model.geom_condim[model.geom_contype + model.geom_conaffinity > 0]) == {3}
 
 

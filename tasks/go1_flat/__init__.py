@@ -15,6 +15,7 @@ GO1_FLAT = register(TaskSpec(
     name="go1-flat",
     mjcf=None,
     model_spec=robot.model_spec,
+    render_model_spec=partial(robot.model_spec, visual=True),  # play.py --video shows the robot's meshes
     observations=mdp.POLICY,
     reward=mdp.REWARDS,
     terminated=mdp.TERMINATIONS,
@@ -45,6 +46,3 @@ GO1_FLAT = register(TaskSpec(
     agent_cfg=Path(__file__).parent / "agent.yaml",
     default_num_envs=1024,
 ))
-
-# the same model with its visual meshes, for rendering (play.py --video)
-RENDER_MODEL_SPEC = partial(robot.model_spec, visual=True)
