@@ -1,6 +1,6 @@
 """The vectorized environment layer: the VecEnv contract, the MuJoCo Warp and MJX engines, and wrappers."""
 
-from .task import MdpState, Randomization, TaskSpec
+from .task import JointPositionActions, MdpState, Randomization, TaskSpec
 from .vec_env import SimulationError, VecEnv
 from .wrappers import FrameworkEnv, GymnasiumVecEnv, wrap_env
 
@@ -23,4 +23,4 @@ def make_engine(task: TaskSpec, backend: str, num_envs: int, device: str | None 
     return MjxVecEnv(task, num_envs, device, seed)
 
 
-__all__ = ["BACKENDS", "NATIVE_FRAMEWORK", "FrameworkEnv", "GymnasiumVecEnv", "MdpState", "Randomization", "SimulationError", "TaskSpec", "VecEnv", "make_engine", "wrap_env"]
+__all__ = ["BACKENDS", "NATIVE_FRAMEWORK", "FrameworkEnv", "GymnasiumVecEnv", "JointPositionActions", "MdpState", "Randomization", "SimulationError", "TaskSpec", "VecEnv", "make_engine", "wrap_env"]

@@ -20,7 +20,8 @@ class StepResult(NamedTuple):
     episode_return: Any  # running return including this step (valid as the final return where done)
     episode_length: Any
     nonfinite: Any  # per world: the state or reward is NaN or inf
-    log: dict  # {"reward/<term>": mean over worlds of that weighted reward term}, device scalars
+    log: dict  # {"reward/<term>": mean over worlds of that weighted reward term, "termination/<term>": fraction of
+    # worlds it ended}, device scalars
 
 
 def reward_terms(xp, task: TaskSpec, state: MdpState) -> dict:
@@ -29,11 +30,20 @@ def reward_terms(xp, task: TaskSpec, state: MdpState) -> dict:
     return terms if isinstance(terms, dict) else {"reward": terms}
 
 
+def _any(conditions: dict):
+    ended = None
+    for condition in conditions.values():
+        ended = condition if ended is None else ended | condition
+    return ended
+
+
 def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_length) -> StepResult:
     obs = task.observations(xp, state)
     terms = reward_terms(xp, task, state)
     reward = sum(terms.values())
     terminated = task.terminated(xp, state)
+    ends = terminated if isinstance(terminated, dict) else {}
+    terminated = _any(terminated) if isinstance(terminated, dict) else terminated
     nonfinite = ~(xp.isfinite(obs).all(-1) & xp.isfinite(reward))
     # a world whose physics blew up ends its episode here and is reset, and is reported by check_finite()
     terminated = terminated | nonfinite
@@ -41,5 +51,6 @@ def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_l
     episode_return = episode_return + reward
     truncated = (episode_length >= task.max_episode_steps) & ~terminated
     log = {f"reward/{name}": term.mean() for name, term in terms.items()}
+    log.update({f"termination/{name}": (ended * 1.0).mean() for name, ended in ends.items()})
     return StepResult(obs, reward, terminated, truncated, terminated | truncated, episode_return, episode_length,
                       nonfinite, log)

@@ -28,6 +28,8 @@ class MjxState(NamedTuple):
     key: jax.Array
     before: jax.Array  # the task's tracked quantity at the start of the coming step ((num_envs, 0) without one)
     model_fields: dict  # per-world model fields of domain randomization ({} when off)
+    task_state: dict = {}  # the task's per-world state by name ({} for tasks without one)
+    action: jax.Array | None = None  # the last clipped action (num_envs, action_dim)
 
 
 class _DataFields:
@@ -68,6 +70,9 @@ class MjxVecEnv(VecEnv):
         self._dr_nominal = {name: jnp.asarray(value) for name, value in dr.nominal_fields(self.mj_model, task.randomization).items()}
         self._action_low = jnp.asarray(task.single_action_space.low)
         self._action_high = jnp.asarray(task.single_action_space.high)
+        joints = task.joint_actions
+        self._ctrl_offset = None if joints is None else jnp.asarray(joints.default_pose, jnp.float32)
+        self._ctrl_scale = None if joints is None else jnp.asarray(joints.scale, jnp.float32)
         self._seed = seed
         self._reset_fn = jax.jit(self.functional_reset)
         self._step_fn = jax.jit(self.functional_step, donate_argnums=0)
@@ -87,11 +92,16 @@ class MjxVecEnv(VecEnv):
             qvel = d.qvel + vel_scale * jax.random.normal(key_vel, (self.num_envs, d.qvel.shape[0]))
         else:
             qvel = d.qvel + jax.random.uniform(key_vel, (self.num_envs, d.qvel.shape[0]), minval=-vel_scale, maxval=vel_scale)
+        uniform = jax.random.uniform(jax.random.fold_in(key, 1), (self.num_envs, task.reset_uniforms))
         if task.finish_reset is not None:
-            key_task = jax.random.fold_in(key, 1)
-            qpos, qvel = task.finish_reset(jnp, qpos, qvel, jax.random.uniform(key_task, (self.num_envs, task.reset_uniforms)))
+            qpos, qvel = task.finish_reset(jnp, qpos, qvel, uniform)
         batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_envs, *x.shape)), d)
-        return batched.replace(qpos=qpos, qvel=qvel)
+        return batched.replace(qpos=qpos, qvel=qvel), self._reset_task_state(uniform)
+
+    def _reset_task_state(self, uniform) -> dict:
+        fresh = self.task.reset_state(jnp, uniform) if self.task.reset_state is not None else {}
+        return {name: fresh[name] if name in fresh else jnp.zeros((self.num_envs, *shape))
+                for name, shape in self.task.task_state.items()}
 
     def _random_model_fields(self, key: jax.Array) -> dict:
         """Per-world model fields with freshly drawn randomization factors ({} when randomization is off)."""
@@ -107,9 +117,15 @@ class MjxVecEnv(VecEnv):
             return jax.vmap(function, in_axes=(None, 0))(self._model, data)
         return jax.vmap(lambda fields, d: function(self._model.replace(**fields), d))(model_fields, data)
 
-    def _mdp_state(self, data, before, model_fields) -> MdpState:
+    def _mdp_state(self, data, before, model_fields, task_state=None, action=None, uniform=None) -> MdpState:
         body_mass = model_fields.get("body_mass", jnp.broadcast_to(self._model.body_mass, (self.num_envs, self.mj_model.nbody)))
-        return MdpState(data.qpos, data.qvel, data.ctrl, before, _DataFields(data), body_mass, self.dt)
+        task_state = {} if task_state is None else task_state
+        if action is None:
+            action = jnp.zeros((self.num_envs, *self.task.single_action_space.shape))
+        if uniform is None:
+            uniform = jnp.zeros((self.num_envs, self.task.step_uniforms))
+        return MdpState(data.qpos, data.qvel, data.ctrl, before, _DataFields(data), body_mass, self.dt, action,
+                        task_state, task_state, uniform)
 
     def _refresh(self, data, model_fields, done=None, before=None):
         """Derived state of worlds whose qpos/qvel were just set (done; None: all): Data fields (a forward on
@@ -123,20 +139,28 @@ class MjxVecEnv(VecEnv):
         fresh = self.task.tracked(jnp, self._mdp_state(data, None, model_fields))
         return data, fresh if done is None else jnp.where(done[:, None], fresh, before)
 
-    def _observations(self, data, before=None, model_fields=None) -> jax.Array:
-        return self.task.observations(jnp, self._mdp_state(data, before, model_fields or {}))
+    def _observations(self, data, before=None, model_fields=None, task_state=None, uniform=None) -> jax.Array:
+        return self.task.observations(jnp, self._mdp_state(data, before, model_fields or {}, task_state, uniform=uniform))
+
+    def _step_uniform(self, key: jax.Array) -> jax.Array:
+        return jax.random.uniform(key, (self.num_envs, self.task.step_uniforms))
 
     def functional_reset(self, key: jax.Array) -> tuple[MjxState, jax.Array]:
         key, key_reset, key_model = jax.random.split(key, 3)
-        data = self._reset_data(key_reset)
+        key_uniform = jax.random.fold_in(key_model, 1)
+        data, task_state = self._reset_data(key_reset)
         model_fields = self._random_model_fields(key_model)
         data, before = self._refresh(data, model_fields)
         zeros = jnp.zeros(self.num_envs)
-        state = MjxState(data, zeros, zeros.astype(jnp.int32), jnp.zeros((), jnp.int32), key, before, model_fields)
-        return state, self._observations(data, before, model_fields)
+        action = jnp.zeros((self.num_envs, *self.task.single_action_space.shape))
+        state = MjxState(data, zeros, zeros.astype(jnp.int32), jnp.zeros((), jnp.int32), key, before, model_fields,
+                         task_state, action)
+        return state, self._observations(data, before, model_fields, task_state, self._step_uniform(key_uniform))
 
     def functional_step(self, state: MjxState, actions: jax.Array):
-        data = state.data.replace(ctrl=jnp.clip(actions, self._action_low, self._action_high))
+        action = jnp.clip(actions, self._action_low, self._action_high)
+        ctrl = action if self._ctrl_scale is None else self._ctrl_offset + self._ctrl_scale * action
+        data = state.data.replace(ctrl=ctrl)
         model_fields = state.model_fields
 
         def physics(_, d):
@@ -145,11 +169,19 @@ class MjxVecEnv(VecEnv):
         data = jax.lax.fori_loop(0, self.task.frame_skip, physics, data)
         if self.task.post_constraint:
             data = self._vmapped(mjx.rne_postconstraint, model_fields, data)
-        mdp_state = self._mdp_state(data, state.before, model_fields)
+        key, key_reset, key_model = jax.random.split(state.key, 3)
+        key_uniform = jax.random.fold_in(key_model, 1)  # (the model's factors come from key_model's splits)
+        uniform = self._step_uniform(key_uniform)
+        mdp_state = self._mdp_state(data, state.before, model_fields, state.task_state, action, uniform)
+        task_state = state.task_state
+        if self.task.advance is not None:
+            task_state, kicked_qvel = self.task.advance(jnp, mdp_state)
+            mdp_state = mdp_state._replace(task=task_state)
         r = evaluate_step(jnp, self.task, mdp_state, state.episode_return, state.episode_length)
         before = self.task.tracked(jnp, mdp_state) if self.task.tracked is not None else state.before
-        key, key_reset, key_model = jax.random.split(state.key, 3)
-        fresh = self._reset_data(key_reset)
+        if self.task.advance is not None and kicked_qvel is not None:  # a push acts from the next step on
+            data = data.replace(qvel=kicked_qvel)
+        fresh, fresh_task_state = self._reset_data(key_reset)
 
         def select(reset_value, value):
             mask = r.done.reshape(r.done.shape + (1,) * (value.ndim - 1))
@@ -158,8 +190,9 @@ class MjxVecEnv(VecEnv):
         data = jax.tree.map(select, fresh, data)
         if model_fields:
             model_fields = jax.tree.map(select, self._random_model_fields(key_model), model_fields)
+        task_state = jax.tree.map(select, fresh_task_state, task_state)
         data, before = self._refresh(data, model_fields, r.done, before)
-        obs = jnp.where(r.done[:, None], self._observations(data, before, model_fields), r.obs)
+        obs = jnp.where(r.done[:, None], self._observations(data, before, model_fields, task_state, uniform), r.obs)
         info = {"final_obs": r.obs, "episode": {"r": r.episode_return, "l": r.episode_length}, "_episode": r.done,
                 "log": r.log}
         new_state = MjxState(
@@ -170,6 +203,8 @@ class MjxVecEnv(VecEnv):
             key,
             before,
             model_fields,
+            task_state,
+            action,
         )
         return new_state, (obs, r.reward, r.terminated, r.truncated, info)
 
@@ -214,7 +249,9 @@ class MjxVecEnv(VecEnv):
                 "qacc_warmstart": np.asarray(state.data.qacc_warmstart), "time": np.asarray(state.data.time),
                 "episode_return": np.asarray(state.episode_return), "episode_length": np.asarray(state.episode_length),
                 "key": np.asarray(jax.random.key_data(state.key)),
-                **{f"model.{field}": np.asarray(value) for field, value in state.model_fields.items()}}
+                **{f"model.{field}": np.asarray(value) for field, value in state.model_fields.items()},
+                **{f"task.{name}": np.asarray(value) for name, value in state.task_state.items()},
+                "task.action": np.asarray(state.action)}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> jax.Array:
         """Restore worlds saved by state_dict() (same task and world count); returns their observations."""
@@ -225,22 +262,33 @@ class MjxVecEnv(VecEnv):
         model_fields = {field: jnp.asarray(state[f"model.{field}"]) if f"model.{field}" in state else value
                         for field, value in self._state.model_fields.items()}  # the worlds' randomized fields
         data, before = self._refresh_fn(data, model_fields)
+        task_state, action = self._given_task_state({name[len("task."):]: value for name, value in state.items()
+                                                     if name.startswith("task.")})
         self._state = MjxState(data, jnp.asarray(state["episode_return"], jnp.float32),
                                jnp.asarray(state["episode_length"], jnp.int32), jnp.zeros((), jnp.int32),
-                               jax.random.wrap_key_data(jnp.asarray(state["key"])), before, model_fields)
-        return self._observations(data, before, model_fields)
+                               jax.random.wrap_key_data(jnp.asarray(state["key"])), before, model_fields, task_state, action)
+        return self._observations(data, before, model_fields, task_state)
 
-    def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> jax.Array:
-        """Put every world in the given state; returns the observations of that state, as after a reset to it
-        (external forces zero, derived fields recomputed)."""
+    def _given_task_state(self, given: dict) -> tuple[dict, jax.Array]:
+        """The task state and last action with the arrays given by name replacing the current ones."""
+        current = self._state
+        task_state = {name: jnp.asarray(given[name], jnp.float32).reshape(value.shape) if name in given else value
+                      for name, value in current.task_state.items()}
+        action = jnp.asarray(given["action"], jnp.float32).reshape(current.action.shape) if "action" in given else current.action
+        return task_state, action
+
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray, task_state: dict | None = None) -> jax.Array:
+        """Put every world in the given state (and task state by name); returns the observations of that state, as
+        after a reset to it (external forces zero, derived fields recomputed)."""
         if self._state is None:
             self.reset()
         data = self._state.data.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
         data = data.replace(_impl=data._impl.replace(cfrc_ext=jnp.zeros_like(data._impl.cfrc_ext)))
         model_fields = self._state.model_fields
         data, before = self._refresh_fn(data, model_fields)
-        self._state = self._state._replace(data=data, before=before)
-        return self._observations(data, before, model_fields)
+        task_state, action = self._given_task_state(task_state or {})
+        self._state = self._state._replace(data=data, before=before, task_state=task_state, action=action)
+        return self._observations(data, before, model_fields, task_state)
 
 
 def _jax_device(device: str | None) -> jax.Device:

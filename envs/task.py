@@ -30,6 +30,10 @@ class MdpState(NamedTuple):
     data: Any  # the engine's batched Data fields, by name
     body_mass: Any  # (num_envs, nbody): the worlds' body masses (they differ with mass randomization)
     dt: float  # seconds per env step: timestep * frame_skip
+    action: Any = None  # (num_envs, action_dim): the agent's action clipped to the action space
+    task: dict = {}  # per-world task state after this step's advance (command, last action, air time, ...)
+    task_before: dict = {}  # the task state at the start of the step
+    uniform: Any = None  # (num_envs, step_uniforms): numbers uniform in [0, 1) the engine drew for this step
 
 
 # (xp, MdpState) -> batched array; a reward term may instead return {term name: weighted (num_envs,) array}
@@ -76,9 +80,32 @@ RESET_NOISE_KINDS = ("uniform", "normal")
 
 
 @dataclass(frozen=True)
+class JointPositionActions:
+    """Actions as joint-position targets around a default pose: ctrl = default_pose + scale * action, sent to
+    the model's position actuators (one per joint, in actuator order), whose gains are the PD gains. Also the
+    layout an exported policy needs (joint order, default pose, gains, scale)."""
+
+    joint_names: tuple[str, ...]  # actuator order
+    default_pose: tuple[float, ...]  # rad, per joint
+    scale: tuple[float, ...]  # rad per unit of action, per joint
+    stiffness: tuple[float, ...]  # kp (N m / rad), as the task sets it in the model
+    damping: tuple[float, ...]  # kd (N m s / rad)
+
+    def __post_init__(self):
+        count = len(self.joint_names)
+        for name in ("default_pose", "scale", "stiffness", "damping"):
+            if len(getattr(self, name)) != count:
+                raise ValueError(f"joint_actions.{name}: {len(getattr(self, name))} values is not allowed; "
+                                 f"must be one per joint ({count})")
+
+    def as_dict(self) -> dict:
+        return {name: list(getattr(self, name)) for name in ("joint_names", "default_pose", "scale", "stiffness", "damping")}
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     name: str
-    mjcf: Path
+    mjcf: Path | None  # the task's MJCF file; None where model_spec builds the model
     observations: Term  # -> (num_envs, obs_dim)
     reward: Term  # -> (num_envs,), or a dict of named weighted terms that add up to the reward
     terminated: Term  # -> (num_envs,) bool
@@ -106,6 +133,19 @@ class TaskSpec:
     # (MjModel) -> dict: deploy metadata beyond what envs.task_metadata derives (commands, action scale and
     # offset, observation terms, history), merged over it in an exported policy's metadata
     deploy_metadata: Callable[[Any], dict] | None = None
+    # the model as an MjSpec, built and edited at load (robots from MuJoCo Menagerie); replaces mjcf
+    model_spec: Callable[[], Any] | None = None
+    render_model_spec: Callable[[], Any] | None = None  # the same model with its visual meshes, for rendering
+    joint_actions: JointPositionActions | None = None  # None: actions are the actuators' controls (efforts)
+    # per-world task state carried from step to step: {name: shape per world}, reset with the world, checkpointed
+    task_state: dict = dataclasses.field(default_factory=dict)
+    # (xp, uniform (num_envs, reset_uniforms)) -> {name: array} of task state for freshly reset worlds (zeros without)
+    reset_state: Callable[[Any, Any], dict] | None = None
+    # (xp, MdpState) -> ({name: array} task state after the step, qvel to set or None): commands, timers, air
+    # time, pushes; it sees `step_uniforms` numbers per world in state.uniform
+    advance: Callable[[Any, MdpState], tuple[dict, Any]] | None = None
+    step_uniforms: int = 0
+    metadata: dict = dataclasses.field(default_factory=dict)  # what an exported policy needs (command ranges, ...)
 
     @property
     def velocity_noise_scale(self) -> float:
@@ -122,8 +162,15 @@ class TaskSpec:
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise ValueError(f"{name}: {value!r} is not allowed; must be >= 0")
-        if not isinstance(self.reset_uniforms, int) or self.reset_uniforms < 0:
-            raise ValueError(f"reset_uniforms: {self.reset_uniforms!r} is not allowed; must be a non-negative integer")
+        for name in ("reset_uniforms", "step_uniforms"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: {value!r} is not allowed; must be a non-negative integer")
+        if self.mjcf is None and self.model_spec is None:
+            raise ValueError(f"mjcf: None is not allowed for task {self.name!r} without a model_spec")
+        for name, shape in self.task_state.items():
+            if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 1 for n in shape):
+                raise ValueError(f"task_state.{name}: {shape!r} is not allowed; must be a tuple of positive sizes")
         for name in ("nconmax", "njmax"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -132,11 +179,14 @@ class TaskSpec:
             raise ValueError(f"randomization: {self.randomization!r} is not allowed; must be an envs.Randomization")
 
 
-def load_model(task: TaskSpec):
-    """The task's compiled MjModel, with the task's edits applied."""
+def load_model(task: TaskSpec, render: bool = False):
+    """The task's compiled MjModel, with the task's edits applied (render: the one with visual meshes, where the
+    task trains on a model without them)."""
     import mujoco
 
-    model = mujoco.MjModel.from_xml_path(str(task.mjcf))
+    if render and task.render_model_spec is not None:
+        return task.render_model_spec().compile()
+    model = task.model_spec().compile() if task.model_spec is not None else mujoco.MjModel.from_xml_path(str(task.mjcf))
     if task.edit_model is not None:
         task.edit_model(model)
     return model

@@ -61,8 +61,8 @@ def task_metadata(task: TaskSpec, model=None) -> dict:
     actuators = _actuators(model)
     metadata = {
         "task": task.name,
-        "model": {"mjcf": str(task.mjcf), "file": os.path.basename(str(task.mjcf)), "nq": int(model.nq), "nv": int(model.nv),
-                  "nu": int(model.nu), "edited_at_load": task.edit_model is not None,
+        "model": {"mjcf": str(task.mjcf) if task.mjcf else None, "file": os.path.basename(str(task.mjcf)) if task.mjcf else None, "nq": int(model.nq), "nv": int(model.nv),
+                  "nu": int(model.nu), "edited_at_load": task.edit_model is not None or task.model_spec is not None,
                   "integrator": _INTEGRATORS.get(int(model.opt.integrator), int(model.opt.integrator))},
         "control": {"period": control_period, "frequency": 1.0 / control_period, "frame_skip": task.frame_skip,
                     "physics_timestep": float(model.opt.timestep)},
@@ -79,6 +79,26 @@ def task_metadata(task: TaskSpec, model=None) -> dict:
             **actuators},
         "commands": None,
     }
+    metadata = _merge(metadata, _task_layer(task))
     if task.deploy_metadata is not None:
         metadata = _merge(metadata, task.deploy_metadata(model))
     return metadata
+
+
+def _task_layer(task: TaskSpec) -> dict:
+    """What a locomotion-style task declares: joint-position actions (targets around a default pose, PD gains),
+    its observation layout, commands and robot."""
+    extra = {key: value for key, value in task.metadata.items() if key not in ("observation_layout", "commands")}
+    if "observation_layout" in task.metadata:
+        extra["observation"] = {"terms": task.metadata["observation_layout"]}
+    if "commands" in task.metadata:
+        extra["commands"] = task.metadata["commands"]
+    joints = task.joint_actions
+    if joints is not None:
+        extra["action"] = {
+            "target": "joint_position", "joints": list(joints.joint_names), "offset": list(joints.default_pose),
+            "scale": list(joints.scale), "default_joint_pos": list(joints.default_pose),
+            "stiffness": list(joints.stiffness), "damping": list(joints.damping),
+            "to_ctrl": "joint targets = offset + scale * clip(actions, low, high), held for frame_skip physics steps; "
+                       "torque = stiffness * (target - q) - damping * qdot"}
+    return extra

@@ -93,6 +93,13 @@ class WarpVecEnv(VecEnv):
         self._action_low = torch.as_tensor(task.single_action_space.low, device=self.device)
         self._action_high = torch.as_tensor(task.single_action_space.high, device=self.device)
         self._before = None  # the task's tracked quantity at the start of the coming step
+        # the task layer: per-world task state, the last clipped action, this step's uniforms, joint-position targets
+        self._task_state = {name: torch.zeros((num_envs, *shape), device=self.device) for name, shape in task.task_state.items()}
+        self._action = torch.zeros((num_envs, *task.single_action_space.shape), device=self.device)
+        self._uniform = self._draw(task.step_uniforms)
+        joints = task.joint_actions
+        self._ctrl_offset = None if joints is None else torch.as_tensor(joints.default_pose, dtype=torch.float32, device=self.device)
+        self._ctrl_scale = None if joints is None else torch.as_tensor(joints.scale, dtype=torch.float32, device=self.device)
         self._graphs = {}
         self._cuda = wp.get_device(self.device).is_cuda
         # Warp works on its own stream: a graph cannot be captured on torch's default (legacy) stream. Each launch
@@ -146,7 +153,12 @@ class WarpVecEnv(VecEnv):
         return self._torch_streams[stream.cuda_stream]
 
     def _state(self) -> MdpState:
-        return MdpState(self._qpos, self._qvel, self._ctrl, self._before, self._fields, self._body_mass, self.dt)
+        return MdpState(self._qpos, self._qvel, self._ctrl, self._before, self._fields, self._body_mass, self.dt,
+                        self._action, self._task_state, self._task_state, self._uniform)
+
+    def _draw(self, count: int) -> torch.Tensor:
+        """Per-world numbers uniform in [0, 1) from the env's generator."""
+        return torch.rand((self.num_envs, count), generator=self._generator, device=self.device)
 
     def _randomize(self, mask: torch.Tensor) -> None:
         """Draw new model factors for the worlds where mask is True."""
@@ -171,11 +183,17 @@ class WarpVecEnv(VecEnv):
             else:
                 noise = torch.rand(state.shape, generator=self._generator, device=self.device) * (2 * scale) - scale
             state.add_(noise * mask.unsqueeze(-1))
+        if task.finish_reset is not None or task.reset_state is not None:
+            uniform = self._draw(task.reset_uniforms)
         if task.finish_reset is not None:
-            uniform = torch.rand((self.num_envs, task.reset_uniforms), generator=self._generator, device=self.device)
             qpos, qvel = task.finish_reset(torch, self._qpos, self._qvel, uniform)
             self._qpos.copy_(torch.where(mask.unsqueeze(-1), qpos, self._qpos))
             self._qvel.copy_(torch.where(mask.unsqueeze(-1), qvel, self._qvel))
+        if self._task_state:
+            fresh = task.reset_state(torch, uniform) if task.reset_state is not None else {}
+            self._task_state = {name: torch.where(mask.view(-1, *([1] * (value.dim() - 1))),
+                                                  fresh[name] if name in fresh else torch.zeros_like(value), value)
+                                for name, value in self._task_state.items()}
         self._episode_return.masked_fill_(mask, 0.0)
         self._episode_length.masked_fill_(mask, 0)
         if self._dr_ranges:
@@ -207,11 +225,20 @@ class WarpVecEnv(VecEnv):
             self._refresh(None)
         # clip only what reaches the simulator: the agent keeps its sampled action
         # actions made elsewhere (numpy, or torch on another device) are moved here, as Isaac Lab's envs do
-        actions = torch.as_tensor(actions, device=self.device)
-        self._ctrl.copy_(torch.clamp(actions, self._action_low, self._action_high))
+        self._action = torch.clamp(torch.as_tensor(actions, device=self.device), self._action_low, self._action_high)
+        self._ctrl.copy_(self._action if self._ctrl_scale is None else self._ctrl_offset + self._ctrl_scale * self._action)
         self._run("physics", self._physics)
+        if self.task.step_uniforms:
+            self._uniform = self._draw(self.task.step_uniforms)
         state = self._state()
+        kicked_qvel = None
+        if self.task.advance is not None:
+            task_state, kicked_qvel = self.task.advance(torch, state)
+            state = state._replace(task=task_state)
+            self._task_state = task_state
         r = evaluate_step(torch, self.task, state, self._episode_return, self._episode_length)
+        if kicked_qvel is not None:  # an interval event (a push): it acts from the next step on
+            self._qvel.copy_(kicked_qvel)
         final_obs = r.obs.clone()  # a term may return a view of the simulator state, which the reset rewrites
         if self.task.tracked is not None:
             self._before = self.task.tracked(torch, state).clone()
@@ -250,6 +277,8 @@ class WarpVecEnv(VecEnv):
         state.update(episode_return=self._episode_return.cpu().numpy(), episode_length=self._episode_length.cpu().numpy(),
                      generator=self._generator.get_state().numpy())
         state.update({f"model.{field}": view.cpu().numpy().copy() for field, view in self._dr_views.items()})
+        state.update({f"task.{name}": value.cpu().numpy().copy() for name, value in self._task_state.items()})
+        state["task.action"] = self._action.cpu().numpy().copy()
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> torch.Tensor:
@@ -263,13 +292,22 @@ class WarpVecEnv(VecEnv):
         for field, view in self._dr_views.items():  # the worlds' randomized masses, frictions, gains
             if f"model.{field}" in state:
                 view.copy_(torch.as_tensor(state[f"model.{field}"], dtype=view.dtype).reshape(view.shape))
+        self._load_task_state({name[len("task."):]: value for name, value in state.items() if name.startswith("task.")})
         self._refresh(None)
         return self._observations()
 
-    def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> torch.Tensor:
-        """Put every world in the given state (arrays of shape (num_envs, nq) and (num_envs, nv)); returns the
-        observations of that state, as after a reset to it (external forces zero, derived fields recomputed).
-        For tests, evaluation and replay."""
+    def _load_task_state(self, given: dict) -> None:
+        """Task state (and the last action, "action") from arrays by name; names not given keep their values."""
+        if "action" in given:
+            self._action = torch.as_tensor(given["action"], dtype=torch.float32, device=self.device).reshape(self._action.shape)
+        self._task_state = {name: torch.as_tensor(given[name], dtype=value.dtype, device=self.device).reshape(value.shape)
+                            if name in given else value for name, value in self._task_state.items()}
+
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray, task_state: dict | None = None) -> torch.Tensor:
+        """Put every world in the given state (arrays of shape (num_envs, nq) and (num_envs, nv), and task state
+        by name); returns the observations of that state, as after a reset to it (external forces zero, derived
+        fields recomputed). For tests, evaluation and replay."""
+        self._load_task_state(task_state or {})
         self._qpos.copy_(torch.as_tensor(qpos, dtype=self._qpos.dtype))
         self._qvel.copy_(torch.as_tensor(qvel, dtype=self._qvel.dtype))
         self._fields.cfrc_ext.zero_()

@@ -74,7 +74,9 @@ class VideoRecorder:
     def __init__(self, env, path: str, width: int, height: int, camera: str | None):
         import mujoco
 
-        self.model = env.unwrapped.mj_model
+        from envs.task import load_model
+
+        self.model = load_model(env.unwrapped.task, render=True)  # a robot's visual meshes (training drops them)
         self.data = mujoco.MjData(self.model)
         self.renderer = mujoco.Renderer(self.model, height, width)
         self.camera = camera if camera is not None else (0 if self.model.ncam else -1)

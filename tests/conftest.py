@@ -2,7 +2,11 @@
 
 import os
 
+from pathlib import Path
+
 os.environ.setdefault("WANDB_MODE", "offline")
+# robot models: the offline MuJoCo Menagerie copy next to the repository, where the user has not set one
+os.environ.setdefault("MENAGERIE_ROOT", str(Path(__file__).resolve().parents[2] / "shared" / "menagerie"))
 
 import pytest
 import torch

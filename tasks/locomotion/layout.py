@@ -1,0 +1,28 @@
+"""Where a legged robot's quantities sit in the compiled model: written out, so that importing the tasks
+compiles no model; a test holds each robot's layout to its compiled model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LeggedLayout:
+    joint_names: tuple[str, ...]  # actuated joints, in actuator order (one position actuator each)
+    default_pose: tuple[float, ...]  # rad, standing pose the actions are offsets from
+    joint_low: tuple[float, ...]  # the joints' ranges (rad)
+    joint_high: tuple[float, ...]
+    base_height: float  # m, the base's height in the default pose (the reset height)
+    foot_sites: tuple[int, ...]  # site ids at the feet's contact points
+    foot_radius: float  # m: a foot whose site is below this height (plus a margin) touches the flat ground
+    base_body: int = 1  # body id of the floating base
+    joint_qpos_start: int = 7  # after the free joint's position and quaternion
+    joint_qvel_start: int = 6
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def num_feet(self) -> int:
+        return len(self.foot_sites)
