@@ -37,16 +37,29 @@ def test_task_terms_make_their_tensors_on_the_state_device(task):
         def __getattr__(self, name):
             return _meta(getattr(env._fields, name))
 
-    state = envs.MdpState(_meta(env._qpos), _meta(env._qvel), _meta(env._ctrl), None, MetaFields(), _meta(env._body_mass), env.dt)
+    def meta(value):
+        if isinstance(value, dict):
+            return {key: meta(item) for key, item in value.items()}
+        return _meta(value) if isinstance(value, torch.Tensor) else value
+
+    state = env._state()
+    state = state._replace(**{name: meta(getattr(state, name)) for name in state._fields if name not in ("data", "before")},
+                           data=MetaFields(), before=None)
     if spec.tracked is not None:
         state = state._replace(before=spec.tracked(torch, state))
+    if spec.advance is not None:
+        task_state, kicked_qvel = spec.advance(torch, state)
+        assert kicked_qvel is None or kicked_qvel.device.type == "meta"
+        state = state._replace(task=task_state)
     result = evaluate_step(torch, spec, state, torch.zeros(2, device="meta"), torch.zeros(2, dtype=torch.int32, device="meta"))
     for name in ("obs", "reward", "terminated", "truncated", "nonfinite"):
         assert getattr(result, name).device.type == "meta", name
     assert all(value.device.type == "meta" for value in result.log.values())
+    uniform = torch.empty((2, spec.reset_uniforms), device="meta")
     if spec.finish_reset is not None:
-        uniform = torch.empty((2, spec.reset_uniforms), device="meta")
         assert all(x.device.type == "meta" for x in spec.finish_reset(torch, state.qpos, state.qvel, uniform))
+    if spec.reset_state is not None:
+        assert all(x.device.type == "meta" for x in spec.reset_state(torch, uniform).values())
 
 
 @contextlib.contextmanager
