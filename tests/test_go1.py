@@ -91,7 +91,8 @@ def test_a_checkpoint_restores_the_task_state_and_the_run_continues_identically(
         torch.testing.assert_close(reward_a, reward_b)
 
 
-@pytest.mark.slow  # MJX compiles go1-flat's step for 5 minutes on this CPU
+@pytest.mark.slow
+@pytest.mark.long  # MJX compiles go1-flat's step for 5 minutes on this CPU, then 8 minutes of parity
 def test_warp_and_mjx_agree_step_by_step():
     envs_ = {backend: tasks.make("go1-flat", backend, num_envs=WORLDS, seed=0, **_quiet(model_spec=CONVERGED)) for backend in ("warp", "mjx")}
     numpy = {backend: converter(env.framework, "numpy") for backend, env in envs_.items()}

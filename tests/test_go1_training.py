@@ -24,6 +24,7 @@ TRACKING = "reward/track_lin_vel_xy"
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 5-17 minutes on the 2-core CPU: run by hand before resolving, not in CI
 def test_go1_flat_learns_to_track_a_forward_command(tmp_path):
     torch.set_num_threads(1)
     events = dataclasses.replace(mdp.EVENTS, commands=FORWARD)
