@@ -72,7 +72,7 @@ def _dense(b: _Builder, x: str, layer: Dense, hint: str) -> str:
     return _activation(b, y, layer.activation)
 
 
-_INT64_MAX, _INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 class _Value:
@@ -110,11 +110,10 @@ class _Value:
         starts, ends, axes, steps = [], [], [], []
         for axis, part in enumerate(key):
             if isinstance(part, slice) and part != slice(None):
-                step = 1 if part.step is None else part.step
-                starts.append(part.start if part.start is not None else (0 if step > 0 else _INT64_MAX))
-                ends.append(part.stop if part.stop is not None else (_INT64_MAX if step > 0 else _INT64_MIN))
+                starts.append(0 if part.start is None else part.start)  # steps are positive (model_grammar)
+                ends.append(_INT64_MAX if part.stop is None else part.stop)
                 axes.append(axis)
-                steps.append(step)
+                steps.append(1 if part.step is None else part.step)
         name = self.name
         if axes:
             name = self.b.op("Slice", [name, *(self.b.const(values, label, np.int64) for values, label in
