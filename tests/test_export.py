@@ -309,3 +309,21 @@ def test_train_export_writes_each_seeds_policy_from_its_checkpoint(tmp_path):
         assert checkpoint in (str(folder / "checkpoints" / "best.pt"), str(folder / "checkpoints" / "last.pt"))
         agent, _, _ = export_script.load_agent(str(folder), Path(checkpoint).stem)
         _compare(agent, "torch", _onnx_runner(files["onnx"]), 4, recurrent=False)
+
+
+@pytest.mark.parametrize("source", ["OBSERVATIONS[:, 1:5:2]", "STATES[..., -2:] * 3 - 1", "concatenate([-OBSERVATIONS[:, :2], 2 / (1 + OBSERVATIONS[:, 4:])])",
+                                    "OBSERVATIONS[:, -3:-1] + OBSERVATIONS[:, 0:2]", "concatenate([OBSERVATIONS[:, ::2], OBSERVATIONS]) / 4"])
+def test_the_onnx_writer_evaluates_input_expressions_as_numpy_does(source):
+    """The writer's expressions on their own (no agent): a block without layers passes its input to an identity head."""
+    from toolkit.export.onnx_writer import build_model
+    from toolkit.export.policy_graph import Block, Dense, PolicyGraph
+    from toolkit.model_grammar import parse_expression
+
+    expr = parse_expression(source, "network[0].input", ("concatenate",))
+    obs = _observation_batches(5)[0]
+    expected = np.asarray(expr.compile({}, lambda arrays: np.concatenate(arrays, -1))({"OBSERVATIONS": obs, "STATES": obs}))
+    size = expected.shape[1]
+    graph = PolicyGraph(observation_size=5, normalizer=None, rnn=None, blocks=[Block("inputs", expr, [])],
+                        head=Dense(np.eye(size, dtype=np.float32), np.zeros(size, np.float32)), action_kind="continuous")
+    session = onnxruntime.InferenceSession(build_model(graph).SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"obs": obs})[0], expected, rtol=1e-6, atol=1e-6)

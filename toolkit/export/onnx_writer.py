@@ -19,7 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..model_grammar import ACTIVATIONS as EXPRESSION_FUNCTIONS
-from .policy_graph import Dense, PolicyGraph, Recurrent
+from .policy_graph import Dense, ExportError, PolicyGraph, Recurrent
 
 OPSET = 17
 IR_VERSION = 8
@@ -90,15 +90,32 @@ class _Value:
         inputs = [operand, self.name] if reverse else [self.name, operand]
         return _Value(self.b, self.b.op(op_type, inputs), rank)
 
-    def __add__(self, other): return self._binary("Add", other)
-    def __radd__(self, other): return self._binary("Add", other, True)
-    def __sub__(self, other): return self._binary("Sub", other)
-    def __rsub__(self, other): return self._binary("Sub", other, True)
-    def __mul__(self, other): return self._binary("Mul", other)
-    def __rmul__(self, other): return self._binary("Mul", other, True)
-    def __truediv__(self, other): return self._binary("Div", other)
-    def __rtruediv__(self, other): return self._binary("Div", other, True)
-    def __neg__(self): return _Value(self.b, self.b.op("Neg", [self.name]), self.rank)
+    def __add__(self, other):
+        return self._binary("Add", other)
+
+    def __radd__(self, other):
+        return self._binary("Add", other, True)
+
+    def __sub__(self, other):
+        return self._binary("Sub", other)
+
+    def __rsub__(self, other):
+        return self._binary("Sub", other, True)
+
+    def __mul__(self, other):
+        return self._binary("Mul", other)
+
+    def __rmul__(self, other):
+        return self._binary("Mul", other, True)
+
+    def __truediv__(self, other):
+        return self._binary("Div", other)
+
+    def __rtruediv__(self, other):
+        return self._binary("Div", other, True)
+
+    def __neg__(self):
+        return _Value(self.b, self.b.op("Neg", [self.name]), self.rank)
 
     def __getitem__(self, key) -> "_Value":
         """numpy's basic indexing (ints, slices, one `...`): the slices in one Slice node, then a Gather per int."""
@@ -132,7 +149,7 @@ def _expression(b: _Builder, expr, env: dict[str, _Value], gelu: str) -> _Value:
     concatenate = lambda values: _Value(b, b.op("Concat", [value.name for value in values], axis=-1), values[0].rank)  # noqa: E731
     result = expr.compile(functions, concatenate)(env)
     if not isinstance(result, _Value):
-        raise ValueError(f"expression {expr.source!r} does not depend on the network's inputs")
+        raise ExportError(f"expression: {expr.source!r} cannot be exported; it does not depend on the network's inputs")
     return result
 
 
