@@ -41,6 +41,29 @@ def _recurrent(rnn_type, layers, activation="elu"):
             "value": {"class": "DeterministicMixin", "hiddens": [16]}}
 
 
+def _network(*blocks, output="ACTIONS"):
+    """A model in skrl's model-instantiator grammar: blocks as (name, input, layers, activations)."""
+    return {"network": [{"name": name, "input": source, "layers": layers, "activations": activations}
+                        for name, source, layers, activations in blocks], "output": output}
+
+
+VALUE = {"class": "DeterministicMixin", **_network(("net", "STATES", [16], "elu"), output="ONE")}
+TWO_BLOCKS = _network(  # slices (with a step), arithmetic, a concatenate of an earlier block and the observations
+    ("body", "OBSERVATIONS[:, 0:3] * 0.5 - 1", [16], "elu"),
+    ("joint", "concatenate([body, -STATES[..., 1::2], OBSERVATIONS[:, 3:] / 2])", [16, 8], ["tanh", "softsign"]),
+    output="2 * tanh(ACTIONS) + 0.1 * gelu(ACTIONS)")
+GRAMMAR_CASES = {  # skrl's model-instantiator grammar (toolkit/model_grammar.py)
+    "grammar_2_tanh": ("PPO", {"separate": True, "value": VALUE, "policy": {
+        "class": "GaussianMixin", **_network(("net", "STATES", [16, 16], ["elu", "gelu"]), output="2 * tanh(ACTIONS)")}}),
+    "grammar_two_blocks_concatenate": ("PPO", {"separate": True, "value": VALUE, "policy": {"class": "GaussianMixin", **TWO_BLOCKS}}),
+    "grammar_two_blocks_shared": ("PPO", {"separate": False, "value": VALUE, "policy": {"class": "GaussianMixin", **TWO_BLOCKS}}),
+    "grammar_clip_mean_actions": ("PPO", {"separate": True, "value": VALUE, "policy": {
+        "class": "GaussianMixin", "clip_mean_actions": True, **_network(("net", "OBSERVATIONS", [16], "relu"), output="4 * ACTIONS")}}),
+    "grammar_rnn_2_tanh": ("PPO_RNN", {"separate": False, "value": VALUE, "policy": {
+        "class": "GaussianMixin", "rnn": {"type": "LSTM", "num_layers": 1, "hidden_size": 8, "sequence_length": 4},
+        **_network(("net", "STATES", [16], "silu"), output="2 * tanh(ACTIONS)")}}),
+}
+
 CASES = {  # name: (agent class, models section)
     "ppo": ("PPO", MLP),
     "ppo_gelu_silu": ("PPO", {**MLP, "policy": {**MLP["policy"], "hidden_activation": ["gelu", "silu"]}}),
@@ -50,6 +73,7 @@ CASES = {  # name: (agent class, models section)
     "ppo_rnn_value_only_recurrent": ("PPO_RNN", {  # a feed-forward policy beside a recurrent value: no state inputs
         "separate": True, "policy": {"class": "GaussianMixin", "hiddens": [16]},
         "value": {"class": "DeterministicMixin", "hiddens": [16], "rnn": {"type": "GRU", "hidden_size": 8, "sequence_length": 4}}}),
+    **GRAMMAR_CASES,
 }
 
 
@@ -183,8 +207,20 @@ def test_exported_onnx_computes_the_agents_deterministic_action(framework, case,
 
 
 @pytest.mark.parametrize("framework", ["torch", "jax"])
-def test_discrete_policies_export_the_most_likely_action(framework, tmp_path):
-    models = {**MLP, "policy": {"class": "CategoricalMixin", "hiddens": [16]}}
+def test_clip_mean_actions_is_exported_as_the_action_bounds(framework, tmp_path):
+    """The clip case's mean (4 * ACTIONS) leaves [-1, 1] for most observations: the file clamps it as the agent does."""
+    agent_class, models = CASES["grammar_clip_mean_actions"]
+    agent = _agent(framework, agent_class, models, gym.spaces.Box(-np.inf, np.inf, (5,), np.float32), gym.spaces.Box(-1, 1, (3,), np.float32))
+    session = onnxruntime.InferenceSession(agent.export(str(tmp_path), formats=["onnx"])["onnx"])
+    exported = session.run(None, {"obs": _observation_batches(5)[0]})[0]
+    assert np.abs(exported).max() == 1.0 and (np.abs(exported) == 1.0).mean() > 0.2 and (np.abs(exported) < 1.0).any()
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+@pytest.mark.parametrize("grammar", ["old", "network"])
+def test_discrete_policies_export_the_most_likely_action(framework, grammar, tmp_path):
+    models = {**MLP, "policy": {"class": "CategoricalMixin", "hiddens": [16]} if grammar == "old" else
+              {"class": "CategoricalMixin", **TWO_BLOCKS, "output": "ACTIONS - 0.5 * tanh(ACTIONS)"}}
     agent = _agent(framework, "PPO", models, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(3))
     session = onnxruntime.InferenceSession(agent.export(str(tmp_path), formats=["onnx"])["onnx"])
     obs = _observation_batches(4)[0]
@@ -273,3 +309,21 @@ def test_train_export_writes_each_seeds_policy_from_its_checkpoint(tmp_path):
         assert checkpoint in (str(folder / "checkpoints" / "best.pt"), str(folder / "checkpoints" / "last.pt"))
         agent, _, _ = export_script.load_agent(str(folder), Path(checkpoint).stem)
         _compare(agent, "torch", _onnx_runner(files["onnx"]), 4, recurrent=False)
+
+
+@pytest.mark.parametrize("source", ["OBSERVATIONS[:, 1:5:2]", "STATES[..., -2:] * 3 - 1", "concatenate([-OBSERVATIONS[:, :2], 2 / (1 + OBSERVATIONS[:, 4:])])",
+                                    "OBSERVATIONS[:, -3:-1] + OBSERVATIONS[:, 0:2]", "concatenate([OBSERVATIONS[:, ::2], OBSERVATIONS]) / 4"])
+def test_the_onnx_writer_evaluates_input_expressions_as_numpy_does(source):
+    """The writer's expressions on their own (no agent): a block without layers passes its input to an identity head."""
+    from toolkit.export.onnx_writer import build_model
+    from toolkit.export.policy_graph import Block, Dense, PolicyGraph
+    from toolkit.model_grammar import parse_expression
+
+    expr = parse_expression(source, "network[0].input", ("concatenate",))
+    obs = _observation_batches(5)[0]
+    expected = np.asarray(expr.compile({}, lambda arrays: np.concatenate(arrays, -1))({"OBSERVATIONS": obs, "STATES": obs}))
+    size = expected.shape[1]
+    graph = PolicyGraph(observation_size=5, normalizer=None, rnn=None, blocks=[Block("inputs", expr, [])],
+                        head=Dense(np.eye(size, dtype=np.float32), np.zeros(size, np.float32)), action_kind="continuous")
+    session = onnxruntime.InferenceSession(build_model(graph).SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"obs": obs})[0], expected, rtol=1e-6, atol=1e-6)

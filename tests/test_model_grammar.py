@@ -284,6 +284,7 @@ ERRORS = [
     ({"network": [_block(input="one_hot_encoding(OBSERVATION_SPACE, OBSERVATIONS)")]}, r"is not allowed; one_hot_encoding needs a Discrete"),
     ({"network": [_block(input='STATES["joint-pos"]')]}, r"is not allowed; indexing by key needs a Dict observation space"),
     ({"network": [_block(input="OBSERVATIONS[:, a]")]}, r"is not allowed; indices and slice bounds must be integers"),
+    ({"network": [_block(input="OBSERVATIONS[:, ::-1]")]}, r"is not allowed; slice steps must be positive"),
     ({"network": [_block(input="OBSERVATIONS ** 2")]}, r"input: 'OBSERVATIONS \*\* 2' is not allowed; expressions use names"),
     ({"network": [_block(input="tanh(OBSERVATIONS)")]}, r"input: .* is not allowed; tanh\(...\) is not a function here; allowed: concatenate"),
     ({"network": [_block(), _block()]}, r"network\[1\].name: 'net' is not allowed; block names must be unique"),

@@ -165,7 +165,10 @@ def _index_key(node: ast.AST, source: str, where: str):
     if isinstance(node, ast.Tuple):
         return tuple(_index_key(item, source, where) for item in node.elts)
     if isinstance(node, ast.Slice):
-        return slice(integer(node.lower), integer(node.upper), integer(node.step))
+        step = integer(node.step)
+        if step is not None and step < 1:
+            raise _error(where, source, "slice steps must be positive (torch's tensors take no negative step)")
+        return slice(integer(node.lower), integer(node.upper), step)
     if isinstance(node, ast.Constant) and node.value is Ellipsis:
         return Ellipsis
     if isinstance(node, ast.Constant) and isinstance(node.value, str):

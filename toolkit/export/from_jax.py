@@ -7,9 +7,9 @@ import jax
 import numpy as np
 
 from ..jax import models as jax_models
-from ..jax.models import CategoricalHead, GaussianHead
+from ..jax.models import MLP, BlockNetwork, CategoricalHead, GaussianHead
 from ..jax.rnn_models import RecurrentActorCritic
-from .policy_graph import Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
+from .policy_graph import TRUNK_INPUT, Block, Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
 
 
 def _numpy(array) -> np.ndarray:
@@ -27,6 +27,17 @@ def _activation_name(function) -> str:
 
 def _mlp(mlp, params: list) -> list[Dense]:
     return [Dense(_numpy(layer["w"]).T, _numpy(layer["b"]), _activation_name(act)) for layer, act in zip(params, mlp.activations)]
+
+
+def _blocks(trunk, params) -> list[Block]:
+    """The trunk's blocks: a BlockNetwork's (params keyed by block name), with the input expressions of the plan it
+    was built from; a plain MLP is the one block fed the observations."""
+    if isinstance(trunk, BlockNetwork):
+        return [Block(block.name, block.input, _mlp(network, params[block.name]))
+                for block, (_, _, network) in zip(trunk.plan.blocks, trunk.blocks)]
+    if isinstance(trunk, MLP):
+        return [Block("net", TRUNK_INPUT, _mlp(trunk, params))]
+    raise ExportError(f"model: a {type(trunk).__name__} trunk cannot be exported; expected an MLP or a BlockNetwork")
 
 
 def _recurrent(layers, params: list) -> Recurrent:
@@ -50,19 +61,21 @@ def policy_graph(agent) -> PolicyGraph:
     if isinstance(model, RecurrentActorCritic):
         trunk = model.policy_trunk
         rnn = _recurrent(trunk.rnn, trunk_params["rnn"]) if trunk.rnn is not None else None
-        mlp = _mlp(trunk.mlp, trunk_params["mlp"])
+        blocks = _blocks(trunk.mlp, trunk_params["mlp"])
     else:
-        rnn, mlp = None, _mlp(model.policy_trunk, trunk_params)
-    head = model.head
+        rnn, blocks = None, _blocks(model.policy_trunk, trunk_params)
+    head, bounds = model.head, None
     if isinstance(head, GaussianHead):
         mean = params["head"]["mean"]
-        out = Dense(_numpy(mean["w"]).T, _numpy(mean["b"]), _activation_name(head.mean_activation))
-        kind, scale = "continuous", float(head.output_scale)
+        out, kind = Dense(_numpy(mean["w"]).T, _numpy(mean["b"])), "continuous"
+        if head.mean_bounds is not None:
+            bounds = tuple(_numpy(bound) for bound in head.mean_bounds)
     elif isinstance(head, CategoricalHead):
         logits = params["head"]["logits"]
-        out, kind, scale = Dense(_numpy(logits["w"]).T, _numpy(logits["b"])), "discrete", 1.0
+        out, kind = Dense(_numpy(logits["w"]).T, _numpy(logits["b"])), "discrete"
     else:
         raise ExportError(f"model: a {type(head).__name__} head cannot be exported; expected GaussianHead or CategoricalHead")
+    # jax.nn.gelu, what `gelu` means in the models' expressions, is the tanh approximation
     return PolicyGraph(observation_size=int(np.prod(agent.observation_space.shape)), normalizer=_normalizer(agent),
-                       rnn=rnn, mlp=mlp, head=out, action_kind=kind, output_scale=scale,
-                       info={"framework": "jax", "agent": type(agent).__name__})
+                       rnn=rnn, blocks=blocks, head=out, action_kind=kind, output=head.output, mean_bounds=bounds,
+                       gelu="gelu_tanh", info={"framework": "jax", "agent": type(agent).__name__})

@@ -11,12 +11,13 @@ import torch
 from torch import nn
 
 from ..checkpoint import atomic_write_bytes
-from ..torch.models import CategoricalHead, GaussianHead
+from ..torch.models import BlockNetwork, CategoricalHead, GaussianHead
 from ..torch.rnn_models import RecurrentModel
-from .policy_graph import Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
+from .policy_graph import TRUNK_INPUT, Block, Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
 
 _ACTIVATION_NAMES = {nn.Identity: "identity", nn.ReLU: "relu", nn.ELU: "elu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
-                     nn.LeakyReLU: "leaky_relu", nn.SELU: "selu", nn.Softplus: "softplus", nn.SiLU: "silu"}
+                     nn.LeakyReLU: "leaky_relu", nn.SELU: "selu", nn.Softplus: "softplus", nn.SiLU: "silu",
+                     nn.Softsign: "softsign", nn.Softmax: "softmax"}
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -28,7 +29,7 @@ def _activation_name(module: nn.Module) -> str:
         return "gelu" if module.approximate == "none" else "gelu_tanh"
     name = _ACTIVATION_NAMES.get(type(module))
     if name is None or (name == "elu" and module.alpha != 1.0) or (name == "leaky_relu" and module.negative_slope != 0.01) \
-            or (name == "softplus" and module.beta != 1.0):
+            or (name == "softplus" and module.beta != 1.0) or (name == "softmax" and module.dim != -1):
         raise ExportError(f"activation: {module} cannot be exported; allowed: {', '.join(_ACTIVATION_NAMES.values())}, gelu")
     return name
 
@@ -62,24 +63,35 @@ def _normalizer(scaler) -> Normalizer | None:
                       clip=float(scaler.clip_threshold), count=float(scaler.current_count), epsilon=float(scaler.epsilon))
 
 
+def _blocks(trunk: nn.Module) -> list[Block]:
+    """The trunk's blocks: a BlockNetwork's, with the input expressions of the plan it was built from; a plain MLP
+    (nn.Sequential) is the one block fed the observations."""
+    if isinstance(trunk, BlockNetwork):
+        return [Block(block.name, block.input, _mlp(sequential)) for block, sequential in zip(trunk.plan.blocks, trunk.blocks)]
+    if isinstance(trunk, nn.Sequential):
+        return [Block("net", TRUNK_INPUT, _mlp(trunk))]
+    raise ExportError(f"model: a {type(trunk).__name__} trunk cannot be exported; expected an MLP or a BlockNetwork")
+
+
 def policy_graph(agent) -> PolicyGraph:
     policy = agent.policy
     if isinstance(policy, RecurrentModel):
         rnn = _recurrent(policy.trunk.rnn) if policy.trunk.rnn is not None else None
-        mlp = _mlp(policy.trunk.mlp)
+        blocks = _blocks(policy.trunk.mlp)
     else:
-        rnn, mlp = None, _mlp(policy.trunk)
-    head = policy.head
+        rnn, blocks = None, _blocks(policy.trunk)
+    head, bounds = policy.head, None
     if isinstance(head, GaussianHead):
-        out = Dense(_numpy(head.mean.weight), _numpy(head.mean.bias), _activation_name(head.mean_activation))
-        kind, scale = "continuous", float(head.output_scale)
+        out, kind = Dense(_numpy(head.mean.weight), _numpy(head.mean.bias)), "continuous"
+        if head.clamps_mean:
+            bounds = (_numpy(head.mean_low), _numpy(head.mean_high))
     elif isinstance(head, CategoricalHead):
-        out, kind, scale = Dense(_numpy(head.logits.weight), _numpy(head.logits.bias)), "discrete", 1.0
+        out, kind = Dense(_numpy(head.logits.weight), _numpy(head.logits.bias)), "discrete"
     else:
         raise ExportError(f"model: a {type(head).__name__} head cannot be exported; expected GaussianHead or CategoricalHead")
     return PolicyGraph(observation_size=int(np.prod(agent.observation_space.shape)), normalizer=_normalizer(agent._observation_preprocessor),
-                       rnn=rnn, mlp=mlp, head=out, action_kind=kind, output_scale=scale,
-                       info={"framework": "torch", "agent": type(agent).__name__})
+                       rnn=rnn, blocks=blocks, head=out, action_kind=kind, output=head.output, mean_bounds=bounds,
+                       gelu="gelu", info={"framework": "torch", "agent": type(agent).__name__})
 
 
 class DeterministicPolicy(nn.Module):

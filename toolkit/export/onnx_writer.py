@@ -1,6 +1,10 @@
 """PolicyGraph -> an ONNX model: raw observations in, the deterministic action out, the observation normaliser
 and (for recurrent policies) the hidden state as explicit inputs and outputs.
 
+The model's input and output expressions (concatenate([...]), slices, + - * /, activations) are the plan's own
+`Expr`s, evaluated by Expr.compile on `_Value`s that emit ONNX nodes instead of computing: the same tree and the same
+evaluator the torch and JAX models use.
+
 The graph uses ONNX's standard operators only (Gemm, the RNN/GRU/LSTM operators, elementwise activations), at
 opset 17 and IR version 8, so that any onnxruntime from 1.13 on, and most other ONNX runtimes, run it.
 """
@@ -14,7 +18,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .policy_graph import Dense, PolicyGraph, Recurrent
+from ..model_grammar import ACTIVATIONS as EXPRESSION_FUNCTIONS
+from .policy_graph import Dense, ExportError, PolicyGraph, Recurrent
 
 OPSET = 17
 IR_VERSION = 8
@@ -45,7 +50,8 @@ def _activation(b: _Builder, x: str, name: str) -> str:
     if name == "identity":
         return x
     simple = {"relu": ("Relu", {}), "elu": ("Elu", {"alpha": 1.0}), "tanh": ("Tanh", {}), "sigmoid": ("Sigmoid", {}),
-              "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "selu": ("Selu", {}), "softplus": ("Softplus", {})}
+              "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "selu": ("Selu", {}), "softplus": ("Softplus", {}),
+              "softsign": ("Softsign", {}), "softmax": ("Softmax", {"axis": -1})}
     if name in simple:
         op_type, attrs = simple[name]
         return b.op(op_type, [x], **attrs)
@@ -64,6 +70,87 @@ def _activation(b: _Builder, x: str, name: str) -> str:
 def _dense(b: _Builder, x: str, layer: Dense, hint: str) -> str:
     y = b.op("Gemm", [x, b.const(layer.weight, f"{hint}_weight"), b.const(layer.bias, f"{hint}_bias")], transB=1)
     return _activation(b, y, layer.activation)
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class _Value:
+    """A tensor of the graph being written, of known rank: arithmetic, indexing and calls on it add nodes, so that
+    an Expr compiled over _Values writes the expression into the graph."""
+
+    def __init__(self, b: _Builder, name: str, rank: int = 2):
+        self.b, self.name, self.rank = b, name, rank
+
+    def _binary(self, op_type: str, other, reverse: bool = False) -> "_Value":
+        if isinstance(other, _Value):
+            operand, rank = other.name, max(self.rank, other.rank)
+        else:
+            operand, rank = self.b.const(float(other), "scalar"), self.rank
+        inputs = [operand, self.name] if reverse else [self.name, operand]
+        return _Value(self.b, self.b.op(op_type, inputs), rank)
+
+    def __add__(self, other):
+        return self._binary("Add", other)
+
+    def __radd__(self, other):
+        return self._binary("Add", other, True)
+
+    def __sub__(self, other):
+        return self._binary("Sub", other)
+
+    def __rsub__(self, other):
+        return self._binary("Sub", other, True)
+
+    def __mul__(self, other):
+        return self._binary("Mul", other)
+
+    def __rmul__(self, other):
+        return self._binary("Mul", other, True)
+
+    def __truediv__(self, other):
+        return self._binary("Div", other)
+
+    def __rtruediv__(self, other):
+        return self._binary("Div", other, True)
+
+    def __neg__(self):
+        return _Value(self.b, self.b.op("Neg", [self.name]), self.rank)
+
+    def __getitem__(self, key) -> "_Value":
+        """numpy's basic indexing (ints, slices, one `...`): the slices in one Slice node, then a Gather per int."""
+        key = list(key) if isinstance(key, tuple) else [key]
+        if Ellipsis in key:
+            at = key.index(Ellipsis)
+            key[at:at + 1] = [slice(None)] * (self.rank - len(key) + 1)
+        key += [slice(None)] * (self.rank - len(key))
+        starts, ends, axes, steps = [], [], [], []
+        for axis, part in enumerate(key):
+            if isinstance(part, slice) and part != slice(None):
+                starts.append(0 if part.start is None else part.start)  # steps are positive (model_grammar)
+                ends.append(_INT64_MAX if part.stop is None else part.stop)
+                axes.append(axis)
+                steps.append(1 if part.step is None else part.step)
+        name = self.name
+        if axes:
+            name = self.b.op("Slice", [name, *(self.b.const(values, label, np.int64) for values, label in
+                                               ((starts, "starts"), (ends, "ends"), (axes, "axes"), (steps, "steps")))])
+        integers = [(axis, part) for axis, part in enumerate(key) if not isinstance(part, slice)]
+        for axis, index in reversed(integers):
+            name = self.b.op("Gather", [name, self.b.const(index, "index", np.int64)], axis=axis)
+        return _Value(self.b, name, self.rank - len(integers))
+
+
+def _expression(b: _Builder, expr, env: dict[str, _Value], gelu: str) -> _Value:
+    """An input or output Expr (toolkit.model_grammar) over `env`, written into the graph."""
+    functions = {name: (lambda value, name=name: _Value(b, _activation(b, value.name, gelu if name == "gelu" else name or "identity"),
+                                                         value.rank))
+                 for name in EXPRESSION_FUNCTIONS}
+    concatenate = lambda values: _Value(b, b.op("Concat", [value.name for value in values], axis=-1), values[0].rank)  # noqa: E731
+    result = expr.compile(functions, concatenate)(env)
+    if not isinstance(result, _Value):
+        raise ExportError(f"expression: {expr.source!r} cannot be exported; it does not depend on the network's inputs")
+    return result
 
 
 def _gates(weight: np.ndarray, order: list[int], hidden: int) -> np.ndarray:
@@ -115,13 +202,21 @@ def build_model(graph: PolicyGraph, metadata: dict | None = None) -> onnx.ModelP
         x = b.op("Clip", [x, b.const(-norm.clip, "clip_low"), b.const(norm.clip, "clip_high")])
     if graph.rnn is not None:
         x, _ = _recurrent(b, x, graph.rnn)
-    for index, layer in enumerate(graph.mlp):
-        x = _dense(b, x, layer, f"mlp{index}")
+    # the blocks, as the models call them (STATES are the observations: README, "Bring your skrl YAML")
+    env = {"OBSERVATIONS": _Value(b, x), "STATES": _Value(b, x)}
+    for block in graph.blocks:
+        x = _expression(b, block.input, env, graph.gelu).name
+        for index, layer in enumerate(block.layers):
+            x = _dense(b, x, layer, f"{block.name}{index}")
+        env[block.name] = _Value(b, x)
     x = _dense(b, x, graph.head, "head")
+    if graph.output is not None:
+        x = _expression(b, graph.output, {"ACTIONS": _Value(b, x)}, graph.gelu).name
+    if graph.mean_bounds is not None:
+        low, high = graph.mean_bounds
+        x = b.op("Min", [b.op("Max", [x, b.const(low, "mean_low")]), b.const(high, "mean_high")])
     if graph.action_kind == "discrete":
         b.op("ArgMax", [x], outputs=["actions"], axis=-1, keepdims=0)
-    elif graph.output_scale != 1.0:
-        b.op("Mul", [x, b.const(graph.output_scale, "output_scale")], outputs=["actions"])
     else:
         b.op("Identity", [x], outputs=["actions"])
     io = graph.io()

@@ -1,8 +1,11 @@
 """A trained policy as plain numpy arrays: what both frameworks' agents reduce to before they are written out.
 
-The torch and JAX agents build the same networks (an optional RNN, GRU or LSTM, an MLP, a Gaussian or categorical
-head) behind the same observation preprocessor, so one description holds either, and one ONNX writer turns it
-into a file: the two frameworks' exports of one task have the same inputs, outputs and metadata by construction.
+The torch and JAX agents build the same networks from one NetworkPlan (toolkit/model_grammar.py): an optional RNN,
+GRU or LSTM, then the plan's blocks (each fed by its `input` expression, made of dense layers), an output layer
+and the plan's `output` expression, the mean clamped to the action bounds for clip_mean_actions, behind the same
+observation preprocessor. So one description holds either, and one ONNX writer turns it into a file: the two
+frameworks' exports of one task have the same inputs, outputs and metadata by construction. The expressions are
+the plan's own `Expr` objects (the writer evaluates them as the models do, with ONNX operators), not a copy.
 
 Weights are kept in torch's layout: a dense layer's `weight` is (outputs, inputs); a recurrent layer's weights are
 torch's `weight_ih` (gates * hidden, inputs) and `weight_hh` (gates * hidden, hidden) with torch's gate order
@@ -15,8 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model_grammar import INPUT_TOKENS, Expr, parse_expression
+
 # the activations both frameworks' MLPs offer (toolkit.torch.models, toolkit.jax.models)
-ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid", "leaky_relu", "selu", "softplus", "gelu", "gelu_tanh", "silu")
+ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid", "leaky_relu", "selu", "softplus", "gelu", "gelu_tanh", "silu",
+               "softsign", "softmax")
+# a plain MLP trunk (one block fed the observations, as the older grammar gives) reads the trunk's input
+TRUNK_INPUT = parse_expression("OBSERVATIONS", "network[0].input", ("concatenate",))
 RNN_TYPES = ("RNN", "GRU", "LSTM")
 
 
@@ -29,6 +37,16 @@ class Dense:
     weight: np.ndarray  # (outputs, inputs)
     bias: np.ndarray  # (outputs,)
     activation: str = "identity"  # one of ACTIVATIONS (gelu_tanh: JAX's default, tanh-approximated GELU)
+
+
+@dataclass
+class Block:
+    """One of the plan's blocks: its input expression over OBSERVATIONS / STATES (the normalised observations, or
+    the RNN's output) and the earlier blocks' names, and its dense layers (none: the block passes its input on)."""
+
+    name: str
+    input: Expr
+    layers: list[Dense]
 
 
 @dataclass
@@ -71,18 +89,28 @@ class PolicyGraph:
     observation_size: int
     normalizer: Normalizer | None
     rnn: Recurrent | None
-    mlp: list[Dense]
-    head: Dense  # Gaussian: its mean layer (with the output activation); categorical: its logits
+    blocks: list[Block]  # called in order; the last one's output feeds the head
+    head: Dense  # the output layer (no activation): the Gaussian's mean layer, or the logits
     action_kind: str  # "continuous": the Gaussian's mean; "discrete": the index of the largest logit
-    output_scale: float = 1.0  # Gaussian mean = output_scale * activation(head)
+    output: Expr | None = None  # the plan's output expression over ACTIONS (tanh(ACTIONS), ...), applied to the head
+    mean_bounds: tuple[np.ndarray, np.ndarray] | None = None  # clip_mean_actions: the mean clamped to (low, high)
+    gelu: str = "gelu"  # what `gelu` in an expression computes in the agent's framework (JAX: gelu_tanh)
     info: dict = field(default_factory=dict)  # agent, framework: for the metadata
 
     def __post_init__(self):
         if self.action_kind not in ("continuous", "discrete"):
             raise ExportError(f"action_kind: {self.action_kind!r} is not allowed; choose continuous or discrete")
-        for layer in [*self.mlp, self.head]:
+        for layer in [*(layer for block in self.blocks for layer in block.layers), self.head]:
             if layer.activation not in ACTIVATIONS:
                 raise ExportError(f"activation: {layer.activation!r} cannot be exported; allowed: {', '.join(ACTIVATIONS)}")
+        names = list(INPUT_TOKENS)
+        for block in self.blocks:
+            unknown = sorted(block.input.names() - set(names))
+            if unknown:
+                raise ExportError(f"network.{block.name}.input: {block.input.source!r} reads {unknown[0]}; allowed: {', '.join(names)}")
+            names.append(block.name)
+        if self.output is not None and not self.output.names() <= {"ACTIONS"}:
+            raise ExportError(f"output: {self.output.source!r} cannot be exported; a policy's output is built on ACTIONS")
         if self.rnn is not None and self.rnn.type not in RNN_TYPES:
             raise ExportError(f"rnn.type: {self.rnn.type!r} cannot be exported; allowed: {', '.join(RNN_TYPES)}")
 

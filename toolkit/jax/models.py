@@ -68,6 +68,7 @@ class BlockNetwork:
     of the blocks before it; params are {block name: MLP params}; the last block's output is the trunk's."""
 
     def __init__(self, plan: NetworkPlan, observation_size: int, action_size: int, where: str = "models"):
+        self.plan = plan  # the description it was built from (policy export reads its blocks' input expressions)
         self.blocks = []
         for block, inputs, units in plan.resolve(observation_size, action_size, where):
             self.blocks.append((block.name, compile_expression(block.input), MLP(inputs, units, list(block.activations))))
@@ -102,6 +103,7 @@ class GaussianHead:
         gradient; `reduction`: sum or mean of the per-action log-probabilities; `mean_bounds`: (low, high) to clamp
         the mean to (skrl's clip_mean_actions)."""
         self.action_dim, self.mean_output = action_dim, compile_expression(output)
+        self.output = output  # the plan's expression, kept for policy export
         self.initial_log_std, self.fixed_log_std = initial_log_std, fixed_log_std
         self.log_std_range = (min_log_std, max_log_std) if clip_log_std else None
         self.mean_bounds = None if mean_bounds is None else tuple(jnp.asarray(b, jnp.float32) for b in mean_bounds)
@@ -147,6 +149,7 @@ class GaussianHead:
 class CategoricalHead:
     def __init__(self, num_actions: int, output: Expr | None = None):
         self.num_actions, self.logits_output = num_actions, compile_expression(output)
+        self.output = output  # the plan's expression, kept for policy export
 
     def init(self, key, features: int) -> dict:
         return {"logits": _dense(key, features, self.num_actions, 0.01)}

@@ -63,6 +63,7 @@ class BlockNetwork(nn.Module):
 
     def __init__(self, plan: NetworkPlan, observation_size: int, action_size: int, where: str = "models"):
         super().__init__()
+        self.plan = plan  # the description it was built from (policy export reads its blocks' input expressions)
         # a list, not a ModuleDict: a block may be named like a ModuleDict method (keys, values, ...)
         self.blocks = nn.ModuleList()
         self._inputs = []
@@ -107,6 +108,7 @@ class GaussianHead(nn.Module):
         log-probabilities."""
         super().__init__()
         self.mean = _output_layer(features, action_dim, 0.01)
+        self.output = output  # the plan's expression, kept for policy export
         self._mean_output = compile_expression(output)
         self.log_std = nn.Parameter(torch.full((action_dim,), float(initial_log_std)), requires_grad=not fixed_log_std)
         self.log_std_range = (min_log_std, max_log_std) if clip_log_std else None
@@ -158,6 +160,7 @@ class CategoricalHead(nn.Module):
     def __init__(self, features: int, num_actions: int, output: Expr | None = None):
         super().__init__()
         self.logits = _output_layer(features, num_actions, 0.01)
+        self.output = output  # the plan's expression, kept for policy export
         self._logits_output = compile_expression(output)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
