@@ -46,11 +46,17 @@ class MujocoWorld:
         self.ctrl_offset = None if joints is None else np.asarray(joints.default_pose, np.float64)
         self.ctrl_scale = None if joints is None else np.asarray(joints.scale, np.float64)
         # the task layer, as the engines carry it: per-world task state (a world axis of 1), the last clipped
-        # action, this step's uniforms; `held` task state is written over every reset's and step's (a fixed command)
+        # action, this step's uniforms; `held` task state is written over every reset's and step's (see hold)
         self.task_state = self._zero_task_state()
         self.action = np.zeros((1, *task.single_action_space.shape))
         self.uniform = self.rng.random((1, task.step_uniforms))
         self.held: dict = {}
+
+    def hold(self, **task_state) -> None:
+        """Task state written over what the task's reset and advance give from now on (e.g. the command a
+        deployed robot's operator gives), and over the current task state at once."""
+        self.held = task_state
+        self.task_state = self._hold(self.task_state)
 
     def _zero_task_state(self) -> dict:
         return {name: np.zeros((1, *shape)) for name, shape in self.task.task_state.items()}
@@ -129,7 +135,8 @@ class MujocoWorld:
         observation = np.asarray(task.observations(np, state), dtype=np.float32).copy()
         finite = bool(np.isfinite(observation).all() and np.isfinite(reward))
         ends = task.terminated(np, state)
-        ends = {name: bool(np.asarray(end).reshape(-1)[0]) for name, end in (ends.items() if isinstance(ends, dict) else [("terminated", ends)])}
+        ends = ends if isinstance(ends, dict) else {"terminated": ends}  # a termination table names its terms
+        ends = {name: bool(np.asarray(end).reshape(-1)[0]) for name, end in ends.items()}
         terminated = any(ends.values()) or not finite
         if kicked_qvel is not None and self.interval_events:  # a push acts from the next step on, as in the engines
             data.qvel[:] = np.asarray(kicked_qvel).reshape(-1)

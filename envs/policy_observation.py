@@ -67,9 +67,9 @@ class MujocoSensors:
         self.joint_qvel = model.jnt_dofadr[ids].copy()
 
     def read(self, data) -> RobotReading:
-        qpos, qvel = data.qpos, data.qvel
-        return RobotReading(qpos[self.base_qpos + 3:self.base_qpos + 7].copy(), qvel[self.base_qvel:self.base_qvel + 3].copy(),
-                            qvel[self.base_qvel + 3:self.base_qvel + 6].copy(), qpos[self.joint_qpos].copy(), qvel[self.joint_qvel].copy())
+        qpos, qvel, base, dof = data.qpos, data.qvel, self.base_qpos, self.base_qvel
+        return RobotReading(qpos[base + 3:base + 7].copy(), qvel[dof:dof + 3].copy(), qvel[dof + 3:dof + 6].copy(),
+                            qpos[self.joint_qpos].copy(), qvel[self.joint_qvel].copy())
 
 
 class PolicyObservation:

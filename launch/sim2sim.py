@@ -147,7 +147,7 @@ class LeggedController:
     def reset(self, world) -> np.ndarray:
         """A new episode: its command (held in the world's task state, which its reward reads), the world's reset."""
         if self.commands is not None:
-            world.held = {"command": self.commands.reset()}
+            world.hold(command=self.commands.reset())
         world.reset()
         self.observation.reset()
         self.last_action = np.zeros(len(self.offset))
@@ -160,7 +160,7 @@ class LeggedController:
         reading = self.sensors.read(world.data)
         errors = _tracking_errors(self.command(), reading)
         if self.commands is not None:
-            world.held = {"command": self.commands.advance(world.dt)}
+            world.hold(command=self.commands.advance(world.dt))
         return self.observation(reading, self.command(), self.last_action), result, errors
 
 
@@ -186,7 +186,8 @@ def sim2sim(args: Sim2SimArgs) -> dict:
     if args.video:
         from envs.video import VideoRecorder
 
-        recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera, fps=1.0 / world.dt)
+        recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera,
+                                 fps=1.0 / world.dt)  # the model with a robot's visual meshes
     returns, lengths, terminated_count, tracking = [], [], 0, []
     for episode in range(args.episodes):
         observation = controller.reset(world) if legged else world.reset()
