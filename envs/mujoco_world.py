@@ -30,6 +30,12 @@ class _DataFields:
         return getattr(self._data, name)[None]
 
 
+def _blowups(data) -> int:
+    """How often MuJoCo found a non-finite or huge position, velocity or acceleration and reset the data."""
+    return sum(int(data.warning[kind].number) for kind in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
+                                                          mujoco.mjtWarning.mjWARN_BADQACC))
+
+
 class MujocoWorld:
     def __init__(self, task: TaskSpec, seed: int = 0, model=None, interval_events: bool = True):
         """interval_events False: the task's interval events (pushes) draw but do not act on the world."""
@@ -118,10 +124,13 @@ class MujocoWorld:
             data.ctrl[:] = np.asarray(ctrl, np.float64).reshape(-1)
         else:
             data.ctrl[:] = self.action[0] if self.ctrl_scale is None else self.ctrl_offset + self.ctrl_scale * self.action[0]
+        # MuJoCo resets the data of a simulation that blew up (and counts it): that is an unstable step, not a state
+        blowups = _blowups(data)
         for _ in range(task.frame_skip):
             mujoco.mj_step(model, data)
         if task.post_constraint:
             mujoco.mj_rnePostConstraint(model, data)
+        unstable = _blowups(data) > blowups
         self.uniform = self.rng.random((1, task.step_uniforms))
         state = self.state()
         kicked_qvel = None
@@ -133,7 +142,7 @@ class MujocoWorld:
         terms = terms if isinstance(terms, dict) else {"reward": terms}
         reward = float(sum(np.asarray(term).reshape(-1)[0] for term in terms.values()))
         observation = np.asarray(task.observations(np, state), dtype=np.float32).copy()
-        finite = bool(np.isfinite(observation).all() and np.isfinite(reward))
+        finite = bool(np.isfinite(observation).all() and np.isfinite(reward)) and not unstable
         ends = task.terminated(np, state)
         ends = ends if isinstance(ends, dict) else {"terminated": ends}  # a termination table names its terms
         ends = {name: bool(np.asarray(end).reshape(-1)[0]) for name, end in ends.items()}
@@ -146,5 +155,5 @@ class MujocoWorld:
         if task.tracked is not None:
             self.before = np.array(task.tracked(np, state))
         info = {"reward_terms": {name: float(np.asarray(term).reshape(-1)[0]) for name, term in terms.items()},
-                "terminations": ends, "finite": finite}
+                "terminations": ends, "finite": finite, "unstable": unstable}
         return observation, reward, terminated, truncated, info

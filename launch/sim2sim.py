@@ -47,6 +47,8 @@ class Sim2SimArgs:
     """hold this velocity command (vx, vy m/s in the base frame, yaw rate rad/s); default: drawn as in training"""
     pushes: bool = False
     """apply the task's interval pushes, as in training (off by default: a clean evaluation)"""
+    solver_iterations: tuple[int, int] | None = None
+    """C MuJoCo's Newton and line-search iterations (default: the task's; e.g. 100 50 for a converged solver)"""
 
 
 class OnnxPolicy:
@@ -179,7 +181,11 @@ def sim2sim(args: Sim2SimArgs) -> dict:
     legged = policy.metadata["action"].get("target") == "joint_position"
     if args.command is not None and not policy.metadata.get("commands"):
         raise ValueError(f"--command: {list(args.command)} is not allowed; task {task.name!r} takes no commands")
+    if args.solver_iterations is not None and min(args.solver_iterations) < 1:
+        raise ValueError(f"--solver-iterations: {list(args.solver_iterations)} is not allowed; must be two positive integers")
     world = MujocoWorld(task, seed=args.seed, interval_events=args.pushes)
+    if args.solver_iterations is not None:
+        world.model.opt.iterations, world.model.opt.ls_iterations = args.solver_iterations
     controller = LeggedController(policy.metadata, world, args) if legged else None
     max_steps = args.max_steps or task.max_episode_steps
     recorder = None
@@ -188,7 +194,7 @@ def sim2sim(args: Sim2SimArgs) -> dict:
 
         recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera,
                                  fps=1.0 / world.dt)  # the model with a robot's visual meshes
-    returns, lengths, terminated_count, tracking = [], [], 0, []
+    returns, lengths, terminated_count, unstable_count, tracking = [], [], 0, 0, []
     for episode in range(args.episodes):
         observation = controller.reset(world) if legged else world.reset()
         policy.reset()
@@ -198,26 +204,34 @@ def sim2sim(args: Sim2SimArgs) -> dict:
                 recorder.capture(world.data.qpos, world.data.qvel)
             action = policy(observation)[0]
             if legged:
-                observation, (_, _, terminated, truncated, _), error = controller.step(world, action)
-                errors.append(error)
+                observation, (_, _, terminated, truncated, info), error = controller.step(world, action)
+                if not info["unstable"]:  # MuJoCo reset the state: no velocity to track
+                    errors.append(error)
             else:
-                observation, _, terminated, truncated, _ = world.step(action)
+                observation, _, terminated, truncated, info = world.step(action)
             done = terminated or truncated or world.episode_length >= max_steps
         terminated_count += int(terminated)
+        unstable_count += int(info["unstable"])
         returns.append(world.episode_return)
         lengths.append(world.episode_length)
         tracking.append(np.mean(errors, axis=0).tolist() if errors else None)
     result = {"policy": args.policy, "task": task.name, "episodes": len(returns), "mean_return": float(np.mean(returns)),
               "mean_length": float(np.mean(lengths)), "returns": returns, "lengths": lengths, "terminated": terminated_count,
-              "imported_frameworks": imported_frameworks()}
-    if legged:
-        result.update(falls=terminated_count, command=None if args.command is None else list(args.command),
-                      tracking_error_lin=[error[0] for error in tracking], tracking_error_yaw=[error[1] for error in tracking],
-                      mean_tracking_error_lin=float(np.mean([error[0] for error in tracking])),
-                      mean_tracking_error_yaw=float(np.mean([error[1] for error in tracking])))
+              "unstable": unstable_count, "imported_frameworks": imported_frameworks()}
+    if legged:  # an episode that blew up at its first step has no tracking error (None)
+        tracked = [error for error in tracking if error is not None]
+        result.update(falls=terminated_count - unstable_count, command=None if args.command is None else list(args.command),
+                      tracking_error_lin=[error and error[0] for error in tracking],
+                      tracking_error_yaw=[error and error[1] for error in tracking],
+                      mean_tracking_error_lin=float(np.mean([error[0] for error in tracked])) if tracked else None,
+                      mean_tracking_error_yaw=float(np.mean([error[1] for error in tracked])) if tracked else None)
     if recorder is not None:
         result.update(video=recorder.write(), video_frames=len(recorder.frames))
     return result
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main() -> None:
@@ -229,12 +243,14 @@ def main() -> None:
         sys.exit(2)
     legged = "falls" in result
     for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
-        tracking = (f", tracking error {result['tracking_error_lin'][index]:.3f} m/s, "
-                    f"{result['tracking_error_yaw'][index]:.3f} rad/s") if legged else ""
+        tracking = (f", tracking error {_number(result['tracking_error_lin'][index])} m/s, "
+                    f"{_number(result['tracking_error_yaw'][index])} rad/s") if legged else ""
         print(f"episode {index}: return {episode_return:.2f}, length {length}{tracking}")
-    summary = (f", mean tracking error {result['mean_tracking_error_lin']:.3f} m/s (linear), "
-               f"{result['mean_tracking_error_yaw']:.3f} rad/s (yaw), {result['falls']} falls") if legged else \
+    summary = (f", mean tracking error {_number(result['mean_tracking_error_lin'])} m/s (linear), "
+               f"{_number(result['mean_tracking_error_yaw'])} rad/s (yaw), {result['falls']} falls") if legged else \
         f", {result['terminated']} ended early (terminated)"
+    if result["unstable"]:
+        summary += f", {result['unstable']} ended by an unstable simulation (MuJoCo reset it; try --solver-iterations 100 50)"
     print(f"{result['episodes']} episodes: mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}{summary}")
     print(json.dumps(result))
 
