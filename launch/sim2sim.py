@@ -99,7 +99,7 @@ def _tracking_errors(command: np.ndarray, reading) -> tuple[float, float]:
     return float(np.linalg.norm(command[:2] - velocity[:2])), float(abs(command[2] - reading.base_ang_vel[2]))
 
 
-class VelocityCommands:
+class CommandSource:
     """Velocity commands as the metadata's `commands` describe them: each drawn uniform in its range (zero with
     the standing fraction) and drawn again after a time uniform in `resample_s`; or one command held throughout.
     (Training's heading-controlled commands are yaw rates here: a robot's joystick gives yaw rates.)"""
@@ -135,12 +135,16 @@ class LeggedController:
         action = metadata["action"]
         self.low, self.high = np.asarray(action["low"]), np.asarray(action["high"])
         self.offset, self.scale = np.asarray(action["offset"]), np.asarray(action["scale"])
+        period = metadata["control"]["period"]
+        if abs(period - world.dt) > 1e-9 or len(self.offset) != world.model.nu:
+            raise ValueError(f"--policy: the file controls {len(self.offset)} joints every {period} s; task {world.task.name!r} "
+                             f"has {world.model.nu} actuators stepped every {world.dt} s now")
         self.sensors = MujocoSensors(world.model, action["joints"])
         self.observation = PolicyObservation(metadata)
         commands = metadata.get("commands")
         if commands and "command" not in world.task.task_state:
             raise ValueError(f"--policy: task {world.task.name!r} has commands in its metadata but no command task state")
-        self.commands = VelocityCommands(commands, np.random.default_rng(args.seed + 1), args.command) if commands else None
+        self.commands = CommandSource(commands, np.random.default_rng(args.seed + 1), args.command) if commands else None
         self.last_action = np.zeros(len(self.offset))
 
     def command(self) -> np.ndarray:

@@ -120,13 +120,13 @@ def test_sim2sims_observation_is_the_tasks_own_along_an_episode(go1_policy):
 def test_velocity_commands_follow_the_metadatas_ranges_or_are_held():
     sim2sim = _load("sim2sim")
     spec = tasks.spec("go1-flat").metadata["commands"]
-    drawn = sim2sim.VelocityCommands(spec, np.random.default_rng(0))
+    drawn = sim2sim.CommandSource(spec, np.random.default_rng(0))
     seen = [drawn.reset().copy()] + [drawn.advance(0.5).copy() for _ in range(400)]
     seen = np.unique(np.array(seen), axis=0)
     assert 15 < len(seen) < 60  # drawn again every 5-10 s: 200 s gives ~27 commands
     for column, name in enumerate(("vx", "vy", "wz")):
         assert spec[name][0] <= seen[:, column].min() and seen[:, column].max() <= spec[name][1]
-    held = sim2sim.VelocityCommands(spec, np.random.default_rng(0), fixed=(0.5, 0.0, -0.2))
+    held = sim2sim.CommandSource(spec, np.random.default_rng(0), fixed=(0.5, 0.0, -0.2))
     assert held.reset().tolist() == [0.5, 0.0, -0.2] and held.advance(20.0).tolist() == [0.5, 0.0, -0.2]
 
 
