@@ -130,9 +130,6 @@ class TaskSpec:
     solved_return: float | None = None  # mean episode return at which the task counts as solved
     agent_cfg: Path | None = None  # default agent configuration (Runner YAML)
     default_num_envs: int = 1024
-    # (MjModel) -> dict: deploy metadata beyond what envs.task_metadata derives (commands, action scale and
-    # offset, observation terms, history), merged over it in an exported policy's metadata
-    deploy_metadata: Callable[[Any], dict] | None = None
     # the model as an MjSpec, built and edited at load (robots from MuJoCo Menagerie); replaces mjcf
     model_spec: Callable[[], Any] | None = None
     render_model_spec: Callable[[], Any] | None = None  # the same model with its visual meshes, for rendering
@@ -145,7 +142,9 @@ class TaskSpec:
     # time, pushes; it sees `step_uniforms` numbers per world in state.uniform
     advance: Callable[[Any, MdpState], tuple[dict, Any]] | None = None
     step_uniforms: int = 0
-    metadata: dict = dataclasses.field(default_factory=dict)  # what an exported policy needs (command ranges, ...)
+    # what an exported policy's metadata takes from the task beyond what envs.task_metadata derives, merged over it
+    # key by key: commands, robot, action or observation fields; "observation_layout" is observation.terms
+    metadata: dict = dataclasses.field(default_factory=dict)
 
     @property
     def velocity_noise_scale(self) -> float:

@@ -2,8 +2,8 @@
 the observation and action layouts, the actuators, joints and gains. Written into the exported policy's metadata.
 
 Derived from the TaskSpec and the compiled MjModel; a task adds or replaces fields (commands and their ranges,
-per-joint action scale, default pose, observation terms, history) with `TaskSpec.deploy_metadata(model) -> dict`,
-merged over the derived ones (nested dicts key by key).
+observation terms, its robot) with its `TaskSpec.metadata` dict, merged over the derived ones (nested dicts key by
+key), and its joint-position actions (`TaskSpec.joint_actions`) set the action's target, scale, offset and gains.
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def task_metadata(task: TaskSpec, model=None) -> dict:
     actuators = _actuators(model)
     metadata = {
         "task": task.name,
-        "model": {"mjcf": str(task.mjcf) if task.mjcf else None, "file": os.path.basename(str(task.mjcf)) if task.mjcf else None, "nq": int(model.nq), "nv": int(model.nv),
+        "model": {"mjcf": str(task.mjcf) if task.mjcf else None, "file": os.path.basename(str(task.mjcf)) if task.mjcf else None,
+                  # where the model is built at load (from MuJoCo Menagerie, read under MENAGERIE_ROOT), with its edits
+                  "builder": f"{task.model_spec.__module__}.{task.model_spec.__qualname__}" if task.model_spec else None,
+                  "nq": int(model.nq), "nv": int(model.nv),
                   "nu": int(model.nu), "edited_at_load": task.edit_model is not None or task.model_spec is not None,
                   "integrator": _INTEGRATORS.get(int(model.opt.integrator), int(model.opt.integrator))},
         "control": {"period": control_period, "frequency": 1.0 / control_period, "frame_skip": task.frame_skip,
@@ -79,20 +82,13 @@ def task_metadata(task: TaskSpec, model=None) -> dict:
             **actuators},
         "commands": None,
     }
-    metadata = _merge(metadata, _task_layer(task))
-    if task.deploy_metadata is not None:
-        metadata = _merge(metadata, task.deploy_metadata(model))
-    return metadata
+    return _merge(metadata, _task_layer(task))
 
 
 def _task_layer(task: TaskSpec) -> dict:
-    """What a locomotion-style task declares: joint-position actions (targets around a default pose, PD gains),
-    its observation layout, commands and robot."""
-    extra = {key: value for key, value in task.metadata.items() if key not in ("observation_layout", "commands")}
-    if "observation_layout" in task.metadata:
-        extra["observation"] = {"terms": task.metadata["observation_layout"]}
-    if "commands" in task.metadata:
-        extra["commands"] = task.metadata["commands"]
+    """What a task declares: joint-position actions (targets around a default pose, PD gains), then its metadata
+    (observation layout, commands, robot, ...) over them."""
+    extra = {}
     joints = task.joint_actions
     if joints is not None:
         extra["action"] = {
@@ -101,4 +97,7 @@ def _task_layer(task: TaskSpec) -> dict:
             "stiffness": list(joints.stiffness), "damping": list(joints.damping),
             "to_ctrl": "joint targets = offset + scale * clip(actions, low, high), held for frame_skip physics steps; "
                        "torque = stiffness * (target - q) - damping * qdot"}
-    return extra
+    declared = {key: value for key, value in task.metadata.items() if key != "observation_layout"}
+    if "observation_layout" in task.metadata:
+        declared = _merge(declared, {"observation": {"terms": task.metadata["observation_layout"]}})
+    return _merge(extra, declared)

@@ -22,6 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
+from envs.task import load_model  # noqa: E402
+from envs.video import VideoRecorder  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
 from toolkit.runner_base import runner_class  # noqa: E402
 from toolkit.devices import resolve_device  # noqa: E402
@@ -68,41 +70,6 @@ def checkpoint_path(run_dir: str, checkpoint: str) -> str:
     return path
 
 
-class VideoRecorder:
-    """Renders world 0 of a VecEnv with mujoco.Renderer and writes the frames to an mp4."""
-
-    def __init__(self, env, path: str, width: int, height: int, camera: str | None):
-        import mujoco
-
-        from envs.task import load_model
-
-        self.model = load_model(env.unwrapped.task, render=True)  # a robot's visual meshes (training drops them)
-        self.data = mujoco.MjData(self.model)
-        self.renderer = mujoco.Renderer(self.model, height, width)
-        self.camera = camera if camera is not None else (0 if self.model.ncam else -1)
-        self.env, self.path, self.frames = env, path, []
-        control_dt = self.model.opt.timestep * env.unwrapped.task.frame_skip
-        self.fps = max(int(round(1.0 / control_dt)), 1)
-
-    def capture(self) -> None:
-        import mujoco
-
-        state = self.env.unwrapped.state_dict()
-        self.data.qpos[:], self.data.qvel[:] = state["qpos"][0], state["qvel"][0]
-        mujoco.mj_forward(self.model, self.data)
-        self.renderer.update_scene(self.data, camera=self.camera)
-        self.frames.append(self.renderer.render())
-
-    def write(self) -> str:
-        import imageio.v2 as imageio
-
-        with imageio.get_writer(self.path, fps=self.fps, codec="libx264", macro_block_size=1, ffmpeg_log_level="error") as writer:
-            for frame in self.frames:
-                writer.append_data(frame)
-        self.renderer.close()
-        return self.path
-
-
 def play(args: PlayArgs) -> dict:
     import torch
 
@@ -122,7 +89,11 @@ def play(args: PlayArgs) -> dict:
     agent = runner_class(framework)(env, cfg).agent
     agent.load(path)
     agent.enable_training_mode(False, apply_to_models=True)
-    recorder = VideoRecorder(env, args.video, args.width, args.height, args.camera) if args.video else None
+    recorder = None
+    if args.video:
+        task = env.unwrapped.task  # the model with a robot's visual meshes (training drops them), at the control rate
+        recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera,
+                                 fps=1.0 / env.unwrapped.dt)
 
     returns, lengths = [], []
     observations, _ = env.reset()
@@ -131,7 +102,8 @@ def play(args: PlayArgs) -> dict:
     timestep = 0
     while len(returns) < args.episodes:
         if recording:
-            recorder.capture()
+            state = env.unwrapped.state_dict()
+            recorder.capture(state["qpos"][0], state["qvel"][0])
         actions, outputs = agent.act(observations, None, timestep=timestep, timesteps=0)
         actions = actions if args.stochastic else outputs["mean_actions"]
         next_observations, rewards, terminated, truncated, info = env.step(actions)

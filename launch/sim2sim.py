@@ -1,10 +1,14 @@
 """Run an exported policy in plain C MuJoCo: `python launch/sim2sim.py --policy RUN/exported/policy.onnx`.
 
-One world on the CPU (`mujoco.MjData`, the task's MJCF), observations from the model in numpy (the task's own
-terms, evaluated with numpy as their array module), the policy through onnxruntime. No torch, JAX or Warp is
-imported: a policy that behaves here as it did in training is a file that does what the trainer's policy did.
-Prints each episode's return and length and how many ended early (terminated: a fall, for a robot), and can
-record the first episode to an mp4 with MuJoCo's renderer.
+One world on the CPU (`mujoco.MjData`, the task's model built as the task builds it), the policy through
+onnxruntime, no torch, JAX or Warp imported: a policy that behaves here as it did in training is a file that does
+what the trainer's policy did. Observations: for a legged robot (joint-position actions), from the exported
+metadata alone (envs/policy_observation.py: the layout's terms, the command, the last action), with the actions
+turned into joint targets by the metadata's default pose and scale at its control period, and velocity commands
+drawn in the metadata's ranges or held with `--command vx vy wz`; for other tasks, the task's own terms in numpy.
+Reward and termination are the task's own, in numpy. Prints each episode's return and length, how many ended early
+(terminated: a fall, for a robot) and, for a legged robot, its velocity-tracking error; can record the first
+episode to an mp4 with MuJoCo's renderer.
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ class Sim2SimArgs:
     height: int = 480
     camera: str | None = None
     """MJCF camera name (default: the model's first camera, else the free camera)"""
+    command: tuple[float, float, float] | None = None
+    """hold this velocity command (vx, vy m/s in the base frame, yaw rate rad/s); default: drawn as in training"""
+    pushes: bool = False
+    """apply the task's interval pushes, as in training (off by default: a clean evaluation)"""
+    solver_iterations: tuple[int, int] | None = None
+    """C MuJoCo's Newton and line-search iterations (default: the task's; e.g. 100 50 for a converged solver)"""
 
 
 class OnnxPolicy:
@@ -81,8 +91,88 @@ def imported_frameworks() -> list[str]:
     return sorted(name for name in FRAMEWORK_MODULES if name in sys.modules)
 
 
+def _tracking_errors(command: np.ndarray, reading) -> tuple[float, float]:
+    """|command_xy - v_xy| (m/s, base frame) and |command_wz - w_z| (rad/s)."""
+    from envs.policy_observation import base_lin_vel
+
+    velocity = base_lin_vel(reading)
+    return float(np.linalg.norm(command[:2] - velocity[:2])), float(abs(command[2] - reading.base_ang_vel[2]))
+
+
+class CommandSource:
+    """Velocity commands as the metadata's `commands` describe them: each drawn uniform in its range (zero with
+    the standing fraction) and drawn again after a time uniform in `resample_s`; or one command held throughout.
+    (Training's heading-controlled commands are yaw rates here: a robot's joystick gives yaw rates.)"""
+
+    def __init__(self, commands: dict, rng: np.random.Generator, fixed=None):
+        self.spec, self.rng = commands, rng
+        self.fixed = None if fixed is None else np.asarray(fixed, np.float64)
+        self.command, self.timer = np.zeros(3), 0.0
+
+    def reset(self) -> np.ndarray:
+        self.timer = 0.0
+        return self.advance(0.0)
+
+    def advance(self, dt: float) -> np.ndarray:
+        if self.fixed is not None:
+            self.command = self.fixed.copy()
+            return self.command
+        self.timer -= dt
+        if self.timer <= 0.0:
+            spec = self.spec
+            standing = self.rng.random() < spec.get("standing_fraction", 0.0)
+            self.command = np.zeros(3) if standing else np.array([self.rng.uniform(*spec[name]) for name in ("vx", "vy", "wz")])
+            self.timer = self.rng.uniform(*spec.get("resample_s", (1e9, 1e9)))
+        return self.command
+
+
+class LeggedController:
+    """The metadata's side of a legged robot's control loop: sensors -> observation; action -> joint targets."""
+
+    def __init__(self, metadata: dict, world, args: Sim2SimArgs):
+        from envs.policy_observation import MujocoSensors, PolicyObservation
+
+        action = metadata["action"]
+        self.low, self.high = np.asarray(action["low"]), np.asarray(action["high"])
+        self.offset, self.scale = np.asarray(action["offset"]), np.asarray(action["scale"])
+        period = metadata["control"]["period"]
+        if abs(period - world.dt) > 1e-9 or len(self.offset) != world.model.nu:
+            raise ValueError(f"--policy: the file controls {len(self.offset)} joints every {period} s; task {world.task.name!r} "
+                             f"has {world.model.nu} actuators stepped every {world.dt} s now")
+        self.sensors = MujocoSensors(world.model, action["joints"])
+        self.observation = PolicyObservation(metadata)
+        commands = metadata.get("commands")
+        if commands and "command" not in world.task.task_state:
+            raise ValueError(f"--policy: task {world.task.name!r} has commands in its metadata but no command task state")
+        self.commands = CommandSource(commands, np.random.default_rng(args.seed + 1), args.command) if commands else None
+        self.last_action = np.zeros(len(self.offset))
+
+    def command(self) -> np.ndarray:
+        return np.zeros(3) if self.commands is None else self.commands.command
+
+    def reset(self, world) -> np.ndarray:
+        """A new episode: its command (held in the world's task state, which its reward reads), the world's reset."""
+        if self.commands is not None:
+            world.hold(command=self.commands.reset())
+        world.reset()
+        self.observation.reset()
+        self.last_action = np.zeros(len(self.offset))
+        return self.observation(self.sensors.read(world.data), self.command(), self.last_action)
+
+    def step(self, world, action: np.ndarray):
+        """Joint targets = offset + scale * clip(action), for one control period; the next observation."""
+        self.last_action = np.clip(action, self.low, self.high)
+        result = world.step(action, ctrl=self.offset + self.scale * self.last_action)
+        reading = self.sensors.read(world.data)
+        errors = _tracking_errors(self.command(), reading)
+        if self.commands is not None:
+            world.hold(command=self.commands.advance(world.dt))
+        return self.observation(reading, self.command(), self.last_action), result, errors
+
+
 def sim2sim(args: Sim2SimArgs) -> dict:
     from envs.mujoco_world import MujocoWorld
+    from envs.task import load_model
 
     if args.episodes < 1:
         raise ValueError(f"--episodes: {args.episodes} is not allowed; must be positive")
@@ -92,51 +182,60 @@ def sim2sim(args: Sim2SimArgs) -> dict:
         raise ValueError(f"--policy: {args.policy} does not exist; export a run with launch/export.py --run RUN")
     policy = OnnxPolicy(args.policy)
     task = task_of(policy.metadata, args.policy)
-    world = MujocoWorld(task, seed=args.seed)
+    legged = policy.metadata["action"].get("target") == "joint_position"
+    if args.command is not None and not policy.metadata.get("commands"):
+        raise ValueError(f"--command: {list(args.command)} is not allowed; task {task.name!r} takes no commands")
+    if args.solver_iterations is not None and min(args.solver_iterations) < 1:
+        raise ValueError(f"--solver-iterations: {list(args.solver_iterations)} is not allowed; must be two positive integers")
+    world = MujocoWorld(task, seed=args.seed, interval_events=args.pushes)
+    if args.solver_iterations is not None:
+        world.model.opt.iterations, world.model.opt.ls_iterations = args.solver_iterations
+    controller = LeggedController(policy.metadata, world, args) if legged else None
     max_steps = args.max_steps or task.max_episode_steps
-    recorder = _Recorder(world, args) if args.video else None
-    returns, lengths, terminated_count = [], [], 0
+    recorder = None
+    if args.video:
+        from envs.video import VideoRecorder
+
+        recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera,
+                                 fps=1.0 / world.dt)  # the model with a robot's visual meshes
+    returns, lengths, terminated_count, unstable_count, tracking = [], [], 0, 0, []
     for episode in range(args.episodes):
-        observation = world.reset()
+        observation = controller.reset(world) if legged else world.reset()
         policy.reset()
-        done = False
+        done, errors = False, []
         while not done:
             if recorder is not None and episode == 0:
-                recorder.capture()
-            observation, _, terminated, truncated, _ = world.step(policy(observation)[0])
+                recorder.capture(world.data.qpos, world.data.qvel)
+            action = policy(observation)[0]
+            if legged:
+                observation, (_, _, terminated, truncated, info), error = controller.step(world, action)
+                if not info["unstable"]:  # MuJoCo reset the state: no velocity to track
+                    errors.append(error)
+            else:
+                observation, _, terminated, truncated, info = world.step(action)
             done = terminated or truncated or world.episode_length >= max_steps
         terminated_count += int(terminated)
+        unstable_count += int(info["unstable"])
         returns.append(world.episode_return)
         lengths.append(world.episode_length)
+        tracking.append(np.mean(errors, axis=0).tolist() if errors else None)
     result = {"policy": args.policy, "task": task.name, "episodes": len(returns), "mean_return": float(np.mean(returns)),
               "mean_length": float(np.mean(lengths)), "returns": returns, "lengths": lengths, "terminated": terminated_count,
-              "imported_frameworks": imported_frameworks()}
+              "unstable": unstable_count, "imported_frameworks": imported_frameworks()}
+    if legged:  # an episode that blew up at its first step has no tracking error (None)
+        tracked = [error for error in tracking if error is not None]
+        result.update(falls=terminated_count - unstable_count, command=None if args.command is None else list(args.command),
+                      tracking_error_lin=[error and error[0] for error in tracking],
+                      tracking_error_yaw=[error and error[1] for error in tracking],
+                      mean_tracking_error_lin=float(np.mean([error[0] for error in tracked])) if tracked else None,
+                      mean_tracking_error_yaw=float(np.mean([error[1] for error in tracked])) if tracked else None)
     if recorder is not None:
         result.update(video=recorder.write(), video_frames=len(recorder.frames))
     return result
 
 
-class _Recorder:
-    def __init__(self, world, args: Sim2SimArgs):
-        import mujoco
-
-        self.world, self.path, self.frames = world, args.video, []
-        self.renderer = mujoco.Renderer(world.model, args.height, args.width)
-        self.camera = args.camera if args.camera is not None else (0 if world.model.ncam else -1)
-        self.fps = max(int(round(1.0 / world.dt)), 1)
-
-    def capture(self) -> None:
-        self.renderer.update_scene(self.world.data, camera=self.camera)
-        self.frames.append(self.renderer.render())
-
-    def write(self) -> str:
-        import imageio.v2 as imageio
-
-        with imageio.get_writer(self.path, fps=self.fps, codec="libx264", macro_block_size=1, ffmpeg_log_level="error") as writer:
-            for frame in self.frames:
-                writer.append_data(frame)
-        self.renderer.close()
-        return self.path
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main() -> None:
@@ -146,10 +245,17 @@ def main() -> None:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    legged = "falls" in result
     for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
-        print(f"episode {index}: return {episode_return:.1f}, length {length}")
-    print(f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}, "
-          f"{result['terminated']} ended early (terminated)")
+        tracking = (f", tracking error {_number(result['tracking_error_lin'][index])} m/s, "
+                    f"{_number(result['tracking_error_yaw'][index])} rad/s") if legged else ""
+        print(f"episode {index}: return {episode_return:.2f}, length {length}{tracking}")
+    summary = (f", mean tracking error {_number(result['mean_tracking_error_lin'])} m/s (linear), "
+               f"{_number(result['mean_tracking_error_yaw'])} rad/s (yaw), {result['falls']} falls") if legged else \
+        f", {result['terminated']} ended early (terminated)"
+    if result["unstable"]:
+        summary += f", {result['unstable']} ended by an unstable simulation (MuJoCo reset it; try --solver-iterations 100 50)"
+    print(f"{result['episodes']} episodes: mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}{summary}")
     print(json.dumps(result))
 
 

@@ -55,10 +55,12 @@ class ObservationGroup:
         return replace(self, noise=False)
 
     def layout(self) -> list[dict]:
-        """[{name, start, size, scale}] in observation order (for exported policies)."""
+        """[{name, start, size, scale, clip, noise}] in observation order (for exported policies: a policy's
+        input is term * scale, clipped to +-clip where clip is not None; noise is training's, not the robot's)."""
         out, start = [], 0
         for term in self.terms:
-            out.append({"name": term.name, "start": start, "size": term.size, "scale": term.scale})
+            out.append({"name": term.name, "start": start, "size": term.size, "scale": term.scale, "clip": term.clip,
+                        "noise": term.noise if self.noise else 0.0})
             start += term.size
         return out
 

@@ -162,7 +162,7 @@ ARM = """<mujoco><compiler angle="radian"/><option timestep="0.005"/><worldbody>
 
 
 def test_task_metadata_derives_joints_and_gains_and_takes_the_tasks_own_fields(tmp_path):
-    """Position actuators give PD gains (kp, kv), joints their order and default pose; a task's deploy_metadata
+    """Position actuators give PD gains (kp, kv), joints their order and default pose; a task's metadata
     (a locomotion task's command ranges, action scale and offset) is merged over what is derived."""
     from envs import TaskSpec
 
@@ -173,7 +173,7 @@ def test_task_metadata_derives_joints_and_gains_and_takes_the_tasks_own_fields(t
                     reward=lambda xp, s: s.qpos[:, 0] * 0, terminated=lambda xp, s: s.qpos[:, 0] != s.qpos[:, 0],
                     single_observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
                     single_action_space=gym.spaces.Box(-1, 1, (2,), np.float32), max_episode_steps=100,
-                    reset_noise_scale=0.0, frame_skip=4, deploy_metadata=lambda model: extra)
+                    reset_noise_scale=0.0, frame_skip=4, metadata=extra)
     metadata = task_metadata(spec)
     action = metadata["action"]
     assert action["actuators"] == ["shoulder_pd", "elbow_motor"] and action["joints"] == ["shoulder", "elbow"]

@@ -42,8 +42,7 @@ G1_FLAT = register(TaskSpec(
     njmax=256,  # mujoco_warp's default of 64 rows overflows
     metadata={"robot": "unitree_g1", "control_dt": mdp.CONTROL_DT,
               "observation_layout": mdp.POLICY.layout(),
-              "commands": {"vx": list(mdp.EVENTS.commands.vx), "vy": list(mdp.EVENTS.commands.vy),
-                           "wz": list(mdp.EVENTS.commands.wz)}},
+              "commands": mdp.EVENTS.commands.metadata()},
     agent_cfg=Path(__file__).parent / "agent.yaml",
     default_num_envs=1024,
 ))

@@ -41,8 +41,7 @@ GO1_FLAT = register(TaskSpec(
     njmax=128,
     metadata={"robot": "unitree_go1", "control_dt": mdp.CONTROL_DT,
               "observation_layout": mdp.POLICY.layout(),
-              "commands": {"vx": list(mdp.EVENTS.commands.vx), "vy": list(mdp.EVENTS.commands.vy),
-                           "wz": list(mdp.EVENTS.commands.wz)}},
+              "commands": mdp.EVENTS.commands.metadata()},
     agent_cfg=Path(__file__).parent / "agent.yaml",
     default_num_envs=1024,
 ))

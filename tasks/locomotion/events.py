@@ -50,6 +50,13 @@ class VelocityCommands:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"commands.{name}: {getattr(self, name)!r} is not allowed; must be in [0, 1]")
 
+    def metadata(self) -> dict:
+        """The command layout and ranges, as an exported policy's metadata carries them."""
+        return {"names": ["vx", "vy", "wz"], "units": ["m/s", "m/s", "rad/s"],
+                "frame": "base: vx forward, vy left, wz the yaw rate", "vx": list(self.vx), "vy": list(self.vy),
+                "wz": list(self.wz), "resample_s": list(self.resample_s), "standing_fraction": self.standing_fraction,
+                "heading_fraction": self.heading_fraction, "heading_stiffness": self.heading_stiffness}
+
     def draw(self, xp, u):
         """{command, heading, mode, command_timer} from 7 uniform columns. mode: (standing, heading) as 0/1."""
         standing = (u[:, 4] < self.standing_fraction) * 1.0
