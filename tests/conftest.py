@@ -20,7 +20,8 @@ PARITY_EPISODE_STEPS = 30
 
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
-    torch.set_num_threads(2)
+    # one thread per worker when pytest-xdist runs tests side by side (one worker per core), two otherwise
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(scope="session")
