@@ -81,8 +81,10 @@ def find_agent(framework: str, name: str) -> AgentEntry:
         entry = entry_of(agent_class) if agent_class is not None else None
         if entry is not None and entry.framework == framework:
             return entry
-    raise ConfigError(f"agent.class: {name!r} is not allowed; choose one of {', '.join(agent_names(framework))} "
-                      f"(or the dotted class path of a registered {framework} agent)")
+    raise ConfigError(
+        f"agent.class: {name!r} is not allowed; choose one of {', '.join(agent_names(framework))} "
+        f"(or the dotted class path of a registered {framework} agent)"
+    )
 
 
 def entry_of(agent_or_class: Any) -> AgentEntry | None:

@@ -85,7 +85,9 @@ class TrainerBase:
         )
         self.preemption = PreemptionSignals(self.preemption_signals)
         self.compiled_loop = compiled_loop(self.cfg.compiled, env, self.agents, self.scopes)
-        self._info_keys = ("log",) if self.cfg.environment_info in ("log", "episode") else ("log", self.cfg.environment_info)
+        self._info_keys = (
+            ("log",) if self.cfg.environment_info in ("log", "episode") else ("log", self.cfg.environment_info)
+        )
         if self.cfg.close_environment_at_exit:
             atexit.register(self._close_env)
 

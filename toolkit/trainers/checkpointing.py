@@ -29,8 +29,9 @@ class Checkpoints:
     def due(self, timestep: int) -> bool:
         return bool(self.interval) and timestep % self.interval == 0
 
-    def write(self, timestep: int, folders: list[str], mean_returns: list[float | None], save: SaveAgent,
-              env_state=None) -> list[str]:
+    def write(
+        self, timestep: int, folders: list[str], mean_returns: list[float | None], save: SaveAgent, env_state=None
+    ) -> list[str]:
         """Write each agent's checkpoint for `timestep` into `<folder>/checkpoints/` with `save` (the worlds' state
         beside it, so a resume continues them), and refresh last.pt and, when its mean return improved, best.pt.
         Every file is replaced atomically. Returns the written paths."""
@@ -48,5 +49,7 @@ class Checkpoints:
 
     def restored(self, extras: list[dict]) -> int:
         """Take the best returns of loaded checkpoints' extra entries; returns the timestep they were written at."""
-        self.best_returns = [-math.inf if extra.get("mean_return") is None else extra["mean_return"] for extra in extras]
+        self.best_returns = [
+            -math.inf if extra.get("mean_return") is None else extra["mean_return"] for extra in extras
+        ]
         return int(extras[0].get("timestep") or 0)

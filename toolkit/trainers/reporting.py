@@ -67,10 +67,8 @@ class Progress:
         now = time.perf_counter()
         if self.plain_lines and (now - self.last_line >= PLAIN_LINE_S or stats.timestep >= self.end):
             self.last_line = now
-            print(
-                f"timestep {stats.timestep}/{self.end}  env-steps {stats.env_steps:,}  {text}  episodes {stats.episodes}",
-                flush=True,
-            )
+            steps = f"timestep {stats.timestep}/{self.end}  env-steps {stats.env_steps:,}"
+            print(f"{steps}  {text}  episodes {stats.episodes}", flush=True)
         if self.reporter.write_records:
             for logger in self.reporter.loggers:
                 logger(stats.as_dict())
