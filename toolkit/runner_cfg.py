@@ -18,6 +18,9 @@ from .ppo_cfg import PPO_CFG
 
 SECTIONS = ("seed", "models", "memory", "agent", "trainer")
 TRAINER_CLASSES = ("SequentialTrainer",)
+# skrl's older agent keys, translated to PPO_CFG's (see _translate_agent)
+LEGACY_AGENT_KEYS = ("lambda", "state_preprocessor", "state_preprocessor_kwargs", "clip_predicted_values",
+                     "rewards_shaper_scale")
 _PREPROCESSOR_KEYS = ("observation_preprocessor", "state_preprocessor", "value_preprocessor")
 
 
