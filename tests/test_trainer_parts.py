@@ -81,6 +81,8 @@ def test_preemption_signals_set_the_flag_a_second_sigint_interrupts_and_handlers
     assert signal.getsignal(signal.SIGUSR1) is before
     with preemption.installed():
         assert not preemption.requested  # each training call starts unrequested
+    with preemption.installed(()):  # a trainer whose preemption_signals are () (launch/bench.py) takes none
+        assert signal.getsignal(signal.SIGUSR1) is before
 
 
 def test_stop_conditions_combine():

@@ -59,7 +59,7 @@ class TrainerBase:
     ParallelTrainer: in worker processes)."""
 
     cfg_class: type = TrainerCfg
-    preemption_signals: tuple = PREEMPTION_SIGNALS
+    preemption_signals: tuple = PREEMPTION_SIGNALS  # what train() takes as a request to checkpoint and stop
 
     def __init__(self, *, env, agents, scopes: list[int] | None = None, cfg: Any = None):
         """env: a wrapped VecEnv (envs.wrap_env) with `num_envs` worlds; agents: one agent or a list, each acting on
@@ -83,7 +83,7 @@ class TrainerBase:
         self.checkpoints = Checkpoints(
             [agent.cfg.rollouts for agent in self.agents], experiment.checkpoint_interval, self.cfg.timesteps
         )
-        self.preemption = PreemptionSignals(self.preemption_signals)
+        self.preemption = PreemptionSignals()
         self.compiled_loop = compiled_loop(self.cfg.compiled, env, self.agents, self.scopes)
         self._info_keys = (
             ("log",) if self.cfg.environment_info in ("log", "episode") else ("log", self.cfg.environment_info)
@@ -118,7 +118,7 @@ class TrainerBase:
         `self.timestep` and the worlds as they were (a second call, or a resumed run, goes on where it ended).
         SIGTERM, SIGUSR1 or SIGINT end it at the next update boundary, with a checkpoint."""
         self._set_training_mode(True)
-        with self.preemption.installed():
+        with self.preemption.installed(self.preemption_signals):
             return self._loop(training=True, stop=stop, description="train")
 
     def eval(self, stop: StopCondition | None = None, timesteps: int | None = None) -> TrainStats:

@@ -12,12 +12,11 @@ PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
 class PreemptionSignals:
-    """`requested` turns True when one of `signals` arrives while `installed()` is active; a second SIGINT raises
-    KeyboardInterrupt at once (stop now, without a checkpoint). Handlers are installed only on the main thread
+    """`requested` turns True when one of the signals arrives while `installed(signals)` is active; a second SIGINT
+    raises KeyboardInterrupt at once (stop now, without a checkpoint). Handlers are installed only on the main thread
     (Python's rule) and the previous ones come back on exit."""
 
-    def __init__(self, signals: tuple = PREEMPTION_SIGNALS):
-        self.signals = signals
+    def __init__(self):
         self.requested = False
 
     def _handle(self, signum, frame) -> None:
@@ -26,12 +25,12 @@ class PreemptionSignals:
         self.requested = True
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["PreemptionSignals"]:
+    def installed(self, signals: tuple = PREEMPTION_SIGNALS) -> Iterator["PreemptionSignals"]:
         self.requested = False
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = {sig: signal.signal(sig, self._handle) for sig in dict.fromkeys(self.signals)}
+        previous = {sig: signal.signal(sig, self._handle) for sig in dict.fromkeys(signals)}
         try:
             yield self
         finally:
