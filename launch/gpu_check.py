@@ -189,7 +189,7 @@ def check_transfer_guard(args: GpuCheckArgs, task: str) -> dict:
     rollouts = runner.agent.cfg.rollouts
     trainer.cfg.timesteps = rollouts
     runner.run("train")  # warm-up: both programs compiled
-    compiled, observations = trainer._compiled, trainer.observations
+    compiled, observations = trainer.compiled_loop, trainer.observations
     assert compiled is not None, "the compiled path was not taken"
     episodes, env_log = [EpisodeStats()], EnvLog()
     with jax.transfer_guard_host_to_device("disallow"), jax.transfer_guard_device_to_device("disallow"):

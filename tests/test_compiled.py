@@ -43,7 +43,7 @@ def test_compiled_and_step_by_step_paths_train_the_same_agent(agent_cfg_of, smal
         results[compiled] = (runner.agent, stats)
     (step_agent, step_stats), (compiled_agent, compiled_stats) = results[False], results[True]
     assert calls == [], "the compiled path must not act step by step"
-    programs = runner.trainer._compiled
+    programs = runner.trainer.compiled_loop
     assert programs._rollout._cache_size() == 1 and programs._update._cache_size() == 1, "each program compiles once"
     assert step_stats.timestep == compiled_stats.timestep == 24 and step_stats.episodes == compiled_stats.episodes > 0
     assert compiled_stats.mean_return == pytest.approx(step_stats.mean_return, rel=1e-4)

@@ -115,7 +115,7 @@ def test_compiled_mjx_loop_uploads_nothing_from_the_host(small_envs, tmp_path):
     program or an eager indexing (which uploads its index) raises here as on a GPU."""
     env = envs.wrap_env(small_envs["mjx"], "jax")
     runner = _runner(JaxRunner, env, tmp_path, compiled=True)
-    compiled, observations = runner.trainer._compiled, runner.trainer.observations
+    compiled, observations = runner.trainer.compiled_loop, runner.trainer.observations
     rollouts = compiled.rollouts
     episodes, env_log = [EpisodeStats()], EnvLog()
     with jax.transfer_guard_host_to_device("disallow"):

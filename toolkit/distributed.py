@@ -7,9 +7,10 @@ Imports only the framework in use (toolkit.torch.distributed or toolkit.jax.dist
 from __future__ import annotations
 
 import hashlib
-import signal
 from dataclasses import dataclass
 from typing import Any
+
+from .registry import entry_of
 
 
 @dataclass
@@ -20,8 +21,6 @@ class JaxProcessArgs:
     num_processes: int | None = None
     process_id: int | None = None
 
-
-SYNCHRONISED_AGENTS = ("toolkit.torch.ppo.PPO", "toolkit.jax.ppo.PPO")  # whose updates average over ranks
 
 
 class Cluster:
@@ -62,23 +61,20 @@ class Cluster:
         return self._ops().all_gather_objects(value) if self.distributed else [value]
 
     def follow(self, trainer) -> None:
-        """Make a trainer rank-aware: stop and preempt together; only rank 0 writes checkpoints."""
+        """Make a trainer one rank of this run: it becomes the trainer's `cluster`, with which it stops and preempts
+        together with the other ranks (`any_rank`) and writes checkpoints on rank 0 alone (`is_main`). Agents whose
+        update does not average over ranks (toolkit.registry's averages_over_ranks) are refused."""
         if not self.distributed:
             return
         for agent in trainer.agents:  # others (the recurrent agents, so far) would let the ranks drift apart
-            name = f"{type(agent).__module__}.{type(agent).__name__}"
-            if name not in SYNCHRONISED_AGENTS:
+            entry = entry_of(agent)
+            if entry is None or not entry.averages_over_ranks:
+                name = f"{type(agent).__module__}.{type(agent).__name__}"
                 raise ValueError(f"agent: {name} is not allowed in a distributed run; it keeps ranks in sync only for "
-                                 f"{', '.join(SYNCHRONISED_AGENTS)}")
-        trainer.any_rank = self.any_rank
-        # Ctrl-C reaches every rank (and torchrun, which passes it on): stop together with a checkpoint, as on SIGTERM
-        trainer.preemption_signals = (*trainer.preemption_signals, signal.SIGINT)
+                                 "agents registered with averages_over_ranks (PPO)")
         if self.framework == "jax":
             self._ops().distribute_agents(trainer.agents)
-            trainer.cfg.compiled = False  # the compiled path calls the update function itself, not the global one
-        if not self.is_main:
-            trainer.checkpoint_interval = 0
-            trainer.write_checkpoints = lambda timestep: []
+        trainer.cluster = self
 
     def close(self) -> None:
         if self.distributed or self.process_group:

@@ -8,17 +8,22 @@ import copy
 import dataclasses
 
 from .config import ConfigError, check
+from .registry import FRAMEWORK_PACKAGES, AgentEntry, find_agent, runner_class
 from .runner_cfg import RunnerCfg, load_yaml, parse_runner_cfg
 from .trainers import SequentialTrainer
 
 
 class RunnerBase:
+    framework: str = ""  # the registry's framework name of the subclass's agents
     preprocessors: dict[str, type] = {}
     schedulers: dict[str, type] = {}
 
     @classmethod
-    def resolve_class(cls, key: str, name: str) -> type:
-        """A class name of the agent section -> the framework's class."""
+    def resolve_class(cls, key: str, name: str) -> type | AgentEntry:
+        """A class name of the agent section -> the framework's class; for key "agent", the agent's registry entry
+        (a registered name or dotted class path)."""
+        if key == "agent":
+            return find_agent(cls.framework, name)
         table = cls.schedulers if key == "learning_rate_scheduler" else cls.preprocessors
         if name not in table:
             raise ConfigError(f"agent.{key}: {name!r} is not allowed; choose one of {', '.join(table)}")
@@ -48,6 +53,7 @@ class RunnerBase:
         return dataclasses.replace(self.cfg, seed=seed, agent=agent)
 
     def build_agent(self, env, cfg: RunnerCfg, memory_size: int):
+        """The agent `cfg.agent_class` names (found in the registry), with its models and memory, for `env`."""
         raise NotImplementedError
 
     @property
@@ -71,18 +77,8 @@ class RunnerBase:
         raise ValueError(f"mode: {mode!r} is not allowed; choose train or eval")
 
 
-FRAMEWORKS = ("torch", "jax")
-
-
-def runner_class(framework: str) -> type[RunnerBase]:
-    """toolkit.torch.Runner or toolkit.jax.Runner, importing only that framework."""
-    if framework == "torch":
-        from .torch import Runner
-    elif framework == "jax":
-        from .jax import Runner
-    else:
-        raise ValueError(f"framework: {framework!r} is not allowed; choose one of {', '.join(FRAMEWORKS)}")
-    return Runner
+FRAMEWORKS = tuple(FRAMEWORK_PACKAGES)
+__all__ = ["FRAMEWORKS", "RunnerBase", "runner_class"]  # runner_class: toolkit.registry's, kept here for scripts
 
 
 class _ScopeView:

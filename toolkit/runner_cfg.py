@@ -17,8 +17,10 @@ from .model_spec import NEW_GRAMMAR_KEYS, OLD_GRAMMAR_KEYS, ModelsSpec, parse_mo
 from .ppo_cfg import PPO_CFG
 
 SECTIONS = ("seed", "models", "memory", "agent", "trainer")
-AGENT_CLASSES = ("PPO", "PPO_RNN")
 TRAINER_CLASSES = ("SequentialTrainer",)
+# skrl's older agent keys, translated to PPO_CFG's (see _translate_agent)
+LEGACY_AGENT_KEYS = ("lambda", "state_preprocessor", "state_preprocessor_kwargs", "clip_predicted_values",
+                     "rewards_shaper_scale")
 _PREPROCESSOR_KEYS = ("observation_preprocessor", "state_preprocessor", "value_preprocessor")
 
 
@@ -93,7 +95,8 @@ def _translate_agent(agent: dict) -> dict:
 
 def parse_runner_cfg(data: dict, resolve_class: Callable[[str, str], Any]) -> RunnerCfg:
     """`resolve_class(key, name)` turns a class name of the agent section (preprocessor, scheduler) into the
-    framework's class, raising ConfigError for an unknown name."""
+    framework's class, and the agent's class ("agent", name) into its toolkit.registry entry, raising ConfigError
+    for an unknown name (a Runner's `resolve_class`)."""
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section; allowed: {', '.join(SECTIONS)}")
@@ -103,7 +106,9 @@ def parse_runner_cfg(data: dict, resolve_class: Callable[[str, str], Any]) -> Ru
     memory = dict(data.get("memory") or {})
     memory["kind"] = _pop_class(memory, "memory", ("RandomMemory",), "RandomMemory")
     agent = dict(data["agent"])
-    agent_class = _pop_class(agent, "agent", AGENT_CLASSES, "PPO")
+    agent_class = agent.pop("class", "PPO")
+    check(isinstance(agent_class, str), "agent", "class", agent_class, "expected an agent's name or dotted class path")
+    agent_entry = resolve_class("agent", agent_class)
     agent = _translate_agent(agent)
     for key in (*_PREPROCESSOR_KEYS, "learning_rate_scheduler"):
         if isinstance(agent.get(key), str):
@@ -115,8 +120,8 @@ def parse_runner_cfg(data: dict, resolve_class: Callable[[str, str], Any]) -> Ru
     models = parse_models(data["models"])
     for role in ("policy", "value"):
         rnn = getattr(models, role).rnn
-        check(rnn is None or agent_class == "PPO_RNN", "models", f"{role}.rnn", rnn and dataclasses.asdict(rnn),
-              "recurrent models need agent class PPO_RNN")
+        check(rnn is None or agent_entry.recurrent, "models", f"{role}.rnn", rnn and dataclasses.asdict(rnn),
+              "recurrent models need agent class PPO_RNN (or another recurrent agent)")
     return RunnerCfg(
         seed=seed,
         models=models,

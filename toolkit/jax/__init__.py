@@ -1,6 +1,7 @@
 """JAX agents and their parts (skrl's names); no torch here."""
 
 from ..ppo_cfg import PPO_CFG
+from . import agents  # noqa: F401  (registers PPO and PPO_RNN in toolkit.registry)
 from .models import ActorCritic, build_models
 from .ppo import PPO, RandomMemory
 from .ppo_rnn import PPO_RNN

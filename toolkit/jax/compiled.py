@@ -19,18 +19,16 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from .ppo import PPO
-from .ppo_rnn import LAST_STATES, PPO_RNN, flat_states
+from .ppo_rnn import LAST_STATES, flat_states
 
 
 def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
-    """Why this env and these agents cannot take the compiled path (None: they can)."""
+    """Why this env and these agents (all of one class registered with this path: toolkit.trainers.compiled_path
+    checks that) cannot take the compiled path (None: they can)."""
     raw = getattr(env, "unwrapped", env)
     if getattr(env, "framework", None) != "jax" or not hasattr(raw, "functional_step") or not hasattr(raw, "state"):
         return "the compiled path needs an MJX env seen as JAX arrays (tasks.make(..., 'mjx') with framework jax)"
     first = agents[0]
-    if type(first) not in (PPO, PPO_RNN) or any(type(agent) is not type(first) for agent in agents):
-        return "the compiled path needs toolkit.jax.PPO or PPO_RNN agents (all of one class)"
     if jax.process_count() > 1:
         return "a distributed run (several JAX processes) updates step by step, on the global batch"
     if first.cfg.random_timesteps > 0:
@@ -55,7 +53,13 @@ def compiled_is_faster(env, agents: list) -> bool:
 
 
 class CompiledTraining:
-    """The two programs of one training iteration for these agents on this env, and the loop step that calls them."""
+    """The two programs of one training iteration for these agents on this env, and the loop step that calls them.
+
+    Registered for toolkit.jax's PPO and PPO_RNN (toolkit/jax/agents.py); the trainer asks the two static methods
+    below whether to take it (toolkit/trainers/compiled_path.py)."""
+
+    unsupported_reason = staticmethod(unsupported_reason)
+    is_faster = staticmethod(compiled_is_faster)
 
     def __init__(self, env, agents: list):
         self.env = getattr(env, "unwrapped", env)

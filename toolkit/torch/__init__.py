@@ -1,6 +1,7 @@
 """Torch agents and their parts (skrl's names)."""
 
 from ..ppo_cfg import PPO_CFG
+from . import agents  # noqa: F401  (registers PPO and PPO_RNN in toolkit.registry)
 from .instantiators import build_models
 from .memories import RandomMemory
 from .ppo import PPO

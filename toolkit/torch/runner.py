@@ -7,16 +7,13 @@ import torch
 from ..config import ConfigError
 from ..runner_base import RunnerBase
 from ..runner_cfg import RunnerCfg
-from .instantiators import build_models
 from .memories import RandomMemory
-from .ppo import PPO
-from .ppo_rnn import PPO_RNN
 from .preprocessors import RunningStandardScaler
-from .rnn_models import build_recurrent_models
 from .schedulers import KLAdaptiveLR
 
 
 class Runner(RunnerBase):
+    framework = "torch"
     preprocessors = {"RunningStandardScaler": RunningStandardScaler}
     schedulers = {"KLAdaptiveLR": KLAdaptiveLR}
 
@@ -29,15 +26,17 @@ class Runner(RunnerBase):
             return scheduler
         return super().resolve_class(key, name)
 
-    def build_agent(self, env, cfg: RunnerCfg, memory_size: int) -> PPO | PPO_RNN:
+    def build_agent(self, env, cfg: RunnerCfg, memory_size: int):
         if cfg.seed is not None:
             torch.manual_seed(cfg.seed)
         device = torch.device(env.device)
-        if cfg.agent_class == "PPO_RNN":
-            agent_class = PPO_RNN
-            models = build_recurrent_models(cfg.models, env.observation_space, env.action_space, env.num_envs, device)
-        else:
-            agent_class = PPO
-            models = build_models(cfg.models, env.observation_space, env.action_space, device)
-        return agent_class(models=models, memory=RandomMemory(memory_size, env.num_envs, device), observation_space=env.observation_space,
-                   state_space=getattr(env, "state_space", None), action_space=env.action_space, device=device, cfg=cfg.agent)
+        entry = self.resolve_class("agent", cfg.agent_class)
+        return entry.agent_class(
+            models=entry.build_models(cfg.models, env, device),
+            memory=RandomMemory(memory_size, env.num_envs, device),
+            observation_space=env.observation_space,
+            state_space=getattr(env, "state_space", None),
+            action_space=env.action_space,
+            device=device,
+            cfg=cfg.agent,
+        )

@@ -1,25 +1,28 @@
-"""What every trainer shares: configuration, agent scopes, reporting (progress bar or plain lines), stop checks."""
+"""The training loop every trainer shares: collect a step, record it (agents update when a rollout is complete),
+report, checkpoint, stop. Its collaborators each live in their own module: Reporter (reporting.py), Checkpoints
+(checkpointing.py), PreemptionSignals (preemption.py), stop conditions and TrainStats (stats.py), the compiled path's
+choice (compiled_path.py); the ranks of a distributed run are a `cluster` with `is_main` and `any_rank`."""
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import dataclasses
-import math
-import os
-import signal
-import sys
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from tqdm import tqdm
-
-from ..checkpoint import atomic_copy
 from ..config import check, from_dict
-from ..experiment import resolve_interval
+from .checkpointing import Checkpoints
+from .compiled_path import compiled_loop
 from .episode_stats import EnvLog, EpisodeStats
+from .preemption import PREEMPTION_SIGNALS, PreemptionSignals
+from .reporting import MetricsLogger, Progress, Reporter
+from .scopes import concatenate, slice_tree, split_scopes
+from .stats import StopCondition, TrainStats, any_condition, info_scalars, summarize
+
+__all__ = [
+    "PREEMPTION_SIGNALS", "MetricsLogger", "OneProcess", "StopCondition", "TrainStats", "TrainerBase", "TrainerCfg",
+    "concatenate", "slice_tree", "split_scopes",
+]  # fmt: skip
 
 
 @dataclass
@@ -40,140 +43,199 @@ class TrainerCfg:
     compiled: bool | None = None
 
 
-@dataclass
-class TrainStats:
-    """Where a run stands; handed to stop conditions and metric loggers."""
+class OneProcess:
+    """The ranks of a run in one process: its flags are everyone's, and it writes the run's files."""
 
-    timestep: int = 0  # vectorized steps taken (each steps every world once)
-    env_steps: int = 0  # timestep * num_envs
-    wall_s: float = 0.0
-    env_steps_per_s: float = 0.0
-    mean_return: float | None = None  # mean return of the episodes that ended in the last report window
-    mean_length: float | None = None
-    episodes: int = 0  # episodes ended so far
-    agents: list[dict] = field(default_factory=list)  # per agent: mean_return, mean_length, tracking data
-    log: dict = field(default_factory=dict)  # means of the env's info["log"] (reward terms) over the report window
+    is_main = True
 
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-StopCondition = Callable[[TrainStats], bool]
-# what cluster schedulers send before they kill a job, and Ctrl-C (a second Ctrl-C interrupts at once)
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
-MetricsLogger = Callable[[dict], None]
-
-
-def split_scopes(num_envs: int, num_agents: int, scopes: list[int] | None) -> list[slice]:
-    if not scopes:
-        base, extra = divmod(num_envs, num_agents)
-        scopes = [base + (1 if i < extra else 0) for i in range(num_agents)]
-    check(len(scopes) == num_agents and sum(scopes) == num_envs and min(scopes) > 0, "trainer", "scopes", scopes,
-          f"expected {num_agents} positive world counts that add up to num_envs ({num_envs})")
-    bounds, start = [], 0
-    for size in scopes:
-        bounds.append(slice(start, start + size))
-        start += size
-    return bounds
-
-
-def concatenate(framework: str, arrays: list):
-    if len(arrays) == 1:
-        return arrays[0]
-    if framework == "torch":
-        import torch
-
-        return torch.cat(arrays)
-    import jax.numpy as jnp
-
-    return jnp.concatenate(arrays)
-
-
-def slice_tree(tree: Any, scope: slice) -> Any:
-    """Slice every batched array of an info dict to one agent's worlds."""
-    if isinstance(tree, dict):
-        return {key: slice_tree(value, scope) for key, value in tree.items()}
-    if hasattr(tree, "shape") and len(tree.shape) > 0:
-        return tree[scope]
-    return tree
+    @staticmethod
+    def any_rank(flag: bool) -> bool:
+        return bool(flag)
 
 
 class TrainerBase:
+    """train() and eval() of agents on a vectorized env (skrl's trainer). Subclasses say where the agents act and
+    record: `_act_all`, `_record_all` and the save / load hooks (SequentialTrainer: in this process;
+    ParallelTrainer: in worker processes)."""
+
     cfg_class: type = TrainerCfg
-    preemption_signals: tuple = PREEMPTION_SIGNALS
+    preemption_signals: tuple = PREEMPTION_SIGNALS  # what train() takes as a request to checkpoint and stop
 
     def __init__(self, *, env, agents, scopes: list[int] | None = None, cfg: Any = None):
+        """env: a wrapped VecEnv (envs.wrap_env) with `num_envs` worlds; agents: one agent or a list, each acting on
+        its scope (`scopes`: world counts, default equal shares); cfg: a TrainerCfg or a mapping of its keys."""
         self.cfg = from_dict(self.cfg_class, cfg, "trainer")
         check(self.cfg.timesteps > 0, "trainer", "timesteps", self.cfg.timesteps, "must be > 0")
         self.env = env
         self.agents = list(agents) if isinstance(agents, (list, tuple)) else [agents]
         self.scopes = split_scopes(env.num_envs, len(self.agents), scopes)
         self.framework = getattr(env, "framework", "torch")
-        self.loggers: list[MetricsLogger] = []
         self.timestep = 0  # where train() starts: a resumed run sets it
         self.observations = None  # the worlds' current observations, kept between train() calls
         self.stats = TrainStats()
-        self.preempted = False
-        self._compiled = None  # the compiled rollout-and-update loop, once a train() has built it
-        self._env_log = EnvLog()
-        # Under torchrun / jax.distributed every rank must stop at the same step: the launcher replaces this with
-        # "does the flag hold on any rank" (a collective at each report and update boundary)
-        self.any_rank: Callable[[bool], bool] = bool
+        # a distributed run's ranks (toolkit.distributed.Cluster, set by its follow()): every rank stops at the same
+        # step, and rank 0 alone writes checkpoints
+        self.cluster = OneProcess()
         for agent in self.agents:
             agent.init(trainer_cfg=dataclasses.asdict(self.cfg))
         experiment = self.agents[0].cfg.experiment
-        self.report_interval = resolve_interval(experiment.write_interval, self.cfg.timesteps, 100)
-        # skrl's write_interval 0: no metric records. The reports behind them (stop conditions, the finite check, the
-        # progress line) go on at auto's cadence, so nothing but the records is lost
-        self._write_records = self.report_interval > 0
-        if not self._write_records:
-            self.report_interval = resolve_interval("auto", self.cfg.timesteps, 100)
-        self._info_keys = ("log",) if self.cfg.environment_info in ("log", "episode") else ("log", self.cfg.environment_info)
-        # checkpoints fall on update boundaries, where no rollout is half collected
-        self.update_period = math.lcm(*(agent.cfg.rollouts for agent in self.agents))
-        interval = resolve_interval(experiment.checkpoint_interval, self.cfg.timesteps, 10)
-        self.checkpoint_interval = -(-interval // self.update_period) * self.update_period if interval > 0 else 0
-        self._best_returns = [-math.inf] * len(self.agents)
+        self.reporter = Reporter(experiment.write_interval, self.cfg.timesteps, self.cfg.disable_progressbar)
+        self.checkpoints = Checkpoints(
+            [agent.cfg.rollouts for agent in self.agents], experiment.checkpoint_interval, self.cfg.timesteps
+        )
+        self.preemption = PreemptionSignals()
+        self.compiled_loop = compiled_loop(self.cfg.compiled, env, self.agents, self.scopes)
+        self._info_keys = (
+            ("log",) if self.cfg.environment_info in ("log", "episode") else ("log", self.cfg.environment_info)
+        )
         if self.cfg.close_environment_at_exit:
             atexit.register(self._close_env)
 
-    def _close_env(self) -> None:
-        try:
-            self.env.close()
-        except Exception:  # the process is ending; a close error must not hide the real exit status
-            pass
+    # ---- the collaborators' settings, under skrl's / the launchers' names ----
+    @property
+    def loggers(self) -> list[MetricsLogger]:
+        return self.reporter.loggers
 
-    # ---- checkpoints and preemption ----
+    @property
+    def report_interval(self) -> int:
+        return self.reporter.interval
+
+    @report_interval.setter
+    def report_interval(self, value: int) -> None:
+        self.reporter.interval = value
+
+    @property
+    def checkpoint_interval(self) -> int:
+        return self.checkpoints.interval
+
+    @property
+    def preempted(self) -> bool:
+        return self.preemption.requested
+
+    # ---- train and evaluate ----
+    def train(self, stop: StopCondition | list[StopCondition] | None = None) -> TrainStats:
+        """Train until `cfg.timesteps` or until a stop condition holds at a report, continuing from
+        `self.timestep` and the worlds as they were (a second call, or a resumed run, goes on where it ended).
+        SIGTERM, SIGUSR1 or SIGINT end it at the next update boundary, with a checkpoint."""
+        self._set_training_mode(True)
+        with self.preemption.installed(self.preemption_signals):
+            return self._loop(training=True, stop=stop, description="train")
+
+    def eval(self, stop: StopCondition | None = None, timesteps: int | None = None) -> TrainStats:
+        """Run the agents without learning for `timesteps` (default cfg.timesteps) from fresh episodes: mean
+        actions unless cfg.stochastic_evaluation."""
+        self._set_training_mode(False)
+        self.observations = None  # evaluation episodes start fresh, and so does training after them
+        try:
+            return self._loop(training=False, stop=stop, description="eval", start=0, end=timesteps)
+        finally:
+            self.observations = None
+            self._set_training_mode(True)
+
+    def _loop(self, training: bool, stop, description: str, start: int | None = None, end: int | None = None):
+        end = self.cfg.timesteps if end is None else end
+        timestep = self.timestep if start is None else start
+        episodes = [EpisodeStats() for _ in self.agents]
+        env_log = EnvLog()
+        stop = any_condition(stop)
+        if self.observations is None:
+            self.observations, _ = self.env.reset()
+        compiled = self.compiled_loop if training else None
+        with self.reporter.window(timestep, end, description) as progress:
+            while timestep < end:
+                if compiled is not None and timestep % compiled.rollouts == 0 and timestep + compiled.rollouts <= end:
+                    # collect, record and update a whole rollout in two compiled calls
+                    self.observations = compiled.iteration(self.observations, timestep, end, episodes, env_log)
+                    done = timestep + compiled.rollouts
+                else:
+                    self._step(timestep, end, training, episodes, env_log)
+                    done = timestep + 1
+                if training:
+                    self.timestep = done
+                if self.reporter.due(timestep, done, end) and self._report(progress, done, episodes, env_log, stop):
+                    break
+                if training and self.checkpoints.at_update_boundary(done) and self._checkpoint_or_preempt(done):
+                    break
+                timestep = done
+        return self.stats
+
+    def _step(self, timestep: int, timesteps: int, training: bool, episodes: list, env_log: EnvLog) -> None:
+        """One step of every world: the agents act, the env steps, the agents record the transition (and update
+        when their rollout is complete); episode ends and the env's log are tallied for the next report."""
+        cfg, env = self.cfg, self.env
+        observations = self.observations
+        actions = self._act_all(observations, timestep, timesteps, training or cfg.stochastic_evaluation)
+        next_observations, rewards, terminated, truncated, infos = env.step(actions)
+        if not cfg.headless and timestep % cfg.render_interval == 0:
+            env.render()
+        self._record_all({"observations": observations, "actions": actions, "rewards": rewards,
+                          "next_observations": next_observations, "terminated": terminated,
+                          "truncated": truncated, "infos": infos}, timestep, timesteps, training)  # fmt: skip
+        self._tally(infos, episodes, env_log)
+        self.observations = next_observations
+
+    def _tally(self, infos: dict, episodes: list[EpisodeStats], env_log: EnvLog) -> None:
+        logged = {
+            name: value
+            for key in self._info_keys
+            if isinstance(infos.get(key), dict)
+            for name, value in info_scalars(infos[key]).items()
+        }
+        if logged:
+            env_log.record(logged)
+        if "episode" in infos:
+            single = len(self.agents) == 1
+            for scope, agent_episodes in zip(self.scopes, episodes):
+                ended = infos["_episode"] if single else infos["_episode"][scope]
+                agent_episodes.record(infos["episode"] if single else slice_tree(infos["episode"], scope), ended)
+
+    def _report(self, progress: Progress, timestep: int, episodes: list, env_log: EnvLog, stop: StopCondition) -> bool:
+        """Check the worlds, summarize the window into self.stats and show it; returns whether to stop (on every
+        rank at once)."""
+        if hasattr(self.env, "check_finite"):
+            self.env.check_finite()
+        self.stats = summarize(episodes, self._tracked_means(), env_log, timestep=timestep,
+                               num_envs=self.env.num_envs, wall_s=progress.elapsed(),
+                               steps_in_window=timestep - progress.start)  # fmt: skip
+        progress.show(self.stats)
+        return self.cluster.any_rank(stop(self.stats))
+
+    def _checkpoint_or_preempt(self, timestep: int) -> bool:
+        """At an update boundary: a preemption asked on any rank writes a checkpoint and stops the loop (returns
+        True); otherwise a checkpoint when one is due."""
+        if self.cluster.any_rank(self.preemption.requested):
+            self.preemption.requested = True
+            self.write_checkpoints(timestep)
+            return True
+        if self.checkpoints.due(timestep):
+            self.write_checkpoints(timestep)
+        return False
+
+    # ---- checkpoints ----
     def write_checkpoints(self, timestep: int) -> list[str]:
         """Write each agent's checkpoint for `timestep` (with the worlds' state, so a resume continues them), and
-        refresh its last.pt and, when the mean return improved, its best.pt. Every file is replaced atomically."""
+        refresh its last.pt and, when the mean return improved, its best.pt. In a distributed run rank 0 alone
+        writes (the others return [])."""
+        if not self.cluster.is_main:
+            return []
         env_state = self.env.state_dict() if hasattr(self.env, "state_dict") else None
-        paths = []
-        for index, (agent, stats) in enumerate(zip(self.agents, self.stats.agents or [{}] * len(self.agents))):
-            folder = os.path.join(agent.experiment_dir, "checkpoints")
-            path = os.path.join(folder, f"agent_{timestep}.pt")
-            mean_return = stats.get("mean_return")
-            self._save_agent(index, path, {"timestep": timestep, "env": env_state, "mean_return": mean_return})
-            atomic_copy(path, os.path.join(folder, "last.pt"))
-            if mean_return is not None and mean_return > self._best_returns[index]:
-                self._best_returns[index] = mean_return
-                atomic_copy(path, os.path.join(folder, "best.pt"))
-            paths.append(path)
-        return paths
+        mean_returns = [stats.get("mean_return") for stats in self.stats.agents or [{}] * len(self.agents)]
+        folders = [agent.experiment_dir for agent in self.agents]
+        return self.checkpoints.write(timestep, folders, mean_returns, self._save_agent, env_state)
 
     def restore(self, paths: str | list[str]) -> int:
         """Load each agent's checkpoint and continue from its timestep and worlds; returns the timestep."""
         paths = [paths] if isinstance(paths, str) else list(paths)
-        check(len(paths) == len(self.agents), "trainer", "checkpoints", paths, f"expected one per agent ({len(self.agents)})")
+        check(len(paths) == len(self.agents), "trainer", "checkpoints", paths,
+              f"expected one per agent ({len(self.agents)})")  # fmt: skip
         extras = self._load_agents(paths)
-        self.timestep = int(extras[0].get("timestep") or 0)
-        self._best_returns = [-math.inf if e.get("mean_return") is None else e["mean_return"] for e in extras]
+        self.timestep = self.checkpoints.restored(extras)
         env_state = extras[0].get("env")
         if env_state is not None and hasattr(self.env, "load_state_dict"):
             self.observations = self.env.load_state_dict(env_state)
         return self.timestep
 
-    # ---- what a trainer does with its agents (SequentialTrainer: in this process; ParallelTrainer: in workers) ----
+    # ---- where the agents live (SequentialTrainer: in this process; ParallelTrainer: in workers) ----
     def _set_training_mode(self, enabled: bool) -> None:
         for agent in self.agents:
             agent.enable_training_mode(enabled, apply_to_models=True)
@@ -200,179 +262,8 @@ class TrainerBase:
             agent.tracking_data.clear()
         return means
 
-    # ---- train and evaluate ----
-    def train(self, stop: StopCondition | list[StopCondition] | None = None) -> TrainStats:
-        """Train until `cfg.timesteps` or until a stop condition holds at a report, continuing from
-        `self.timestep` and the worlds as they were (a second call, or a resumed run, goes on where it ended).
-        SIGTERM or SIGUSR1 end it at the next update boundary, with a checkpoint."""
-        self._set_training_mode(True)
-        with self._preemption_signals():
-            return self._loop(training=True, stop=stop, description="train")
-
-    def eval(self, stop: StopCondition | None = None, timesteps: int | None = None) -> TrainStats:
-        """Run the agents without learning for `timesteps` (default cfg.timesteps) from fresh episodes: mean
-        actions unless cfg.stochastic_evaluation."""
-        self._set_training_mode(False)
-        self.observations = None  # evaluation episodes start fresh, and so does training after them
+    def _close_env(self) -> None:
         try:
-            return self._loop(training=False, stop=stop, description="eval", start=0, end=timesteps)
-        finally:
-            self.observations = None
-            self._set_training_mode(True)
-
-    def _loop(self, training: bool, stop, description: str, start: int | None = None, end: int | None = None) -> TrainStats:
-        cfg, env, scopes = self.cfg, self.env, self.scopes
-        timesteps = cfg.timesteps if end is None else end
-        start = self.timestep if start is None else start
-        single = len(self.agents) == 1
-        episode_stats = [EpisodeStats() for _ in self.agents]
-        self._env_log = EnvLog()
-        stop = self._stop_condition(stop)
-        if self.observations is None:
-            self.observations, _ = env.reset()
-        observations = self.observations
-        compiled = self._compiled_training() if training else None
-        started = time.perf_counter()
-        bar = self._progress(start, timesteps, description)
-        timestep = start
-        with bar:
-            while timestep < timesteps:
-                if compiled is not None and timestep % compiled.rollouts == 0 and timestep + compiled.rollouts <= timesteps:
-                    # a whole rollout and update in two compiled calls; reports and checkpoints as below
-                    observations = self.observations = compiled.iteration(observations, timestep, timesteps, episode_stats,
-                                                                          self._env_log)
-                    timestep = self._after_steps(timestep, timestep + compiled.rollouts, timesteps, training, episode_stats,
-                                                 started, start, bar, stop)
-                    continue
-                actions = self._act_all(observations, timestep, timesteps, training or cfg.stochastic_evaluation)
-                next_observations, rewards, terminated, truncated, infos = env.step(actions)
-                if not cfg.headless and timestep % cfg.render_interval == 0:
-                    env.render()
-                self._record_all({"observations": observations, "actions": actions, "rewards": rewards,
-                                  "next_observations": next_observations, "terminated": terminated,
-                                  "truncated": truncated, "infos": infos}, timestep, timesteps, training)
-                logged = {name: value for key in self._info_keys if isinstance(infos.get(key), dict)
-                          for name, value in _scalars(infos[key]).items()}
-                if logged:
-                    self._env_log.record(logged)
-                if "episode" in infos:
-                    for scope, episodes in zip(scopes, episode_stats):
-                        ended = infos["_episode"] if single else infos["_episode"][scope]
-                        episodes.record(infos["episode"] if single else slice_tree(infos["episode"], scope), ended)
-                observations = self.observations = next_observations
-                timestep = self._after_steps(timestep, timestep + 1, timesteps, training, episode_stats, started, start, bar, stop)
-        return self.stats
-
-    def _after_steps(self, timestep: int, done_steps: int, timesteps: int, training: bool, episode_stats, started: float,
-                     start: int, bar, stop) -> int:
-        """Report, stop and checkpoint after the steps up to `done_steps`; returns where the loop goes on (`timesteps`
-        when it ends here)."""
-        if training:
-            self.timestep = done_steps
-        if (done_steps // self.report_interval > timestep // self.report_interval or done_steps == timesteps):
-            stats = self._report(episode_stats, done_steps, timesteps, started, start, bar)
-            if self.any_rank(stop(stats)):
-                return timesteps
-        if training and done_steps % self.update_period == 0:
-            if self.any_rank(self.preempted):
-                self.preempted = True
-                self.write_checkpoints(done_steps)
-                return timesteps
-            if self.checkpoint_interval and done_steps % self.checkpoint_interval == 0:
-                self.write_checkpoints(done_steps)
-        return done_steps
-
-    def _compiled_training(self):
-        """The compiled rollout-and-update loop when cfg.compiled allows it and the env and agents can take it."""
-        if self.cfg.compiled is False or self.framework != "jax":
-            check(not self.cfg.compiled, "trainer", "compiled", True, "needs an MJX env with JAX PPO agents")
-            return None
-        from ..jax.compiled import CompiledTraining, compiled_is_faster, unsupported_reason
-
-        reason = unsupported_reason(self.env, self.agents, self.scopes)
-        check(not (self.cfg.compiled and reason), "trainer", "compiled", True, reason)
-        if reason or (self.cfg.compiled is None and not compiled_is_faster(self.env, self.agents)):
-            return None
-        if self._compiled is None:  # built once: its programs compile at the first call and are reused by every train()
-            self._compiled = CompiledTraining(self.env, self.agents)
-        return self._compiled
-
-    @contextlib.contextmanager
-    def _preemption_signals(self):
-        """While training, SIGTERM / SIGUSR1 / SIGINT ask the loop to checkpoint and return at the next update
-        boundary."""
-        self.preempted = False
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def request_stop(signum, frame):
-            if signum == signal.SIGINT and self.preempted:  # a second Ctrl-C: stop now, without a checkpoint
-                raise KeyboardInterrupt
-            self.preempted = True
-
-        previous = {sig: signal.signal(sig, request_stop) for sig in dict.fromkeys(self.preemption_signals)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    @staticmethod
-    def _stop_condition(stop) -> StopCondition:
-        if stop is None:
-            return lambda stats: False
-        if callable(stop):
-            return stop
-        conditions = list(stop)
-        return lambda stats: any(condition(stats) for condition in conditions)
-
-    # ---- reporting ----
-    def _progress(self, start: int, total: int, description: str):
-        disable = self.cfg.disable_progressbar
-        if disable is None:
-            disable = not sys.stdout.isatty()
-        self._plain_lines = disable
-        self._last_line = time.perf_counter()
-        return tqdm(total=total, initial=start, desc=description, disable=disable, dynamic_ncols=True, file=sys.stdout)
-
-    def _report(self, episode_stats: list[EpisodeStats], timestep: int, timesteps: int, started: float, started_step: int,
-                bar) -> TrainStats:
-        for stats in episode_stats:
-            stats.flush()
-        if hasattr(self.env, "check_finite"):
-            self.env.check_finite()
-        wall = time.perf_counter() - started
-        returns = [s.mean_return for s in episode_stats if s.mean_return is not None]
-        lengths = [s.mean_length for s in episode_stats if s.mean_length is not None]
-        agents = []
-        for tracked, stats in zip(self._tracked_means(), episode_stats):
-            agents.append({"mean_return": stats.mean_return, "mean_length": stats.mean_length, **tracked})
-        self.stats = TrainStats(
-            timestep=timestep, env_steps=timestep * self.env.num_envs, wall_s=wall,
-            env_steps_per_s=(timestep - started_step) * self.env.num_envs / max(wall, 1e-9),
-            mean_return=sum(returns) / len(returns) if returns else None,
-            mean_length=sum(lengths) / len(lengths) if lengths else None,
-            episodes=sum(s.total_episodes for s in episode_stats), agents=agents, log=self._env_log.flush())
-        bar.update(timestep - bar.n)
-        text = f"{self.stats.env_steps_per_s:,.0f} env-steps/s  return {_fmt(self.stats.mean_return)}"
-        bar.set_postfix_str(text, refresh=False)
-        now = time.perf_counter()
-        if self._plain_lines and (now - self._last_line >= 5.0 or timestep >= timesteps):
-            self._last_line = now
-            print(f"timestep {timestep}/{timesteps}  env-steps {self.stats.env_steps:,}  {text}  "
-                  f"episodes {self.stats.episodes}", flush=True)
-        if self._write_records:
-            for logger in self.loggers:
-                logger(self.stats.as_dict())
-        return self.stats
-
-
-def _scalars(entries: dict) -> dict:
-    """The one-element entries of an info dict (skrl logs those alone; per-world arrays are left out)."""
-    return {name: value for name, value in entries.items()
-            if isinstance(value, (int, float)) or (hasattr(value, "shape") and math.prod(value.shape) == 1)}
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
+            self.env.close()
+        except Exception:  # the process is ending; a close error must not hide the real exit status
+            pass

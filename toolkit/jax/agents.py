@@ -1,0 +1,22 @@
+"""The JAX agents' registrations (toolkit.registry): how the Runner builds each and what it supports."""
+
+from __future__ import annotations
+
+from ..registry import AgentEntry, register_agent
+from .compiled import CompiledTraining
+from .models import build_models
+from .ppo import PPO
+from .ppo_rnn import PPO_RNN
+from .rnn_models import build_recurrent_models
+
+
+def _feedforward_models(spec, env, device) -> dict:
+    return build_models(spec, env.observation_space, env.action_space)
+
+
+def _recurrent_models(spec, env, device) -> dict:
+    return build_recurrent_models(spec, env.observation_space, env.action_space, env.num_envs)
+
+
+register_agent(AgentEntry("PPO", "jax", PPO, _feedforward_models, averages_over_ranks=True, compiled=CompiledTraining))
+register_agent(AgentEntry("PPO_RNN", "jax", PPO_RNN, _recurrent_models, recurrent=True, compiled=CompiledTraining))
