@@ -31,7 +31,7 @@ from toolkit.cli import run_main  # noqa: E402
 from toolkit.config import check  # noqa: E402
 from toolkit.devices import resolve_device  # noqa: E402
 from toolkit.distributed import JaxProcessArgs, join  # noqa: E402
-from toolkit.runner_base import FRAMEWORKS, runner_class  # noqa: E402
+from toolkit.runner_base import FRAMEWORKS, env_framework, runner_class  # noqa: E402
 from toolkit.run_dir import JsonlMetrics, cut_metrics, new_run_dir, release_run_dir, write_yaml  # noqa: E402
 from toolkit.runner_cfg import SECTIONS as OVERRIDE_SECTIONS  # noqa: E402
 from toolkit.runner_cfg import load_yaml, parse_runner_cfg, resolved_yaml  # noqa: E402
@@ -44,8 +44,9 @@ class TrainArgs:
     task: Annotated[str, tyro.conf.arg(help=TASK_HELP, metavar="{" + ",".join(tasks.names()) + "}")] = "cartpole"
     backend: Annotated[str, tyro.conf.arg(metavar="{warp,mjx}")] = "warp"
     """simulation engine: warp (MuJoCo Warp) or mjx (MuJoCo XLA)"""
-    framework: Annotated[str | None, tyro.conf.arg(metavar="{torch,jax}")] = None
-    """agent framework (default: the engine's own, torch for warp and jax for mjx; any pairing works, zero copy)"""
+    framework: Annotated[str | None, tyro.conf.arg(metavar="{torch,jax,warp}")] = None
+    """agent framework (default: the engine's own, torch for warp and jax for mjx; any pairing works, zero copy;
+    warp: the Warp agent, with --backend warp only)"""
     num_envs: int | None = None
     """number of simulated worlds (default: the task's)"""
     timesteps: int | None = None
@@ -101,6 +102,8 @@ def validate(args: TrainArgs) -> None:
             raise ValueError(f"{flag}: {value} is not allowed; must be a positive integer")
     if args.framework is not None and args.framework not in FRAMEWORKS:
         raise ValueError(f"--framework: {args.framework!r} is not allowed; choose one of {', '.join(FRAMEWORKS)}")
+    if args.framework == "warp":  # issue 18: what the Warp agent (skrl's Warp column) does not do
+        check_warp_launch(args)
     if args.distributed and (args.framework or envs.NATIVE_FRAMEWORK.get(args.backend)) != "jax":
         raise ValueError("--distributed: is for JAX agents (jax.distributed); launch torch agents with torchrun instead")
     if args.torch_threads < 1:
@@ -110,6 +113,18 @@ def validate(args: TrainArgs) -> None:
     if args.agent_cfg is not None and not os.path.isfile(args.agent_cfg):
         raise ValueError(f"--agent-cfg: {args.agent_cfg!r} is not allowed; expected a YAML file in the Runner's format"
                          + (" (it is a folder)" if os.path.isdir(args.agent_cfg) else " (it does not exist)"))
+
+
+def check_warp_launch(args: TrainArgs) -> None:
+    """--framework warp: MuJoCo Warp only, one process, no export yet; each refusal names the alternative."""
+    if args.backend != "warp":
+        raise ValueError(f"--backend: {args.backend!r} is not allowed with --framework warp (the Warp agent reads MuJoCo Warp's "
+                         "arrays); use --framework jax (or torch) for --backend mjx")
+    if args.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("--framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
+                         "use --framework torch (torchrun)")
+    if args.export:
+        raise ValueError("--export: the Warp agent's policies are not exported yet; use --framework torch")
 
 
 def check_batch(parsed, num_envs: int) -> None:
@@ -180,6 +195,10 @@ def train(args: TrainArgs, overrides: dict | None = None) -> dict:
         cfg["trainer"]["timesteps"] = args.timesteps
     cfg["trainer"].update(headless=args.headless, disable_progressbar=True if args.headless else None)
     parsed = parse_runner_cfg(cfg, Runner.resolve_class)  # a configuration error ends the command here
+    if framework == "warp":  # issue 18: RNN, mixed precision, ... refused before any world is built
+        from toolkit.warp import check_runner_cfg
+
+        check_runner_cfg(parsed)
     spec = tasks.spec(args.task)
     check_batch(parsed, args.num_envs or spec.default_num_envs)
     device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend]))
@@ -209,7 +228,7 @@ def _train(args: TrainArgs, cfg: dict, resolved: dict, run_dir: str, framework: 
     seeds = [args.seed + index for index in range(args.num_seeds)]
     num_envs = (args.num_envs or spec.default_num_envs) * len(seeds)
     env = envs.wrap_env(tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank,
-                                   randomization=args.randomization), framework)
+                                   randomization=args.randomization), env_framework(framework))
     runner = runner_class(framework)(env, cfg, seeds=seeds if len(seeds) > 1 else None)
     agents = runner.agent if isinstance(runner.agent, list) else [runner.agent]
     cluster.follow(runner.trainer)

@@ -71,15 +71,25 @@ class RunnerBase:
         raise ValueError(f"mode: {mode!r} is not allowed; choose train or eval")
 
 
-FRAMEWORKS = ("torch", "jax")
+FRAMEWORKS = ("torch", "jax", "warp")
+# The framework whose arrays the env hands an agent framework: the Warp agent reads the env's torch tensors (MuJoCo
+# Warp's arrays) as Warp views, wp.from_torch, without copies (issue 18; the agent registry of issue 14 may own this).
+ENV_FRAMEWORKS = {"warp": "torch"}
+
+
+def env_framework(framework: str) -> str:
+    """What envs.wrap_env is given for an agent of `framework`."""
+    return ENV_FRAMEWORKS.get(framework, framework)
 
 
 def runner_class(framework: str) -> type[RunnerBase]:
-    """toolkit.torch.Runner or toolkit.jax.Runner, importing only that framework."""
+    """toolkit.torch.Runner, toolkit.jax.Runner or toolkit.warp.Runner, importing only that framework."""
     if framework == "torch":
         from .torch import Runner
     elif framework == "jax":
         from .jax import Runner
+    elif framework == "warp":
+        from .warp import Runner
     else:
         raise ValueError(f"framework: {framework!r} is not allowed; choose one of {', '.join(FRAMEWORKS)}")
     return Runner

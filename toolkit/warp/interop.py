@@ -1,0 +1,26 @@
+"""Arrays in and out of the Warp agent without copies: the env's torch tensors (MuJoCo Warp's arrays seen through
+torch) are viewed as Warp arrays, and the agent's actions handed back as torch views of its Warp buffers."""
+
+from __future__ import annotations
+
+import warp as wp
+
+
+def is_torch(x) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def as_warp(x, dtype=None) -> wp.array:
+    """A Warp view of a torch tensor (same memory), a Warp array as it is, anything else copied once."""
+    if dtype is float:
+        dtype = wp.float32
+    if isinstance(x, wp.array):
+        return x
+    if is_torch(x):
+        return wp.from_torch(x if x.is_contiguous() else x.contiguous(), dtype=dtype)
+    return wp.array(x, dtype=dtype)
+
+
+def like_input(reference, array: wp.array):
+    """`array` in the framework of `reference`: a torch view of it when the env speaks torch."""
+    return wp.to_torch(array) if is_torch(reference) else array
