@@ -24,3 +24,10 @@ def as_warp(x, dtype=None) -> wp.array:
 def like_input(reference, array: wp.array):
     """`array` in the framework of `reference`: a torch view of it when the env speaks torch."""
     return wp.to_torch(array) if is_torch(reference) else array
+
+
+def warp_device(device) -> wp.Device:
+    """A Warp device from a Warp device, a name ("cpu", "cuda:0") or a torch device."""
+    if device is None or isinstance(device, wp.Device):
+        return wp.get_device(device)
+    return wp.get_device(str(device))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warp as wp
 
+from .interop import warp_device
+
 
 class RandomMemory:
     """skrl's RandomMemory as PPO uses it: a ring of `memory_size` steps for `num_envs` worlds, written in place."""
@@ -12,7 +14,7 @@ class RandomMemory:
         if memory_size < 1:
             raise ValueError(f"memory_size: {memory_size} is not allowed; must be >= 1")
         self.memory_size, self.num_envs = memory_size, num_envs
-        self.device = wp.get_device(device)
+        self.device = warp_device(device)
         self.memory_index = 0
         self.filled = False
         self.tensors: dict[str, wp.array] = {}

@@ -21,6 +21,7 @@ from ..config import ConfigError
 from ..model_grammar import Expr, NetworkPlan, action_size
 from ..model_spec import ModelSpec, ModelsSpec, parse_models
 from . import nn
+from .interop import warp_device
 
 ALTERNATIVE = "use --framework torch (or jax) for it"
 
@@ -116,7 +117,7 @@ class Model:
     def __init__(self, observation_size: int, hiddens: list[int], activations: list[int], *, device,
                  action_dim: int = 0, mean_output: tuple[int, float, float] | None = None,
                  value_output: tuple[int, float, float] | None = None, gaussian: dict | None = None, seed: int = 0):
-        self.device = wp.get_device(device)
+        self.device = warp_device(device)
         self.observation_size = observation_size
         rng = np.random.default_rng(seed)
         offset, chunks = 0, []

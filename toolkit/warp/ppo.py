@@ -23,7 +23,7 @@ from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
 from . import losses
 from .gae import compute_gae, standardize
-from .interop import as_warp, is_torch, like_input
+from .interop import as_warp, is_torch, like_input, warp_device
 from .memories import RandomMemory
 from .models import ALTERNATIVE, Model
 from .optim import Adam
@@ -84,7 +84,7 @@ class PPO(AgentBase):
                               f"mixed precision); {ALTERNATIVE}")
         if "policy" not in models:
             raise ValueError(f"models: keys {sorted(models)} are not allowed; a 'policy' model is required")
-        self.device = wp.get_device(str(device) if device is not None else "cpu")
+        self.device = warp_device(device or "cpu")
         self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
         self.memory = memory
         self.policy = models["policy"]
@@ -170,8 +170,9 @@ class PPO(AgentBase):
 
     def _values_of(self, observations: wp.array, out: wp.array) -> None:
         """Values in return units (value preprocessor undone) of preprocessed observations, into `out` (batch,)."""
-        model = self.value
-        values = model.forward(observations, policy=False).value[1]
+        self._denormalized_values(self.value.forward(observations, policy=False).value[1], out)
+
+    def _denormalized_values(self, values: wp.array, out: wp.array) -> None:
         if self._value_preprocessor is not None:
             values = self._value_preprocessor(values, inverse=True)
         wp.copy(out, values.reshape((-1,)))
@@ -184,11 +185,14 @@ class PPO(AgentBase):
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
         obs = self._preprocess(observations, train=self.training)
         batch = obs.shape[0]
-        ws = self.policy.forward(obs, value=False)
+        wants_values = self.training and self.value is not None
+        ws = self.policy.forward(obs, value=wants_values and self._shared)  # a shared trunk runs once for both heads
         mean = ws.mean[1]
         actions = self._buffer("actions", (batch, self._action_dim))
         log_prob = self._buffer("log_prob", (batch,))
-        if self.training and self.value is not None:
+        if wants_values and self._shared:
+            self._denormalized_values(ws.value[1], self._buffer("act_values", (batch,)))
+        elif wants_values:
             self._values_of(obs, self._buffer("act_values", (batch,)))
         if self.training and timestep < self.cfg.random_timesteps:
             space = self.action_space

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import warp as wp
 
+from .interop import warp_device
+
 
 @wp.kernel
 def _merge(x: wp.array2d(dtype=float), mean: wp.array(dtype=wp.float64), variance: wp.array(dtype=wp.float64),
@@ -51,7 +53,7 @@ class RunningStandardScaler:
         shape = (size,) if isinstance(size, int) else tuple(size)
         self.size = int(np.prod(shape))
         self.epsilon, self.clip_threshold = epsilon, clip_threshold
-        self.device = wp.get_device(device)
+        self.device = warp_device(device)
         self.running_mean = wp.zeros(self.size, dtype=wp.float64, device=self.device)
         self.running_variance = wp.array(np.ones(self.size), dtype=wp.float64, device=self.device)
         self.current_count = wp.array(np.ones(1), dtype=wp.float64, device=self.device)
