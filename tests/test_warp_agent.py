@@ -3,6 +3,7 @@ log-probability and entropy, PPO's clipped losses and their gradients, gradient 
 checkpoints; and the env's arrays reaching it without copies."""
 
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -289,4 +290,18 @@ def test_the_warp_env_hands_its_arrays_to_the_agent_without_copies(small_envs):
                             infos=infos, timestep=0, timesteps=8)
     np.testing.assert_array_equal(agent.memory.tensors["observations"].numpy()[0], observations.numpy())
     np.testing.assert_array_equal(agent.memory.tensors["rewards"].numpy()[0], rewards.numpy())
+    env.reset()
+
+
+def test_the_skrl_runner_yaml_builds_a_warp_agent_that_the_rl8_trainer_steps(small_envs):
+    from toolkit.runner_cfg import load_yaml
+    from toolkit.trainers.stepwise import Trainer
+
+    env = envs.wrap_env(small_envs["warp"], "torch")
+    cfg = load_yaml(str(Path(__file__).parent / "data" / "skrl_runner_example.yaml"))  # skrl-runner.txt's YAML
+    cfg["trainer"] = {"timesteps": 32, "headless": True, "close_environment_at_exit": False}
+    agent = twarp.Runner(env, cfg).agent
+    assert isinstance(agent, twarp.PPO) and agent.policy is agent.value  # the file's separate: False
+    stats = Trainer(env, agent).step()  # one rollout of 16 steps and one update
+    assert stats.timestep == 16 and np.isfinite(stats.agents[0]["Loss / Value loss"])
     env.reset()
