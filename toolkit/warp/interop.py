@@ -3,6 +3,10 @@ torch) are viewed as Warp arrays, and the agent's actions handed back as torch v
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
+
 import warp as wp
 
 
@@ -31,3 +35,22 @@ def warp_device(device) -> wp.Device:
     if device is None or isinstance(device, wp.Device):
         return wp.get_device(device)
     return wp.get_device(str(device))
+
+
+def on_torch_stream(method):
+    """Run an agent method's Warp kernels on torch's current CUDA stream when torch is in use on a CUDA device, so
+    they are ordered after the env's torch work that wrote their inputs and before the torch work that reads their
+    outputs (no host synchronisation). On the CPU, kernels run in launch order anyway. (Written for CUDA; not yet
+    run on a GPU.)"""
+
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        context = contextlib.nullcontext()
+        if self.device.is_cuda and "torch" in sys.modules:
+            import torch
+
+            context = wp.ScopedStream(wp.stream_from_torch(torch.cuda.current_stream(torch.device(str(self.device)))))
+        with context:
+            return method(self, *args, **kwargs)
+
+    return wrapped

@@ -23,7 +23,7 @@ from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
 from . import losses
 from .gae import compute_gae, standardize
-from .interop import as_warp, is_torch, like_input, warp_device
+from .interop import as_warp, is_torch, like_input, on_torch_stream, warp_device
 from .memories import RandomMemory
 from .models import ALTERNATIVE, Model
 from .optim import Adam
@@ -182,6 +182,7 @@ class PPO(AgentBase):
         return (self._seed * 1_000_003 + self._draws) % (2 ** 31 - 1)
 
     # ---- interaction ----
+    @on_torch_stream
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
         obs = self._preprocess(observations, train=self.training)
         batch = obs.shape[0]
@@ -211,6 +212,7 @@ class PPO(AgentBase):
         return self._out(observations, actions), {"log_prob": self._out(observations, log_prob),
                                                   "mean_actions": self._out(observations, mean)}
 
+    @on_torch_stream
     def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
                           terminated, truncated, infos, timestep: int, timesteps: int) -> None:
         self._next_observations = next_observations
@@ -236,6 +238,7 @@ class PPO(AgentBase):
         memory.advance()
 
     # ---- learning ----
+    @on_torch_stream
     def update(self, *, timestep: int, timesteps: int) -> None:
         self._update_timestep = timestep
         memory, cfg = self.memory, self.cfg
