@@ -305,3 +305,26 @@ def test_the_skrl_runner_yaml_builds_a_warp_agent_that_the_rl8_trainer_steps(sma
     stats = Trainer(env, agent).step()  # one rollout of 16 steps and one update
     assert stats.timestep == 16 and np.isfinite(stats.agents[0]["Loss / Value loss"])
     env.reset()
+
+
+def test_a_time_limit_bootstraps_with_the_value_of_the_true_final_state():
+    agent = _warp_agent(time_limit_bootstrap=True, discount_factor=0.9)
+    agent.memory = twarp.RandomMemory(4, 3)
+    agent.init()
+    rng = np.random.default_rng(7)
+    observations = torch.tensor(rng.normal(size=(3, OBS)).astype(np.float32))
+    final = torch.tensor(rng.normal(size=(3, OBS)).astype(np.float32))
+    rewards = torch.tensor([1.0, 2.0, 3.0])
+    final_values = wp.zeros(3)
+    agent._values_of(as_warp(final), final_values)
+    for truncated, terminated in (([True, False, True], [False, False, True]), ([False, False, False], [True, False, False])):
+        actions, _ = agent.act(observations, timestep=0, timesteps=4)
+        agent.record_transition(observations=observations, states=None, actions=actions, rewards=rewards,
+                                next_observations=observations, next_states=None, terminated=torch.tensor(terminated),
+                                truncated=torch.tensor(truncated), infos={"final_obs": final}, timestep=0, timesteps=4)
+        recorded = agent.memory.tensors["rewards"].numpy()[agent.memory.memory_index - 1]
+        # only a truncation that is not also a termination bootstraps
+        expected = rewards.numpy() + 0.9 * final_values.numpy() * (np.array(truncated) & ~np.array(terminated))
+        np.testing.assert_allclose(recorded, expected, rtol=1e-6)
+        dones = agent.memory.tensors["dones"].numpy()[agent.memory.memory_index - 1]
+        np.testing.assert_array_equal(dones, np.array(truncated) | np.array(terminated))

@@ -228,12 +228,15 @@ class PPO(AgentBase):
             rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
         final_values = self._buffer("final_values", (batch,))
         bootstrap = 0.0
-        if self.cfg.time_limit_bootstrap:
+        truncated = _bool(truncated)
+        # on the CPU, reading `truncated` costs nothing: the values of final states are computed only in steps where
+        # a world was truncated (on CUDA, always: no host synchronisation in the step loop)
+        if self.cfg.time_limit_bootstrap and (self.device.is_cuda or truncated.numpy().any()):
             # the value of the true final state of a truncated episode, not of the state it was reset to
             final = (infos or {}).get("final_obs", next_observations)
             self._values_of(self._preprocess(final), final_values)
             bootstrap = self.cfg.discount_factor
-        wp.launch(_record, dim=batch, inputs=[as_warp(rewards, dtype=float).reshape((-1,)), _bool(terminated), _bool(truncated),
+        wp.launch(_record, dim=batch, inputs=[as_warp(rewards, dtype=float).reshape((-1,)), _bool(terminated), truncated,
                   final_values, float(bootstrap)], outputs=[memory.row("rewards"), memory.row("dones")], device=self.device)
         memory.advance()
 
