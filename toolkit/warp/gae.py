@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warp as wp
 
+wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
+
 
 @wp.kernel
 def _gae(rewards: wp.array2d(dtype=float), values: wp.array2d(dtype=float), dones: wp.array2d(dtype=wp.uint8),

@@ -7,6 +7,8 @@ import math
 
 import warp as wp
 
+wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
+
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 

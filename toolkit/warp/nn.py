@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import warp as wp
 
+wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
+
 # activation codes (kernels branch on an int); softmax is not elementwise and is refused where a model is built
 ACTIVATION_CODES = {"": 0, "identity": 0, "relu": 1, "elu": 2, "tanh": 3, "sigmoid": 4, "leaky_relu": 5, "selu": 6,
                     "softplus": 7, "softsign": 8, "silu": 9, "gelu": 10}

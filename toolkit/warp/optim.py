@@ -8,6 +8,8 @@ import math
 import numpy as np
 import warp as wp
 
+wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
+
 
 @wp.kernel
 def _square_sum(grad: wp.array(dtype=float), sums: wp.array(dtype=float)):

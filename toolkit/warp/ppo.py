@@ -29,6 +29,8 @@ from .models import ALTERNATIVE, Model
 from .optim import Adam
 from .schedulers import KLAdaptiveLR
 
+wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
+
 _FORMAT = "simtrain.warp.PPO"
 
 

@@ -7,6 +7,8 @@ import warp as wp
 
 from .interop import warp_device
 
+wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
+
 
 @wp.kernel
 def _merge(x: wp.array2d(dtype=float), mean: wp.array(dtype=wp.float64), variance: wp.array(dtype=wp.float64),
