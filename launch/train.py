@@ -116,15 +116,13 @@ def validate(args: TrainArgs) -> None:
 
 
 def check_warp_launch(args: TrainArgs) -> None:
-    """--framework warp: MuJoCo Warp only, one process, no export yet; each refusal names the alternative."""
+    """--framework warp: MuJoCo Warp only, one process; each refusal names the alternative."""
     if args.backend != "warp":
         raise ValueError(f"--backend: {args.backend!r} is not allowed with --framework warp (the Warp agent reads MuJoCo Warp's "
                          "arrays); use --framework jax (or torch) for --backend mjx")
     if args.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("--framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
                          "use --framework torch (torchrun)")
-    if args.export:
-        raise ValueError("--export: the Warp agent's policies are not exported yet; use --framework torch")
 
 
 def check_batch(parsed, num_envs: int) -> None:

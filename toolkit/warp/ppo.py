@@ -442,6 +442,3 @@ class PPO(AgentBase):
                     node = node.setdefault(part, {})
                 node[parts_[-1]] = value.item() if value.ndim == 0 and parts_[0] != "env" else value
         return extra
-
-    def export(self, path: str, *, formats=None, metadata: dict | None = None) -> dict[str, str]:
-        raise ConfigError(f"export: the Warp agent's policies are not exported yet; {ALTERNATIVE}")
