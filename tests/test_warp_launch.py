@@ -105,3 +105,20 @@ def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [row["framework"] for row in rows] == ["torch", "warp"]
     assert all(row["train_env_steps_per_s"] > 0 for row in rows)
+
+
+def test_train_export_writes_the_warp_agents_onnx_policy(tmp_path):
+    result = _run("--num-envs", "8", "--timesteps", "32", "--torch-threads", "1", "--runs-dir", str(tmp_path / "runs"),
+                  "--export", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    (files,) = summary["exported"]
+    folder = Path(summary["run_dir"]) / "exported"
+    assert files == {"onnx": str(folder / "policy.onnx"), "json": str(folder / "policy.json")}
+    metadata = json.loads(Path(files["json"]).read_text())
+    assert metadata["framework"] == "warp" and metadata["task"] == "cartpole" and metadata["preprocessor"]["count"] > 1
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"])
+    actions = session.run(None, {"obs": np.zeros((3, 4), np.float32)})[0]
+    assert actions.shape == (3, 1) and np.isfinite(actions).all()
