@@ -84,7 +84,7 @@ class Normalizer:
     epsilon: float
 
     @classmethod
-    def of_statistics(cls, mean, variance, count, epsilon: float, clip: float) -> "Normalizer":
+    def of_statistics(cls, mean, variance, count, epsilon: float, clip: float) -> Normalizer:
         """From a running standard scaler's statistics; std is computed in the statistics' own precision (float32
         in JAX, float64 in Warp), as the agent computes it."""
         variance = np.asarray(variance).reshape(-1)
