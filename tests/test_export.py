@@ -289,11 +289,11 @@ def test_warp_agent_exports_onnx_computing_its_deterministic_action(case, tmp_pa
         agent.export(str(tmp_path / "ts"), formats=["torchscript"])
 
 
-def test_every_framework_exports_the_same_inputs_outputs_and_metadata_of_a_task(tmp_path):
+def test_the_warp_and_torch_agents_export_the_same_inputs_outputs_and_metadata_of_a_task(tmp_path):
     spec = tasks.spec("cartpole")
     models = load_yaml(str(spec.agent_cfg))["models"]
     described = {}
-    for framework in ("torch", "jax", "warp"):
+    for framework in ("torch", "warp"):  # torch's and JAX's are the same (above); JAX's compile would double the time
         agent = _agent(framework, "PPO", models, spec.single_observation_space, spec.single_action_space)
         paths = agent.export(str(tmp_path / framework), formats=["onnx"], metadata=task_metadata(spec))
         model = onnx.load(paths["onnx"])
@@ -305,7 +305,7 @@ def test_every_framework_exports_the_same_inputs_outputs_and_metadata_of_a_task(
               [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in model.graph.output])
         described[framework] = (io, {key: value for key, value in props.items()
                                      if key not in ("framework", "exported_at", "preprocessor")})
-    assert described["torch"] == described["jax"] == described["warp"]
+    assert described["torch"] == described["warp"]
     assert described["warp"][0] == ([("obs", ["batch", 4])], [("actions", ["batch", 1])])
 
 
