@@ -28,15 +28,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import envs  # noqa: E402
 import tasks  # noqa: E402
 from envs.convert import converter, to_device  # noqa: E402
-from toolkit.runner_base import runner_class  # noqa: E402
+from toolkit.registry import env_framework, runner_class  # noqa: E402
 
 
 @dataclass
 class BenchArgs:
     task: Annotated[str, tyro.conf.arg(help=f"task, or all; one of: {', '.join(tasks.names())}")] = "cartpole"
     backend: tuple[str, ...] = ("warp", "mjx")
-    framework: str | None = None
-    """agent framework, torch or jax (default: each engine's own, torch for warp and jax for mjx)"""
+    framework: tuple[str, ...] | None = None
+    """agent frameworks, torch, jax or warp, one row each (default: each engine's own, torch for warp and jax for
+    mjx); e.g. --framework torch warp compares the torch and Warp agents on MuJoCo Warp in one run"""
     num_envs: tuple[int, ...] | None = None
     """world counts to measure (default: 1024; with --task all: 64 1024 4096)"""
     sim_steps: int = 300
@@ -88,8 +89,9 @@ def _wait(array) -> None:
         torch.cuda.synchronize()
 
 
-def train_rate(env, task: str, timesteps: int, compiled: bool | None = None, agent_cfg: str | None = None) -> float:
-    Runner = runner_class(env.framework)
+def train_rate(env, task: str, timesteps: int, compiled: bool | None = None, agent_cfg: str | None = None,
+               framework: str | None = None) -> float:
+    Runner = runner_class(framework or env.framework)
     cfg = Runner.load_cfg_from_yaml(agent_cfg or str(tasks.spec(task).agent_cfg))
     cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
@@ -126,19 +128,22 @@ def peak_memory_mb(env) -> dict:
     return {f"peak_{name}_mib": round(value) for name, value in peaks.items()} | {"peak_total_mib": round(sum(peaks.values()))}
 
 
-def measure(args: BenchArgs, task: str, backend: str, num_envs: int) -> dict:
-    framework = args.framework or envs.NATIVE_FRAMEWORK[backend]
-    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), framework)
+def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: str | None = None) -> dict:
+    framework = framework or envs.NATIVE_FRAMEWORK[backend]
+    if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
+        raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
+    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), env_framework(framework))
     sim = sim_rate(env, args.sim_steps)
-    train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg)
+    train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework)
     return {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs, "device": str(env.device),
             "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
             "train_over_sim": round(train / sim, 3), **peak_memory_mb(env)}
 
 
-def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int) -> dict:
+def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int, framework: str | None = None) -> dict:
     """One row in a fresh process; a failure (out of memory, say) becomes the row's error."""
-    child = dataclasses.replace(args, task=task, backend=(backend,), num_envs=(num_envs,), json=True, isolate=False, out=None)
+    child = dataclasses.replace(args, task=task, backend=(backend,), num_envs=(num_envs,), json=True, isolate=False, out=None,
+                                framework=(framework,) if framework else None)
     command = [sys.executable, os.path.abspath(__file__)]
     for field in dataclasses.fields(child):
         value = getattr(child, field.name)
@@ -173,13 +178,15 @@ def main() -> None:
             tasks.spec(task)
             for backend in args.backend:
                 for num_envs in world_counts:
-                    row = measure_in_child(args, task, backend, num_envs) if isolate else measure(args, task, backend, num_envs)
-                    rows.append(row)
-                    if args.json:
-                        print(json.dumps(row), flush=True)
-                    if args.out:
-                        with open(args.out, "a") as handle:
-                            handle.write(json.dumps(row) + "\n")
+                    for framework in args.framework or (None,):
+                        row = (measure_in_child(args, task, backend, num_envs, framework) if isolate
+                               else measure(args, task, backend, num_envs, framework))
+                        rows.append(row)
+                        if args.json:
+                            print(json.dumps(row), flush=True)
+                        if args.out:
+                            with open(args.out, "a") as handle:
+                                handle.write(json.dumps(row) + "\n")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

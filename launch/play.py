@@ -25,7 +25,7 @@ import tasks  # noqa: E402
 from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
-from toolkit.runner_base import runner_class  # noqa: E402
+from toolkit.registry import env_framework, runner_class  # noqa: E402
 from toolkit.devices import resolve_device  # noqa: E402
 from toolkit.runner_cfg import load_yaml  # noqa: E402
 
@@ -84,7 +84,7 @@ def play(args: PlayArgs) -> dict:
     path = checkpoint_path(args.run, args.checkpoint)
     framework = launch.get("framework", "torch")
     device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"])))
-    env = envs.wrap_env(tasks.make(launch["task"], launch["backend"], args.num_envs, device=device, seed=launch["seed"] + 1), framework)
+    env = envs.wrap_env(tasks.make(launch["task"], launch["backend"], args.num_envs, device=device, seed=launch["seed"] + 1), env_framework(framework))
     cfg["trainer"].update(headless=True, disable_progressbar=True)
     agent = runner_class(framework)(env, cfg).agent
     agent.load(path)

@@ -27,7 +27,7 @@ import tasks  # noqa: E402
 from launch.training import ranks, result, resume, run_files  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
 from toolkit.config import check  # noqa: E402
-from toolkit.registry import FRAMEWORK_PACKAGES, runner_class  # noqa: E402
+from toolkit.registry import FRAMEWORK_PACKAGES, env_framework, runner_class  # noqa: E402
 from toolkit.run_dir import new_run_dir, release_run_dir  # noqa: E402
 from toolkit.runner_cfg import load_yaml, parse_runner_cfg, resolved_yaml  # noqa: E402
 from toolkit.runner_flags import Overrides, apply_overrides, split_overrides, unknown_flag, with_override_flags  # noqa: E402
@@ -40,8 +40,9 @@ class TrainArgs:
     task: Annotated[str, tyro.conf.arg(help=TASK_HELP, metavar="{" + ",".join(tasks.names()) + "}")] = "cartpole"
     backend: Annotated[str, tyro.conf.arg(metavar="{warp,mjx}")] = "warp"
     """simulation engine: warp (MuJoCo Warp) or mjx (MuJoCo XLA)"""
-    framework: Annotated[str | None, tyro.conf.arg(metavar="{torch,jax}")] = None
-    """agent framework (default: the engine's own, torch for warp and jax for mjx; any pairing works, zero copy)"""
+    framework: Annotated[str | None, tyro.conf.arg(metavar="{torch,jax,warp}")] = None
+    """agent framework (default: the engine's own, torch for warp and jax for mjx; any pairing works, zero copy;
+    warp: the Warp agent, with --backend warp only)"""
     num_envs: int | None = None
     """number of simulated worlds (default: the task's)"""
     timesteps: int | None = None
@@ -103,6 +104,8 @@ def validate(args: TrainArgs) -> None:
         raise ValueError(
             f"--framework: {args.framework!r} is not allowed; choose one of {', '.join(FRAMEWORK_PACKAGES)}"
         )
+    if args.framework == "warp":  # what the Warp agent (skrl's Warp column) does not do
+        check_warp_launch(args)
     if args.distributed and (args.framework or envs.NATIVE_FRAMEWORK.get(args.backend)) != "jax":
         raise ValueError(
             "--distributed: is for JAX agents (jax.distributed); launch torch agents with torchrun instead"
@@ -116,6 +119,16 @@ def validate(args: TrainArgs) -> None:
             f"--agent-cfg: {args.agent_cfg!r} is not allowed; expected a YAML file in the Runner's format"
             + (" (it is a folder)" if os.path.isdir(args.agent_cfg) else " (it does not exist)")
         )
+
+
+def check_warp_launch(args: TrainArgs) -> None:
+    """--framework warp: MuJoCo Warp only, one process; each refusal names the alternative."""
+    if args.backend != "warp":
+        raise ValueError(f"--backend: {args.backend!r} is not allowed with --framework warp (the Warp agent reads MuJoCo Warp's "
+                         "arrays); use --framework jax (or torch) for --backend mjx")
+    if args.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("--framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
+                         "use --framework torch (torchrun)")
 
 
 def check_batch(parsed, num_envs: int) -> None:
@@ -156,6 +169,10 @@ def train(args: TrainArgs, overrides: Overrides | None = None) -> dict:
     Runner = runner_class(framework)
     _launch_flags_into(cfg, args)
     parsed = parse_runner_cfg(cfg, Runner.resolve_class)  # a configuration error ends the command here
+    if framework == "warp":  # RNN, mixed precision, ... refused before any world is built
+        from toolkit.warp import check_runner_cfg
+
+        check_runner_cfg(parsed)
     spec = tasks.spec(args.task)
     check_batch(parsed, args.num_envs or spec.default_num_envs)
     device = ranks.choose_device(args, framework)
@@ -182,7 +199,7 @@ def _train(args: TrainArgs, cfg: dict, resolved: dict, run_dir: str, framework: 
     num_envs = (args.num_envs or spec.default_num_envs) * len(seeds)
     made = tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank,
                       randomization=args.randomization)  # fmt: skip
-    env = envs.wrap_env(made, framework)
+    env = envs.wrap_env(made, env_framework(framework))
     runner = runner_class(framework)(env, cfg, seeds=seeds if len(seeds) > 1 else None)
     trainer = runner.trainer
     agents = runner.agent if isinstance(runner.agent, list) else [runner.agent]

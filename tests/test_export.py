@@ -111,6 +111,12 @@ def _randomize(agent, framework, size):
         scaler.running_mean.copy_(torch.as_tensor(mean))
         scaler.running_variance.copy_(torch.as_tensor(variance))
         scaler.current_count.fill_(1234.0)
+    elif framework == "warp":
+        models = {id(model): model for model in (agent.policy, agent.value) if model is not None}  # shared: one
+        for model in models.values():
+            model.params.assign((rng.normal(0, 0.5, model.size)).astype(np.float32))
+        scaler = agent._observation_preprocessor
+        scaler.load_state_dict({"running_mean": mean, "running_variance": variance, "current_count": [1234.0]})
     else:
         import jax
         import jax.numpy as jnp
@@ -125,6 +131,10 @@ def _randomize(agent, framework, size):
 def _to(framework, array):
     if framework == "torch":
         return torch.as_tensor(array)
+    if framework == "warp":
+        import warp as wp
+
+        return wp.array(array)
     import jax.numpy as jnp
 
     return jnp.asarray(array)
@@ -144,7 +154,7 @@ def _compare(agent, framework, run_exported, size, recurrent):
     ended[::3] = True
     for step, obs in enumerate(observations):
         _, outputs = agent.act(_to(framework, obs), None, timestep=0, timesteps=0)
-        expected = np.asarray(outputs["mean_actions"])
+        expected = _numpy(outputs["mean_actions"])
         exported, state_inputs = run_exported(obs, state_inputs)
         worst = max(worst, float(np.abs(exported - expected).max()))
         done = ended if step == 2 else np.zeros(BATCH, bool)
@@ -156,6 +166,10 @@ def _compare(agent, framework, run_exported, size, recurrent):
             state_inputs = {name: value * ~done[None, :, None] for name, value in state_inputs.items()}
     assert worst <= TOLERANCE, f"largest difference {worst}"
     return worst
+
+
+def _numpy(array):
+    return array.numpy() if hasattr(array, "numpy") and not isinstance(array, np.ndarray) else np.asarray(array)
 
 
 def _onnx_runner(path):
@@ -255,6 +269,46 @@ def test_both_frameworks_export_the_same_inputs_outputs_and_metadata(tmp_path):
     assert props["action"]["gear"] == [10.0] and props["observation"]["size"] == 2
 
 
+WARP_CASES = {  # the Warp agent's models: one MLP trunk, shared or separate, the output expression folded into its layer
+    "cartpole_shared": None,  # the task's own models section
+    "separate_tanh_output": MLP,
+    "grammar_2_tanh_gelu": GRAMMAR_CASES["grammar_2_tanh"][1],
+}
+
+
+@pytest.mark.parametrize("case", sorted(WARP_CASES))
+def test_warp_agent_exports_onnx_computing_its_deterministic_action(case, tmp_path):
+    spec = tasks.spec("cartpole")
+    models = WARP_CASES[case] or load_yaml(str(spec.agent_cfg))["models"]
+    agent = _agent("warp", "PPO", models, spec.single_observation_space, spec.single_action_space)
+    assert (agent.policy is agent.value) == (case == "cartpole_shared")
+    paths = agent.export(str(tmp_path), metadata=task_metadata(spec))
+    assert set(paths) == {"onnx", "json"}
+    _compare(agent, "warp", _onnx_runner(paths["onnx"]), 4, recurrent=False)
+    with pytest.raises(ExportError, match=r"^--format: torchscript is for torch agents; this run's agent is warp \(export onnx\)$"):
+        agent.export(str(tmp_path / "ts"), formats=["torchscript"])
+
+
+def test_the_warp_and_torch_agents_export_the_same_inputs_outputs_and_metadata_of_a_task(tmp_path):
+    spec = tasks.spec("cartpole")
+    models = load_yaml(str(spec.agent_cfg))["models"]
+    described = {}
+    for framework in ("torch", "warp"):  # torch's and JAX's are the same (above); JAX's compile would double the time
+        agent = _agent(framework, "PPO", models, spec.single_observation_space, spec.single_action_space)
+        paths = agent.export(str(tmp_path / framework), formats=["onnx"], metadata=task_metadata(spec))
+        model = onnx.load(paths["onnx"])
+        props = {entry.key: json.loads(entry.value) for entry in model.metadata_props}
+        assert props["framework"] == framework and props["agent"] == "PPO"
+        assert props["preprocessor"]["count"] == 1234.0 and props["preprocessor"]["mean"] == pytest.approx(
+            np.random.default_rng(1).normal(0, 2, 4).tolist(), rel=1e-6)
+        io = ([(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input],
+              [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in model.graph.output])
+        described[framework] = (io, {key: value for key, value in props.items()
+                                     if key not in ("framework", "exported_at", "preprocessor")})
+    assert described["torch"] == described["warp"]
+    assert described["warp"][0] == ([("obs", ["batch", 4])], [("actions", ["batch", 1])])
+
+
 def _run_folder(tmp_path, framework, task="cartpole"):
     """A run folder as launch/train.py writes it, with the agent's checkpoint as best.pt."""
     spec = tasks.spec(task)
@@ -263,13 +317,13 @@ def _run_folder(tmp_path, framework, task="cartpole"):
     run = tmp_path / f"run_{framework}"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (run / "launch.yaml").write_text(yaml.safe_dump({"task": task, "backend": "warp" if framework == "torch" else "mjx",
+    (run / "launch.yaml").write_text(yaml.safe_dump({"task": task, "backend": "mjx" if framework == "jax" else "warp",
                                                      "framework": framework, "seed": 42}))
     agent.save(str(run / "checkpoints" / "best.pt"))
     return run, agent
 
 
-@pytest.mark.parametrize("framework", ["torch", "jax"])
+@pytest.mark.parametrize("framework", ["torch", "jax", "warp"])
 def test_export_script_exports_a_runs_checkpoint_with_the_task_metadata(framework, tmp_path):
     run, agent = _run_folder(tmp_path, framework)
     result = export_script.export_run(str(run))

@@ -1,6 +1,6 @@
 """Where agents are found by name: one registration per agent class, made by the module that defines it.
 
-A framework package (`toolkit.torch`, `toolkit.jax`, later `toolkit.warp`) registers its agents when it is imported;
+A framework package (`toolkit.torch`, `toolkit.jax`, `toolkit.warp`) registers its agents when it is imported;
 the Runner's YAML then names an agent by its registered name (`class: PPO`) or by its dotted class path
 (`class: mypackage.agents.MyPPO`, whose module registers it on import), as skrl's Runner resolves classes.
 Everything that needs to know about an agent class asks this registry: the Runner (how to build it and its models),
@@ -18,7 +18,10 @@ from typing import Any, Callable
 from .config import ConfigError
 
 # framework -> the package whose import registers its agents and whose `Runner` builds them
-FRAMEWORK_PACKAGES = {"torch": "toolkit.torch", "jax": "toolkit.jax"}
+FRAMEWORK_PACKAGES = {"torch": "toolkit.torch", "jax": "toolkit.jax", "warp": "toolkit.warp"}
+# agent framework -> the framework whose arrays the env hands it: the Warp agent reads the env's torch tensors
+# (MuJoCo Warp's own arrays) as Warp views (wp.from_torch), without copies
+ENV_FRAMEWORKS = {"warp": "torch"}
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,14 @@ def entry_of(agent_or_class: Any) -> AgentEntry | None:
     return None
 
 
+def env_framework(framework: str) -> str:
+    """What envs.wrap_env is given for an agent of `framework`."""
+    return ENV_FRAMEWORKS.get(framework, framework)
+
+
 def runner_class(framework: str) -> type:
-    """The framework's Runner (toolkit.torch.Runner, toolkit.jax.Runner), importing only that framework."""
+    """The framework's Runner (toolkit.torch.Runner, toolkit.jax.Runner, toolkit.warp.Runner), importing only that
+    framework."""
     return getattr(_import_framework(framework), "Runner")
 
 

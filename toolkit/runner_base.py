@@ -8,7 +8,7 @@ import copy
 import dataclasses
 
 from .config import ConfigError, check
-from .registry import FRAMEWORK_PACKAGES, AgentEntry, find_agent, runner_class
+from .registry import FRAMEWORK_PACKAGES, AgentEntry, env_framework, find_agent, runner_class
 from .runner_cfg import RunnerCfg, load_yaml, parse_runner_cfg
 from .trainers import SequentialTrainer
 
@@ -78,7 +78,7 @@ class RunnerBase:
 
 
 FRAMEWORKS = tuple(FRAMEWORK_PACKAGES)
-__all__ = ["FRAMEWORKS", "RunnerBase", "runner_class"]  # runner_class: toolkit.registry's, kept here for scripts
+__all__ = ["FRAMEWORKS", "RunnerBase", "env_framework", "runner_class"]  # toolkit.registry's, kept here for scripts
 
 
 class _ScopeView:

@@ -1,11 +1,11 @@
 """Policy export: a trained agent's deterministic policy, observation normaliser included, as an ONNX file (every
-agent) and a TorchScript file (torch agents), with its metadata inside the ONNX file and beside it as JSON.
+agent: torch, JAX, Warp) and a TorchScript file (torch agents), with its metadata inside the ONNX file and beside it as JSON.
 
     paths = toolkit.export.export_policy(agent, "runs/cartpole/<run>/exported", metadata={"task": ...})
     paths = agent.export("exported/")           # the same, from the agent
 
 The ONNX graph is written from a framework-neutral description (PolicyGraph) with ONNX's standard operators, for
-the torch and the JAX agents alike, so both frameworks' files of one task have the same inputs, outputs and
+the torch, the JAX and the Warp agents alike, so every framework's files of one task have the same inputs, outputs and
 metadata. Inputs: `obs` (batch, obs_dim) float32, raw observations; recurrent policies also `h_in` (and `c_in` for
 an LSTM) of shape (num_layers, batch, hidden). Outputs: `actions` (batch, action_dim), the Gaussian's mean (or
 the most likely discrete action), and `h_out` (`c_out`), the states to feed back at the next step (zeros at an
@@ -32,7 +32,10 @@ def agent_framework(agent) -> str:
         return "torch"
     if module.startswith("toolkit.jax"):
         return "jax"
-    raise ExportError(f"agent: a {type(agent).__name__} ({module}) cannot be exported; expected a toolkit.torch or toolkit.jax agent")
+    if module.startswith("toolkit.warp"):
+        return "warp"
+    raise ExportError(f"agent: a {type(agent).__name__} ({module}) cannot be exported; expected a toolkit.torch, toolkit.jax "
+                      "or toolkit.warp agent")
 
 
 def checked_formats(formats, framework: str | None) -> list[str]:
@@ -47,10 +50,15 @@ def checked_formats(formats, framework: str | None) -> list[str]:
 
 
 def policy_graph(agent) -> PolicyGraph:
-    if agent_framework(agent) == "torch":
+    framework = agent_framework(agent)
+    if framework == "torch":
         from .from_torch import policy_graph as torch_graph
 
         return torch_graph(agent)
+    if framework == "warp":
+        from .from_warp import policy_graph as warp_graph
+
+        return warp_graph(agent)
     from .from_jax import policy_graph as jax_graph
 
     return jax_graph(agent)

@@ -50,9 +50,8 @@ def _normalizer(agent) -> Normalizer | None:
     if scaler is None:
         return None
     state = agent.preprocessor_states["observation"]
-    variance = _numpy(state["variance"])
-    return Normalizer(mean=_numpy(state["mean"]), std=np.sqrt(variance + np.float32(scaler.epsilon)).astype(np.float32),
-                      clip=float(scaler.clip_threshold), count=float(state["count"]), epsilon=float(scaler.epsilon))
+    return Normalizer.of_statistics(_numpy(state["mean"]), _numpy(state["variance"]), state["count"], scaler.epsilon,
+                                    scaler.clip_threshold)
 
 
 def policy_graph(agent) -> PolicyGraph:

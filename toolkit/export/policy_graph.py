@@ -83,6 +83,15 @@ class Normalizer:
     count: float  # the samples the statistics were computed from
     epsilon: float
 
+    @classmethod
+    def of_statistics(cls, mean, variance, count, epsilon: float, clip: float) -> Normalizer:
+        """From a running standard scaler's statistics; std is computed in the statistics' own precision (float32
+        in JAX, float64 in Warp), as the agent computes it."""
+        variance = np.asarray(variance).reshape(-1)
+        return cls(mean=np.asarray(mean, dtype=np.float32).reshape(-1),
+                   std=np.sqrt(variance + variance.dtype.type(epsilon)).astype(np.float32), clip=float(clip),
+                   count=float(np.asarray(count).reshape(-1)[0]), epsilon=float(epsilon))
+
 
 @dataclass
 class PolicyGraph:

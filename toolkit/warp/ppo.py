@@ -1,0 +1,444 @@
+"""Proximal Policy Optimization in Warp (skrl's PPO API: act / record_transition / pre_ and post_interaction / update /
+save / load), with no other framework in the loop.
+
+Observations, actions, the rollout memory, the networks, GAE and the update are Warp arrays and kernels; the env's
+torch tensors are viewed through `wp.from_torch` and the actions handed back as `wp.to_torch` views (interop.py), so
+nothing is copied between the simulator and the agent. The step loop never waits for the host; update() reads its
+losses once per minibatch (for the KL early stop and the finite checks), as the torch agent does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+
+import gymnasium as gym
+import numpy as np
+import warp as wp
+
+from ..agent_base import AgentBase
+from ..checkpoint import CheckpointError, atomic_write_bytes
+from ..config import ConfigError, from_dict
+from ..ppo_cfg import PPO_CFG
+from . import losses
+from .gae import compute_gae, standardize
+from .interop import as_warp, is_torch, like_input, on_torch_stream, warp_device
+from .memories import RandomMemory
+from .models import ALTERNATIVE, Model
+from .optim import Adam
+from .schedulers import KLAdaptiveLR
+
+wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
+
+_FORMAT = "simtrain.warp.PPO"
+
+
+@wp.kernel
+def _record(rewards: wp.array(dtype=float), terminated: wp.array(dtype=wp.bool), truncated: wp.array(dtype=wp.bool),
+            final_values: wp.array(dtype=float), bootstrap: float, out_rewards: wp.array(dtype=float),
+            out_dones: wp.array(dtype=wp.uint8)):
+    """A step's reward (plus, at a time limit, the discounted value of the true final state) and its episode end."""
+    i = wp.tid()
+    reward = rewards[i]
+    if bootstrap != 0.0 and truncated[i] and not terminated[i]:
+        reward += bootstrap * final_values[i]
+    out_rewards[i] = reward
+    done = wp.uint8(0)
+    if terminated[i] or truncated[i]:
+        done = wp.uint8(1)
+    out_dones[i] = done
+
+
+@wp.kernel
+def _gather_rows(source: wp.array2d(dtype=float), order: wp.array(dtype=wp.int32), out: wp.array2d(dtype=float)):
+    i, j = wp.tid()
+    out[i, j] = source[order[i], j]
+
+
+@wp.kernel
+def _gather(source: wp.array(dtype=float), order: wp.array(dtype=wp.int32), out: wp.array(dtype=float)):
+    i = wp.tid()
+    out[i] = source[order[i]]
+
+
+def _bool(x) -> wp.array:
+    """terminated / truncated as a Warp bool array (a view when the env gives torch bools, as simtrain's do)."""
+    if is_torch(x) and str(x.dtype) != "torch.bool":
+        x = x.bool()
+    array = as_warp(x)
+    if array.dtype != wp.bool:
+        array = wp.array(array.numpy().astype(bool), dtype=wp.bool, device=array.device)
+    return array.reshape((-1,))
+
+
+class PPO(AgentBase):
+    checkpoint_format = _FORMAT
+
+    def __init__(self, *, models: dict[str, Model], memory: RandomMemory | None = None,
+                 observation_space: gym.spaces.Space | None = None, state_space: gym.spaces.Space | None = None,
+                 action_space: gym.spaces.Space | None = None, device=None, cfg: PPO_CFG | dict | None = None,
+                 seed: int = 0):
+        super().__init__()
+        self.cfg = from_dict(PPO_CFG, cfg, "agent").validate()
+        if self.cfg.mixed_precision:
+            raise ConfigError(f"agent.mixed_precision: True is not allowed with --framework warp (skrl's Warp PPO has no "
+                              f"mixed precision); {ALTERNATIVE}")
+        if "policy" not in models:
+            raise ValueError(f"models: keys {sorted(models)} are not allowed; a 'policy' model is required")
+        self.device = warp_device(device or "cpu")
+        self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
+        self.memory = memory
+        self.policy = models["policy"]
+        self.value = models.get("value")
+        self._shared = self.value is self.policy
+        self._observation_size = int(np.prod(observation_space.shape))
+        self._action_dim = self.policy.gaussian.action_dim
+        cfg = self.cfg
+        self._observation_preprocessor = (
+            cfg.observation_preprocessor(size=observation_space.shape, device=self.device, **(cfg.observation_preprocessor_kwargs or {}))
+            if cfg.observation_preprocessor else None)
+        self._value_preprocessor = (
+            cfg.value_preprocessor(size=1, device=self.device, **(cfg.value_preprocessor_kwargs or {}))
+            if cfg.value_preprocessor else None)
+        self.optimizer = self.scheduler = None
+        if self.value is not None:
+            policy_lr, value_lr = self._learning_rates()
+            groups = [{"params": self.policy.params, "grad": self.policy.grad, "lr": policy_lr}]
+            if not self._shared:
+                groups.append({"params": self.value.params, "grad": self.value.grad, "lr": value_lr})
+            self.optimizer = Adam(groups, lr=policy_lr)
+            if cfg.learning_rate_scheduler:
+                kwargs = cfg.learning_rate_scheduler_kwargs
+                kwargs = (kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {}
+                self.scheduler = cfg.learning_rate_scheduler(self.optimizer, **kwargs)
+        self._seed = int(seed)
+        self._draws = 0  # sampling kernels draw from (seed + draws): a new stream every call, restored by load()
+        self._shuffle = np.random.default_rng(seed)
+        self._buffers: dict[tuple, wp.array] = {}
+        self._torch_views: dict[int, object] = {}
+        self._next_observations = None
+        self._losses = wp.zeros(4, dtype=float, device=self.device)  # policy, value, entropy, kl of a minibatch
+        self._moments = wp.zeros(2, dtype=wp.float64, device=self.device)
+
+    # ---- set-up ----
+    def _learning_rates(self) -> tuple[float, float]:
+        rate = self.cfg.learning_rate
+        return tuple(rate) if isinstance(rate, tuple) else (rate, rate)
+
+    def init(self, *, trainer_cfg: dict | None = None) -> None:
+        super().init(trainer_cfg=trainer_cfg)
+        if self.memory is None:
+            return
+        self.memory.create_tensor("observations", self._observation_size)
+        self.memory.create_tensor("actions", self._action_dim)
+        for name in ("log_prob", "values", "rewards"):
+            self.memory.create_tensor(name, ())
+        self.memory.create_tensor("dones", (), wp.uint8)
+
+    def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
+        self.training = enabled
+
+    def enable_models_training_mode(self, enabled: bool = True) -> None:
+        pass  # no dropout or normalisation layers: the models behave the same either way
+
+    def _buffer(self, name: str, shape: tuple, dtype=float) -> wp.array:
+        key = (name, shape)
+        array = self._buffers.get(key)
+        if array is None:
+            array = self._buffers[key] = wp.zeros(shape, dtype=dtype, device=self.device)
+        return array
+
+    def _out(self, reference, array: wp.array):
+        """A torch view of `array` when the env speaks torch (made once per buffer)."""
+        if not is_torch(reference):
+            return array
+        view = self._torch_views.get(array.ptr)
+        if view is None:
+            view = self._torch_views[array.ptr] = like_input(reference, array)
+        return view
+
+    def _log_std_args(self) -> list:
+        g = self.policy.gaussian
+        return [self.policy.params, g.log_std_off, int(g.clip_log_std), float(g.min_log_std), float(g.max_log_std),
+                int(g.reduce_mean)]
+
+    # ---- networks ----
+    def _preprocess(self, observations, train: bool = False) -> wp.array:
+        observations = as_warp(observations).reshape((-1, self._observation_size))
+        if self._observation_preprocessor is None:
+            return observations
+        return self._observation_preprocessor(observations, train=train)
+
+    def _values_of(self, observations: wp.array, out: wp.array) -> None:
+        """Values in return units (value preprocessor undone) of preprocessed observations, into `out` (batch,)."""
+        self._denormalized_values(self.value.forward(observations, policy=False).value[1], out)
+
+    def _denormalized_values(self, values: wp.array, out: wp.array) -> None:
+        if self._value_preprocessor is not None:
+            values = self._value_preprocessor(values, inverse=True)
+        wp.copy(out, values.reshape((-1,)))
+
+    def _next_seed(self) -> int:
+        self._draws += 1
+        return (self._seed * 1_000_003 + self._draws) % (2 ** 31 - 1)
+
+    # ---- interaction ----
+    @on_torch_stream
+    def act(self, observations, states=None, *, timestep: int, timesteps: int):
+        obs = self._preprocess(observations, train=self.training)
+        batch = obs.shape[0]
+        wants_values = self.training and self.value is not None
+        ws = self.policy.forward(obs, value=wants_values and self._shared)  # a shared trunk runs once for both heads
+        mean = ws.mean[1]
+        actions = self._buffer("actions", (batch, self._action_dim))
+        log_prob = self._buffer("log_prob", (batch,))
+        if wants_values and self._shared:
+            self._denormalized_values(ws.value[1], self._buffer("act_values", (batch,)))
+        elif wants_values:
+            self._values_of(obs, self._buffer("act_values", (batch,)))
+        if self.training and timestep < self.cfg.random_timesteps:
+            space = self.action_space
+            low = self._buffer("low", (self._action_dim,))
+            high = self._buffer("high", (self._action_dim,))
+            low.assign(np.maximum(space.low, -1e6).astype(np.float32))
+            high.assign(np.minimum(space.high, 1e6).astype(np.float32))
+            wp.launch(losses.uniform_actions, dim=(batch, self._action_dim), inputs=[low, high, self._next_seed()],
+                      outputs=[actions], device=self.device)
+            wp.launch(losses.gaussian_log_prob, dim=batch, inputs=[mean, *self._log_std_args(), actions], outputs=[log_prob],
+                      device=self.device)
+        else:
+            wp.launch(losses.gaussian_sample, dim=batch, inputs=[mean, *self._log_std_args(), self._next_seed(), 1],
+                      outputs=[actions, log_prob], device=self.device)
+        self._act_observations = obs
+        return self._out(observations, actions), {"log_prob": self._out(observations, log_prob),
+                                                  "mean_actions": self._out(observations, mean)}
+
+    @on_torch_stream
+    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
+                          terminated, truncated, infos, timestep: int, timesteps: int) -> None:
+        self._next_observations = next_observations
+        if not self.training or self.memory is None:
+            return
+        memory, batch = self.memory, self.memory.num_envs
+        # the preprocessed observations of act() first: the value of a final state below reuses their buffer
+        wp.copy(memory.row("observations"), self._act_observations.reshape(memory.row("observations").shape))
+        wp.copy(memory.row("actions"), as_warp(actions).reshape(memory.row("actions").shape))
+        wp.copy(memory.row("log_prob"), self._buffer("log_prob", (batch,)))
+        wp.copy(memory.row("values"), self._buffer("act_values", (batch,)))
+        if self.cfg.rewards_shaper is not None:
+            rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
+        final_values = self._buffer("final_values", (batch,))
+        bootstrap = 0.0
+        truncated = _bool(truncated)
+        # on the CPU, reading `truncated` costs nothing: the values of final states are computed only in steps where
+        # a world was truncated (on CUDA, always: no host synchronisation in the step loop)
+        if self.cfg.time_limit_bootstrap and (self.device.is_cuda or truncated.numpy().any()):
+            # the value of the true final state of a truncated episode, not of the state it was reset to
+            final = (infos or {}).get("final_obs", next_observations)
+            self._values_of(self._preprocess(final), final_values)
+            bootstrap = self.cfg.discount_factor
+        wp.launch(_record, dim=batch, inputs=[as_warp(rewards, dtype=float).reshape((-1,)), _bool(terminated), truncated,
+                  final_values, float(bootstrap)], outputs=[memory.row("rewards"), memory.row("dones")], device=self.device)
+        memory.advance()
+
+    # ---- learning ----
+    @on_torch_stream
+    def update(self, *, timestep: int, timesteps: int) -> None:
+        self._update_timestep = timestep
+        memory, cfg = self.memory, self.cfg
+        steps, envs = memory.memory_size, memory.num_envs
+        last_values = self._buffer("last_values", (envs,))
+        self._values_of(self._preprocess(self._next_observations), last_values)
+        tensors = memory.tensors
+        advantages = self._buffer("advantages", (steps, envs))
+        returns = self._buffer("returns", (steps, envs))
+        compute_gae(tensors["rewards"], tensors["values"], tensors["dones"], last_values, cfg.discount_factor,
+                    cfg.gae_lambda, advantages, returns)
+        size = steps * envs
+        values = tensors["values"].reshape((size,))
+        returns = returns.reshape((size,))
+        if self._value_preprocessor is not None:
+            self._value_preprocessor.update(returns.reshape((size, 1)))
+            returns = self._value_preprocessor(returns.reshape((size, 1)), out=self._buffer("norm_returns", (size, 1))).reshape((size,))
+            values = self._value_preprocessor(values.reshape((size, 1)), out=self._buffer("norm_values", (size, 1))).reshape((size,))
+        advantages = advantages.reshape((size,))
+        standardize(advantages, self._moments)
+        batch = {"observations": tensors["observations"].reshape((size, self._observation_size)),
+                 "actions": tensors["actions"].reshape((size, self._action_dim)), "log_prob": tensors["log_prob"].reshape((size,)),
+                 "values": values, "returns": returns, "advantages": advantages}
+        self._optimize(batch)
+        memory.reset()
+
+    def _optimize(self, batch: dict[str, wp.array]) -> None:
+        """`learning_epochs` passes of shuffled minibatches, with KL early stopping and the learning-rate scheduler;
+        tracks the mean losses."""
+        cfg = self.cfg
+        size = batch["log_prob"].shape[0]
+        minibatch = size // cfg.mini_batches
+        if minibatch == 0:
+            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples of a rollout")
+        order = self._buffer("order", (size,), wp.int32)
+        shuffled = {name: self._buffer(f"shuffled_{name}", array.shape) for name, array in batch.items()}
+        sums, updates = defaultdict(float), 0
+        for _ in range(cfg.learning_epochs):
+            order.assign(self._shuffle.permutation(size).astype(np.int32))
+            for name, array in batch.items():  # one gather per epoch; minibatches are then contiguous views
+                kernel = _gather_rows if array.ndim == 2 else _gather
+                wp.launch(kernel, dim=array.shape, inputs=[array, order], outputs=[shuffled[name]], device=self.device)
+            epoch_kl = []
+            for start in range(0, minibatch * cfg.mini_batches, minibatch):
+                mb = {name: array[start:start + minibatch] for name, array in shuffled.items()}
+                (policy_loss, value_loss, entropy_loss, kl), stopped = self._minibatch_step(mb)
+                epoch_kl.append(kl)
+                if stopped:
+                    break
+                sums["policy"] += policy_loss
+                sums["value"] += value_loss
+                sums["entropy"] += entropy_loss
+                sums["kl"] += kl
+                updates += 1
+            if isinstance(self.scheduler, KLAdaptiveLR):
+                self.scheduler.step(float(np.mean(epoch_kl)))
+            elif self.scheduler is not None:
+                self.scheduler.step()
+        self._check_finite_parameters()
+        updates = max(updates, 1)
+        self.track_data("Loss / Policy loss", sums["policy"] / updates)
+        self.track_data("Loss / Value loss", sums["value"] / updates)
+        self.track_data("Loss / Entropy loss", sums["entropy"] / updates)
+        self.track_data("Policy / KL divergence", sums["kl"] / updates)
+        self.track_data("Learning / Learning rate", self.optimizer.param_groups[0]["lr"])
+        g = self.policy.gaussian
+        log_std = self.policy.params.numpy()[g.log_std_off:g.log_std_off + g.action_dim]
+        if g.clip_log_std:
+            log_std = np.clip(log_std, g.min_log_std, g.max_log_std)
+        self.track_data("Policy / Standard deviation", float(np.exp(log_std).mean()))
+
+    def minibatch_losses(self, mb: dict[str, wp.array]) -> None:
+        """The forward pass and PPO's losses of one minibatch (into self._losses), with the gradients at the heads'
+        outputs; the gradient of the log std is added into the policy's (zeroed first)."""
+        cfg, n = self.cfg, mb["log_prob"].shape[0]
+        obs = mb["observations"]
+        self.optimizer.zero_grad()
+        self._losses.zero_()
+        ws_policy = self.policy.forward(obs, value=self._shared)
+        ws_value = ws_policy if self._shared else self.value.forward(obs, policy=False)
+        d_mean = self._buffer("d_mean", (n, self._action_dim))
+        d_value = self._buffer("d_value", (n, 1))
+        wp.launch(losses.policy_loss, dim=n, inputs=[ws_policy.mean[1], *self._log_std_args(), mb["actions"], mb["log_prob"],
+                  mb["advantages"], float(cfg.ratio_clip), 1.0 / n], outputs=[self._losses, d_mean, self.policy.grad],
+                  device=self.device)
+        g = self.policy.gaussian
+        wp.launch(losses.entropy_term, dim=1, inputs=[self.policy.params, g.log_std_off, g.action_dim, int(g.clip_log_std),
+                  float(g.min_log_std), float(g.max_log_std), float(cfg.entropy_loss_scale)],
+                  outputs=[self._losses, self.policy.grad], device=self.device)
+        wp.launch(losses.value_loss, dim=n, inputs=[ws_value.value[1], mb["values"], mb["returns"], float(cfg.value_clip),
+                  float(cfg.value_loss_scale), 1.0 / n], outputs=[self._losses, d_value], device=self.device)
+        self._mb_state = (obs, ws_policy, ws_value, d_mean, d_value)
+
+    def minibatch_backward(self) -> None:
+        """The parameter gradients of the last minibatch_losses() (the optimizer's groups' `grad`)."""
+        obs, ws_policy, ws_value, d_mean, d_value = self._mb_state
+        if self._shared:
+            self.policy.backward(ws_policy, obs, d_mean, d_value)
+        else:
+            self.policy.backward(ws_policy, obs, d_mean, None)
+            self.value.backward(ws_value, obs, None, d_value)
+        g = self.policy.gaussian
+        if g.fixed_log_std:  # a fixed log std takes no step (torch: requires_grad=False)
+            self.policy.grad[g.log_std_off:g.log_std_off + g.action_dim].zero_()
+
+    def _minibatch_step(self, mb: dict[str, wp.array]):
+        cfg = self.cfg
+        self.minibatch_losses(mb)
+        values = policy_loss, value_loss, entropy_loss, kl = tuple(float(x) for x in self._losses.numpy())
+        if cfg.kl_threshold and kl > cfg.kl_threshold:
+            return values, True
+        timestep = getattr(self, "_update_timestep", None)
+        for name, value in (("policy loss", policy_loss), ("value loss", value_loss), ("entropy loss", entropy_loss)):
+            if not np.isfinite(value):
+                raise self.nonfinite_error(name, timestep)
+        self.minibatch_backward()
+        if not np.isfinite(self.optimizer.grad_square_sum().numpy()[0]):
+            raise self.nonfinite_error("gradient", timestep)
+        self.optimizer.step(cfg.grad_norm_clip)
+        return values, False
+
+    def _check_finite_parameters(self) -> None:
+        for role, model in (("policy", self.policy), ("value", None if self._shared else self.value)):
+            if model is not None and not np.isfinite(model.params.numpy()).all():
+                raise self.nonfinite_error(f"parameter {role}.params", getattr(self, "_update_timestep", None))
+
+    # ---- checkpoints ----
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything a resume needs, as named numpy arrays: networks, optimizer (with its learning rates),
+        preprocessor statistics with counts, and the random streams."""
+        arrays = {"policy/params": self.policy.params.numpy()}
+        if self.value is not None and not self._shared:
+            arrays["value/params"] = self.value.params.numpy()
+        parts = (("optimizer", self.optimizer), ("observation_preprocessor", self._observation_preprocessor),
+                 ("value_preprocessor", self._value_preprocessor))
+        for name, part in parts:
+            if part is not None:
+                arrays.update({f"{name}/{key}": np.asarray(value) for key, value in part.state_dict().items()})
+        arrays["rng/draws"] = np.asarray(self._draws)
+        return arrays
+
+    def save(self, path: str, extra: dict | None = None) -> None:
+        """The same contents as the torch agent's checkpoint, as an .npz read without pickle."""
+        arrays = self.state_arrays()
+        meta = {"format": _FORMAT, "observation_shape": list(self.observation_space.shape),
+                "action_space": repr(self.action_space), "shuffle": self._shuffle.bit_generator.state}
+        for name, value in (extra or {}).items():
+            if isinstance(value, dict):
+                arrays.update({f"extra/{name}/{key}": np.asarray(item) for key, item in value.items()})
+            elif value is not None:
+                arrays[f"extra/{name}"] = np.asarray(value)
+        self.check_checkpoint_finite(arrays, path)
+        buffer = io.BytesIO()
+        np.savez(buffer, __meta__=np.asarray(json.dumps(meta)), **arrays)
+        atomic_write_bytes(path, buffer.getvalue())
+
+    def load(self, path: str) -> dict:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            meta = json.loads(str(arrays.pop("__meta__")))
+        except Exception as error:
+            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save") from None
+        if meta.get("format") != _FORMAT:
+            raise CheckpointError(f"checkpoint: {path} is not a simtrain Warp PPO checkpoint")
+        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
+            if meta[key] != mine:
+                raise CheckpointError(f"checkpoint: {path} has {key} {meta[key]}; this agent needs {mine} (another task?)")
+        mine = self.state_arrays()
+        for key, value in mine.items():
+            if key not in arrays:
+                raise CheckpointError(f"checkpoint: {path} lacks {key}; it was written by an agent of another configuration")
+            if np.shape(arrays[key]) != np.shape(value):
+                raise CheckpointError(f"checkpoint: {path} has {key} of shape {np.shape(arrays[key])}; this agent's networks "
+                                      f"need {np.shape(value)} (written with other models settings, e.g. other hiddens)")
+        self.policy.params.assign(arrays["policy/params"])
+        if "value/params" in mine:
+            self.value.params.assign(arrays["value/params"])
+        parts = (("optimizer", self.optimizer), ("observation_preprocessor", self._observation_preprocessor),
+                 ("value_preprocessor", self._value_preprocessor))
+        for name, part in parts:
+            if part is not None:
+                prefix = f"{name}/"
+                part.load_state_dict({key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)})
+        self._draws = int(arrays["rng/draws"])
+        self._shuffle.bit_generator.state = meta["shuffle"]
+        self._rollout = 0  # a half-collected rollout is not saved: collection restarts at an update boundary
+        if self.memory is not None:
+            self.memory.reset()
+        extra: dict = {}
+        for name, value in arrays.items():
+            if name.startswith("extra/"):
+                parts_ = name.split("/")[1:]
+                node = extra
+                for part in parts_[:-1]:
+                    node = node.setdefault(part, {})
+                node[parts_[-1]] = value.item() if value.ndim == 0 and parts_[0] != "env" else value
+        return extra
