@@ -44,10 +44,11 @@ def _run(*args, cwd, script="train.py", timeout=600):
 def test_what_the_warp_agent_lacks_is_a_one_line_error_before_any_world(tmp_path, args, message, monkeypatch, capsys):
     train = _launch_module("train")
     monkeypatch.setattr(train.tasks, "make", lambda *a, **k: pytest.fail("a world was built"))
-    parsed, unknown = train.tyro.cli(train.TrainArgs, args=["--framework", "warp", "--runs-dir", str(tmp_path / "runs"), *args],
-                                     return_unknown_args=True)
+    parsed = train.tyro.cli(train.with_override_flags(train.TrainArgs),
+                            args=["--framework", "warp", "--runs-dir", str(tmp_path / "runs"), *args])
+    launch_args, overrides = train.split_overrides(parsed, train.TrainArgs)
     with pytest.raises(SystemExit) as exit_info:
-        train.run_main("train", lambda: train.train(parsed, train.parse_overrides(unknown)))
+        train.run_main("train", lambda: train.train(launch_args, overrides))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == message  # one line, the CLI's
     assert not (tmp_path / "runs").exists()  # no run folder claimed
