@@ -59,6 +59,7 @@ class MjxVecEnv(VecEnv):
         self.device = "cpu" if self._jax_device.platform == "cpu" else f"cuda:{self._jax_device.id}"
         self.single_observation_space = task.single_observation_space
         self.single_action_space = task.single_action_space
+        self.single_state_space = task.single_state_space
         self.max_episode_steps = task.max_episode_steps
         self.mj_model = load_model(task)
         self.dt = float(self.mj_model.opt.timestep) * task.frame_skip
@@ -142,10 +143,17 @@ class MjxVecEnv(VecEnv):
     def _observations(self, data, before=None, model_fields=None, task_state=None, uniform=None) -> jax.Array:
         return self.task.observations(jnp, self._mdp_state(data, before, model_fields or {}, task_state, uniform=uniform))
 
+    def _critic_states(self, data, before=None, model_fields=None, task_state=None):
+        """The critic's privileged observations (None for tasks without them)."""
+        if self.task.states is None:
+            return None
+        return self.task.states(jnp, self._mdp_state(data, before, model_fields or {}, task_state))
+
     def _step_uniform(self, key: jax.Array) -> jax.Array:
         return jax.random.uniform(key, (self.num_envs, self.task.step_uniforms))
 
-    def functional_reset(self, key: jax.Array) -> tuple[MjxState, jax.Array]:
+    def functional_reset(self, key: jax.Array) -> tuple[MjxState, Any]:
+        """(state, observations), or (state, (observations, states)) for a task with a critic group."""
         key, key_reset, key_model = jax.random.split(key, 3)
         key_uniform = jax.random.fold_in(key_model, 1)
         data, task_state = self._reset_data(key_reset)
@@ -155,7 +163,10 @@ class MjxVecEnv(VecEnv):
         action = jnp.zeros((self.num_envs, *self.task.single_action_space.shape))
         state = MjxState(data, zeros, zeros.astype(jnp.int32), jnp.zeros((), jnp.int32), key, before, model_fields,
                          task_state, action)
-        return state, self._observations(data, before, model_fields, task_state, self._step_uniform(key_uniform))
+        obs = self._observations(data, before, model_fields, task_state, self._step_uniform(key_uniform))
+        if self.task.states is None:
+            return state, obs
+        return state, (obs, self._critic_states(data, before, model_fields, task_state))
 
     def functional_step(self, state: MjxState, actions: jax.Array):
         action = jnp.clip(actions, self._action_low, self._action_high)
@@ -195,6 +206,9 @@ class MjxVecEnv(VecEnv):
         obs = jnp.where(r.done[:, None], self._observations(data, before, model_fields, task_state, uniform), r.obs)
         info = {"final_obs": r.obs, "episode": {"r": r.episode_return, "l": r.episode_length}, "_episode": r.done,
                 "log": r.log}
+        if r.states is not None:
+            info["final_states"] = r.states
+            info["states"] = jnp.where(r.done[:, None], self._critic_states(data, before, model_fields, task_state), r.states)
         new_state = MjxState(
             data,
             jnp.where(r.done, 0.0, r.episode_return),
@@ -212,7 +226,10 @@ class MjxVecEnv(VecEnv):
     def reset(self, seed: int | None = None):
         key = jax.random.key(self._seed if seed is None else seed)
         self._state, obs = self._reset_fn(key)
-        return obs, {}
+        if self.task.states is None:
+            return obs, {}
+        obs, states = obs
+        return obs, {"states": states}
 
     def step(self, actions):
         self.check_actions_shape(actions.shape)
@@ -220,6 +237,13 @@ class MjxVecEnv(VecEnv):
             self.reset()
         self._state, out = self._step_fn(self._state, jnp.asarray(actions))
         return out
+
+    def critic_states(self) -> jax.Array | None:
+        """The states beside the observations that load_state_dict() or set_state() returned."""
+        if self._state is None:
+            self.reset()
+        state = self._state
+        return self._critic_states(state.data, state.before, state.model_fields, state.task_state)
 
     @property
     def state(self) -> MjxState:

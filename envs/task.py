@@ -146,6 +146,10 @@ class TaskSpec:
     advance: Callable[[Any, MdpState], tuple[dict, Any]] | None = None
     step_uniforms: int = 0
     metadata: dict = dataclasses.field(default_factory=dict)  # what an exported policy needs (command ranges, ...)
+    # the critic's privileged observation group (asymmetric actor-critic, skrl's `states`): a term -> (num_envs,
+    # state_dim), noise-free, evaluated beside the observations; None: the env has no state space (states are None)
+    states: Term | None = None
+    single_state_space: gym.spaces.Box | None = None
 
     @property
     def velocity_noise_scale(self) -> float:
@@ -175,6 +179,9 @@ class TaskSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: {value!r} is not allowed; must be a positive integer or None")
+        if (self.states is None) != (self.single_state_space is None):
+            raise ValueError(f"states: {self.states!r} with single_state_space {self.single_state_space!r} is not allowed; "
+                             "a critic group needs both (or neither)")
         if not isinstance(self.randomization, Randomization):
             raise ValueError(f"randomization: {self.randomization!r} is not allowed; must be an envs.Randomization")
 

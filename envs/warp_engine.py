@@ -54,6 +54,7 @@ class WarpVecEnv(VecEnv):
         self.device = str(wp.get_device(device)) if device else str(wp.get_preferred_device())
         self.single_observation_space = task.single_observation_space
         self.single_action_space = task.single_action_space
+        self.single_state_space = task.single_state_space
         self.max_episode_steps = task.max_episode_steps
         self.mj_model = load_model(task)
         self.dt = float(self.mj_model.opt.timestep) * task.frame_skip
@@ -213,11 +214,19 @@ class WarpVecEnv(VecEnv):
     def _observations(self) -> torch.Tensor:
         return self.task.observations(torch, self._state())
 
+    def _critic_states(self) -> torch.Tensor | None:
+        """The critic's privileged observations of the worlds as they are (None for tasks without them)."""
+        return None if self.task.states is None else self.task.states(torch, self._state())
+
+    def critic_states(self) -> torch.Tensor | None:
+        """The states beside the observations that load_state_dict() or set_state() returned."""
+        return self._critic_states()
+
     def reset(self, seed: int | None = None):
         if seed is not None:
             self._generator.manual_seed(seed)
         self._reset_worlds(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
-        return self._observations(), {}
+        return self._observations(), ({} if self.task.states is None else {"states": self._critic_states()})
 
     def step(self, actions: torch.Tensor):
         self.check_actions_shape(actions.shape)
@@ -250,8 +259,12 @@ class WarpVecEnv(VecEnv):
             "log": r.log,
         }
         self._episode_return, self._episode_length = r.episode_return.clone(), r.episode_length.clone()
+        if r.states is not None:
+            info["final_states"] = r.states.clone()
         self._reset_worlds(r.done)
         obs = torch.where(r.done.unsqueeze(-1), self._observations(), final_obs)
+        if r.states is not None:
+            info["states"] = torch.where(r.done.unsqueeze(-1), self._critic_states(), info["final_states"])
         return obs, r.reward, r.terminated, r.truncated, info
 
     def check_finite(self) -> None:

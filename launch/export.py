@@ -46,6 +46,7 @@ class _Spaces:
 
     def __init__(self, spec, framework: str):
         self.observation_space, self.action_space = spec.single_observation_space, spec.single_action_space
+        self.state_space = spec.single_state_space  # the critic's (the exported policy reads observations only)
         self.num_envs, self.device, self.framework = 1, "cpu", framework
 
     def close(self) -> None:

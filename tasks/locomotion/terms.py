@@ -74,6 +74,23 @@ def last_action(xp, s, layout: LeggedLayout = None):
     return s.task["last_action"]
 
 
+# ---- privileged terms (the critic's group: what a real robot does not measure) ----
+
+def base_height(xp, s, layout: LeggedLayout = None):
+    """(num_envs, 1) m: the base's height above the flat ground."""
+    return s.qpos[:, 2:3]
+
+
+def feet_contact(xp, s, layout: LeggedLayout = None):
+    """(num_envs, feet) 0/1: which feet touch the ground (the task state's contact, updated each step)."""
+    return s.task["contact"]
+
+
+def base_mass(xp, s, layout: LeggedLayout):
+    """(num_envs, 1) kg: the base's mass in this world (it differs with mass randomization)."""
+    return s.body_mass[:, layout.base_body:layout.base_body + 1]
+
+
 def _constant(xp, like, values):
     if xp.__name__ == "torch":
         return xp.tensor(values, dtype=like.dtype, device=like.device)

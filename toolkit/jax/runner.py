@@ -22,7 +22,8 @@ class Runner(RunnerBase):
             models = build_recurrent_models(cfg.models, env.observation_space, env.action_space, env.num_envs)
         else:
             agent_class = PPO
-            models = build_models(cfg.models, env.observation_space, env.action_space)
+            models = build_models(cfg.models, env.observation_space, env.action_space,
+                                  state_space=getattr(env, "state_space", None))
         return agent_class(models=models, memory=RandomMemory(memory_size, env.num_envs), observation_space=env.observation_space,
                    state_space=getattr(env, "state_space", None), action_space=env.action_space, device=env.device,
                    cfg=cfg.agent, seed=cfg.seed or 0)

@@ -38,6 +38,7 @@ class Runner(RunnerBase):
             models = build_recurrent_models(cfg.models, env.observation_space, env.action_space, env.num_envs, device)
         else:
             agent_class = PPO
-            models = build_models(cfg.models, env.observation_space, env.action_space, device)
+            models = build_models(cfg.models, env.observation_space, env.action_space, device,
+                                  state_space=getattr(env, "state_space", None))
         return agent_class(models=models, memory=RandomMemory(memory_size, env.num_envs, device), observation_space=env.observation_space,
                    state_space=getattr(env, "state_space", None), action_space=env.action_space, device=device, cfg=cfg.agent)

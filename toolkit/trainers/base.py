@@ -112,6 +112,7 @@ class TrainerBase:
         self.loggers: list[MetricsLogger] = []
         self.timestep = 0  # where train() starts: a resumed run sets it
         self.observations = None  # the worlds' current observations, kept between train() calls
+        self.states = None  # and their states (the critic's privileged observations; None for envs without them)
         self.stats = TrainStats()
         self.preempted = False
         self._compiled = None  # the compiled rollout-and-update loop, once a train() has built it
@@ -171,15 +172,21 @@ class TrainerBase:
         env_state = extras[0].get("env")
         if env_state is not None and hasattr(self.env, "load_state_dict"):
             self.observations = self.env.load_state_dict(env_state)
+            self.states = self._env_states()
         return self.timestep
+
+    def _env_states(self):
+        """The env's states beside its last observations (skrl's env.state()); None for envs without a state space."""
+        state = getattr(self.env, "state", None)
+        return state() if callable(state) else None
 
     # ---- what a trainer does with its agents (SequentialTrainer: in this process; ParallelTrainer: in workers) ----
     def _set_training_mode(self, enabled: bool) -> None:
         for agent in self.agents:
             agent.enable_training_mode(enabled, apply_to_models=True)
 
-    def _act_all(self, observations, timestep: int, timesteps: int, stochastic: bool):
-        """Every agent acts on its worlds' observations; returns the actions of all worlds."""
+    def _act_all(self, observations, states, timestep: int, timesteps: int, stochastic: bool):
+        """Every agent acts on its worlds' observations (and states); returns the actions of all worlds."""
         raise NotImplementedError
 
     def _record_all(self, transition: dict, timestep: int, timesteps: int, training: bool) -> None:
@@ -213,11 +220,11 @@ class TrainerBase:
         """Run the agents without learning for `timesteps` (default cfg.timesteps) from fresh episodes: mean
         actions unless cfg.stochastic_evaluation."""
         self._set_training_mode(False)
-        self.observations = None  # evaluation episodes start fresh, and so does training after them
+        self.observations = self.states = None  # evaluation episodes start fresh, and so does training after them
         try:
             return self._loop(training=False, stop=stop, description="eval", start=0, end=timesteps)
         finally:
-            self.observations = None
+            self.observations = self.states = None
             self._set_training_mode(True)
 
     def _loop(self, training: bool, stop, description: str, start: int | None = None, end: int | None = None) -> TrainStats:
@@ -230,7 +237,8 @@ class TrainerBase:
         stop = self._stop_condition(stop)
         if self.observations is None:
             self.observations, _ = env.reset()
-        observations = self.observations
+            self.states = self._env_states()
+        observations, states = self.observations, self.states
         compiled = self._compiled_training() if training else None
         started = time.perf_counter()
         bar = self._progress(start, timesteps, description)
@@ -239,18 +247,21 @@ class TrainerBase:
             while timestep < timesteps:
                 if compiled is not None and timestep % compiled.rollouts == 0 and timestep + compiled.rollouts <= timesteps:
                     # a whole rollout and update in two compiled calls; reports and checkpoints as below
-                    observations = self.observations = compiled.iteration(observations, timestep, timesteps, episode_stats,
-                                                                          self._env_log)
+                    observations = compiled.iteration(observations, timestep, timesteps, episode_stats, self._env_log,
+                                                      states=states)
+                    self.observations, self.states = observations, states = observations, compiled.states
                     timestep = self._after_steps(timestep, timestep + compiled.rollouts, timesteps, training, episode_stats,
                                                  started, start, bar, stop)
                     continue
-                actions = self._act_all(observations, timestep, timesteps, training or cfg.stochastic_evaluation)
+                actions = self._act_all(observations, states, timestep, timesteps, training or cfg.stochastic_evaluation)
                 next_observations, rewards, terminated, truncated, infos = env.step(actions)
+                next_states = self._env_states()
                 if not cfg.headless and timestep % cfg.render_interval == 0:
                     env.render()
-                self._record_all({"observations": observations, "actions": actions, "rewards": rewards,
-                                  "next_observations": next_observations, "terminated": terminated,
-                                  "truncated": truncated, "infos": infos}, timestep, timesteps, training)
+                self._record_all({"observations": observations, "states": states, "actions": actions, "rewards": rewards,
+                                  "next_observations": next_observations, "next_states": next_states,
+                                  "terminated": terminated, "truncated": truncated, "infos": infos},
+                                 timestep, timesteps, training)
                 logged = {name: value for key in self._info_keys if isinstance(infos.get(key), dict)
                           for name, value in _scalars(infos[key]).items()}
                 if logged:
@@ -259,7 +270,7 @@ class TrainerBase:
                     for scope, episodes in zip(scopes, episode_stats):
                         ended = infos["_episode"] if single else infos["_episode"][scope]
                         episodes.record(infos["episode"] if single else slice_tree(infos["episode"], scope), ended)
-                observations = self.observations = next_observations
+                observations, states = self.observations, self.states = next_observations, next_states
                 timestep = self._after_steps(timestep, timestep + 1, timesteps, training, episode_stats, started, start, bar, stop)
         return self.stats
 
