@@ -91,6 +91,24 @@ def test_a_checkpoint_restores_the_task_state_and_the_run_continues_identically(
         torch.testing.assert_close(reward_a, reward_b)
 
 
+def test_the_critic_group_is_noise_free_and_privileged(warp_env):
+    env = warp_env
+    obs, info = env.reset(seed=4)
+    states = info["states"]
+    assert states.shape == (WORLDS, mdp.CRITIC.size) and env.single_state_space.shape == (mdp.CRITIC.size,)
+    obs, _, _, _, info = env.step(torch.zeros((WORLDS, 12)))
+    states = info["states"]
+    # the policy's terms come first, without noise: the base's angular velocity exactly, where the policy's is noisy
+    torch.testing.assert_close(states[:, 3:6], env._qvel[:, 3:6])
+    assert (obs[:, 3:6] - env._qvel[:, 3:6]).abs().max() > 1e-3
+    layout = {term["name"]: term for term in mdp.CRITIC.layout()}
+    height, feet, mass = (layout[name]["start"] for name in ("base_height", "feet_contact", "base_mass"))
+    torch.testing.assert_close(states[:, height], env._qpos[:, 2])
+    torch.testing.assert_close(states[:, feet:feet + 4], env._task_state["contact"])
+    torch.testing.assert_close(states[:, mass], env._body_mass[:, 1] * 0.2)  # each world's randomized trunk mass
+    assert states[:, mass].std() > 0
+
+
 @pytest.mark.slow
 @pytest.mark.long  # MJX compiles go1-flat's step for 5 minutes on this CPU, then 8 minutes of parity
 def test_warp_and_mjx_agree_step_by_step():
