@@ -58,3 +58,16 @@ def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_l
     log.update({f"termination/{name}": (ended * 1.0).mean() for name, ended in ends.items()})
     return StepResult(obs, reward, terminated, truncated, terminated | truncated, episode_return, episode_length,
                       nonfinite, states, log)
+
+
+def push_history(xp, history, observations):
+    """(observations with history, the history after this step): `history` (num_envs, H, d) holds the last H
+    observations, oldest first; this step's `observations` (num_envs, d) enter it."""
+    rolled = xp.concatenate([history[:, 1:], observations[:, None]], axis=1)
+    return rolled.reshape(rolled.shape[0], -1), rolled
+
+
+def fill_history(xp, history, observations):
+    """The history of freshly reset worlds: H copies of their observation (and those observations with history)."""
+    filled = history * 0.0 + observations[:, None]
+    return filled.reshape(filled.shape[0], -1), filled
