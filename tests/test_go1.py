@@ -91,6 +91,25 @@ def test_a_checkpoint_restores_the_task_state_and_the_run_continues_identically(
         torch.testing.assert_close(reward_a, reward_b)
 
 
+def test_feet_and_trunk_contacts_come_from_contact_forces(warp_env):
+    from tasks.locomotion import terms
+
+    env = warp_env
+    env.reset(seed=5)
+    for _ in range(25):  # standing on the default pose
+        env.step(torch.zeros((WORLDS, 12)))
+    forces = terms.foot_contact_forces(torch, env._state(), mdp.LAYOUT)
+    assert (forces > 1.0).all() and (env._task_state["contact"] == 1).all()
+    weight = float(env._body_mass[0].sum()) * 9.81  # the four feet carry the robot (it settles: within 25 %)
+    assert forces.sum(-1).mean() == pytest.approx(weight, rel=0.25)
+    qpos, qvel = env._qpos.cpu().numpy().copy(), env._qvel.cpu().numpy().copy()
+    qpos[0, 2], qpos[0, 3:7] = 0.04, [0.0, 1.0, 0.0, 0.0]  # world 0 on its back, the trunk pressing on the floor
+    env.set_state(qpos, qvel)
+    _, _, terminated, _, info = env.step(torch.zeros((WORLDS, 12)))
+    assert terminated.tolist() == [True, False, False, False]
+    assert float(info["log"]["termination/illegal_contact"]) == pytest.approx(0.25)
+
+
 def test_the_critic_group_is_noise_free_and_privileged(warp_env):
     env = warp_env
     obs, info = env.reset(seed=4)

@@ -54,6 +54,7 @@ REWARDS = RewardTable({
 
 TERMINATIONS = TerminationTable({
     "fallen": _on(terms.fallen, min_height=0.45),  # pelvis low (the robot is down) or tilted past 60 degrees
+    "illegal_contact": _on(terms.illegal_contact),  # pelvis, torso or head pressing on the floor (> 1 N, contact sensors)
 })
 
 EVENTS = Locomotion(

@@ -59,6 +59,7 @@ REWARDS = RewardTable({
 
 TERMINATIONS = TerminationTable({
     "fallen": _on(terms.fallen, min_height=0.12),  # the trunk on the ground or tilted past 60 degrees
+    "illegal_contact": _on(terms.illegal_contact),  # the trunk pressing on the floor (> 1 N, contact sensors)
 })
 
 EVENTS = Locomotion(
