@@ -44,8 +44,12 @@ LAYOUT = LeggedLayout(
 )
 
 
-def model_spec(visual: bool = False) -> mujoco.MjSpec:
+def model_spec(visual: bool = False, solver_iterations: tuple[int, int] | None = None) -> mujoco.MjSpec:
+    """scene_mjx.xml with the contact sensors of the layout; `solver_iterations` (Newton, line search) replace
+    Menagerie's 5 / 8 (the parity test converges the solver)."""
     spec = robots.robot_spec("unitree_g1", "scene_mjx")
+    if solver_iterations is not None:
+        spec.option.iterations, spec.option.ls_iterations = solver_iterations
     if not visual:
         robots.drop_visual_geoms(spec)
     robots.add_contact_sensors(spec, [geom for foot in LAYOUT.foot_geoms for geom in foot] + list(LAYOUT.illegal_contact_geoms))
