@@ -20,6 +20,7 @@ class StepResult(NamedTuple):
     episode_return: Any  # running return including this step (valid as the final return where done)
     episode_length: Any
     nonfinite: Any  # per world: the state or reward is NaN or inf
+    states: Any  # the critic's privileged observations of the state reached (None for tasks without them)
     log: dict  # {"reward/<term>": mean over worlds of that weighted reward term, "termination/<term>": fraction of
     # worlds it ended}, device scalars
 
@@ -39,12 +40,15 @@ def _any(conditions: dict):
 
 def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_length) -> StepResult:
     obs = task.observations(xp, state)
+    states = task.states(xp, state) if task.states is not None else None
     terms = reward_terms(xp, task, state)
     reward = sum(terms.values())
     terminated = task.terminated(xp, state)
     ends = terminated if isinstance(terminated, dict) else {}
     terminated = _any(terminated) if isinstance(terminated, dict) else terminated
     nonfinite = ~(xp.isfinite(obs).all(-1) & xp.isfinite(reward))
+    if states is not None:
+        nonfinite = nonfinite | ~xp.isfinite(states).all(-1)
     # a world whose physics blew up ends its episode here and is reset, and is reported by check_finite()
     terminated = terminated | nonfinite
     episode_length = episode_length + 1
@@ -53,4 +57,17 @@ def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_l
     log = {f"reward/{name}": term.mean() for name, term in terms.items()}
     log.update({f"termination/{name}": (ended * 1.0).mean() for name, ended in ends.items()})
     return StepResult(obs, reward, terminated, truncated, terminated | truncated, episode_return, episode_length,
-                      nonfinite, log)
+                      nonfinite, states, log)
+
+
+def push_history(xp, history, observations):
+    """(observations with history, the history after this step): `history` (num_envs, H, d) holds the last H
+    observations, oldest first; this step's `observations` (num_envs, d) enter it."""
+    rolled = xp.concatenate([history[:, 1:], observations[:, None]], axis=1)
+    return rolled.reshape(rolled.shape[0], -1), rolled
+
+
+def fill_history(xp, history, observations):
+    """The history of freshly reset worlds: H copies of their observation (and those observations with history)."""
+    filled = history * 0.0 + observations[:, None]
+    return filled.reshape(filled.shape[0], -1), filled

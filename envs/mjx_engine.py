@@ -15,8 +15,8 @@ from mujoco import mjx
 
 from . import contact_frames
 from . import randomization as dr
-from .mdp_step import evaluate_step
-from .task import MdpState, TaskSpec, load_model
+from .mdp_step import evaluate_step, fill_history, push_history
+from .task import HISTORY, MdpState, TaskSpec, load_model
 from .vec_env import VecEnv, nonfinite_error
 
 
@@ -57,8 +57,9 @@ class MjxVecEnv(VecEnv):
         self.num_envs = num_envs
         self._jax_device = _jax_device(device)
         self.device = "cpu" if self._jax_device.platform == "cpu" else f"cuda:{self._jax_device.id}"
-        self.single_observation_space = task.single_observation_space
+        self.single_observation_space = task.observation_space  # with the observation history, where there is one
         self.single_action_space = task.single_action_space
+        self.single_state_space = task.single_state_space
         self.max_episode_steps = task.max_episode_steps
         self.mj_model = load_model(task)
         self.dt = float(self.mj_model.opt.timestep) * task.frame_skip
@@ -101,7 +102,7 @@ class MjxVecEnv(VecEnv):
     def _reset_task_state(self, uniform) -> dict:
         fresh = self.task.reset_state(jnp, uniform) if self.task.reset_state is not None else {}
         return {name: fresh[name] if name in fresh else jnp.zeros((self.num_envs, *shape))
-                for name, shape in self.task.task_state.items()}
+                for name, shape in self.task.engine_task_state.items()}
 
     def _random_model_fields(self, key: jax.Array) -> dict:
         """Per-world model fields with freshly drawn randomization factors ({} when randomization is off)."""
@@ -142,10 +143,17 @@ class MjxVecEnv(VecEnv):
     def _observations(self, data, before=None, model_fields=None, task_state=None, uniform=None) -> jax.Array:
         return self.task.observations(jnp, self._mdp_state(data, before, model_fields or {}, task_state, uniform=uniform))
 
+    def _critic_states(self, data, before=None, model_fields=None, task_state=None):
+        """The critic's privileged observations (None for tasks without them)."""
+        if self.task.states is None:
+            return None
+        return self.task.states(jnp, self._mdp_state(data, before, model_fields or {}, task_state))
+
     def _step_uniform(self, key: jax.Array) -> jax.Array:
         return jax.random.uniform(key, (self.num_envs, self.task.step_uniforms))
 
-    def functional_reset(self, key: jax.Array) -> tuple[MjxState, jax.Array]:
+    def functional_reset(self, key: jax.Array) -> tuple[MjxState, Any]:
+        """(state, observations), or (state, (observations, states)) for a task with a critic group."""
         key, key_reset, key_model = jax.random.split(key, 3)
         key_uniform = jax.random.fold_in(key_model, 1)
         data, task_state = self._reset_data(key_reset)
@@ -153,9 +161,15 @@ class MjxVecEnv(VecEnv):
         data, before = self._refresh(data, model_fields)
         zeros = jnp.zeros(self.num_envs)
         action = jnp.zeros((self.num_envs, *self.task.single_action_space.shape))
+        obs = self._observations(data, before, model_fields, task_state, self._step_uniform(key_uniform))
+        if HISTORY in task_state:  # every world's history starts full of its first observation
+            obs, history = fill_history(jnp, task_state[HISTORY], obs)
+            task_state = {**task_state, HISTORY: history}
         state = MjxState(data, zeros, zeros.astype(jnp.int32), jnp.zeros((), jnp.int32), key, before, model_fields,
                          task_state, action)
-        return state, self._observations(data, before, model_fields, task_state, self._step_uniform(key_uniform))
+        if self.task.states is None:
+            return state, obs
+        return state, (obs, self._critic_states(data, before, model_fields, task_state))
 
     def functional_step(self, state: MjxState, actions: jax.Array):
         action = jnp.clip(actions, self._action_low, self._action_high)
@@ -176,11 +190,16 @@ class MjxVecEnv(VecEnv):
         task_state = state.task_state
         if self.task.advance is not None:
             task_state, kicked_qvel = self.task.advance(jnp, mdp_state)
+            task_state = {**state.task_state, **task_state}
             mdp_state = mdp_state._replace(task=task_state)
         r = evaluate_step(jnp, self.task, mdp_state, state.episode_return, state.episode_length)
         before = self.task.tracked(jnp, mdp_state) if self.task.tracked is not None else state.before
         if self.task.advance is not None and kicked_qvel is not None:  # a push acts from the next step on
             data = data.replace(qvel=kicked_qvel)
+        final_obs = r.obs
+        if HISTORY in task_state:  # this step's observations enter each world's history
+            final_obs, history = push_history(jnp, task_state[HISTORY], r.obs)
+            task_state = {**task_state, HISTORY: history}
         fresh, fresh_task_state = self._reset_data(key_reset)
 
         def select(reset_value, value):
@@ -192,9 +211,18 @@ class MjxVecEnv(VecEnv):
             model_fields = jax.tree.map(select, self._random_model_fields(key_model), model_fields)
         task_state = jax.tree.map(select, fresh_task_state, task_state)
         data, before = self._refresh(data, model_fields, r.done, before)
-        obs = jnp.where(r.done[:, None], self._observations(data, before, model_fields, task_state, uniform), r.obs)
-        info = {"final_obs": r.obs, "episode": {"r": r.episode_return, "l": r.episode_length}, "_episode": r.done,
+        obs = self._observations(data, before, model_fields, task_state, uniform)
+        if HISTORY in task_state:  # a reset world's history starts full of its first observation
+            _, filled = fill_history(jnp, history, obs)
+            task_state = {**task_state, HISTORY: jnp.where(r.done[:, None, None], filled, history)}
+            obs = task_state[HISTORY].reshape(self.num_envs, -1)
+        else:
+            obs = jnp.where(r.done[:, None], obs, r.obs)
+        info = {"final_obs": final_obs, "episode": {"r": r.episode_return, "l": r.episode_length}, "_episode": r.done,
                 "log": r.log}
+        if r.states is not None:
+            info["final_states"] = r.states
+            info["states"] = jnp.where(r.done[:, None], self._critic_states(data, before, model_fields, task_state), r.states)
         new_state = MjxState(
             data,
             jnp.where(r.done, 0.0, r.episode_return),
@@ -212,7 +240,10 @@ class MjxVecEnv(VecEnv):
     def reset(self, seed: int | None = None):
         key = jax.random.key(self._seed if seed is None else seed)
         self._state, obs = self._reset_fn(key)
-        return obs, {}
+        if self.task.states is None:
+            return obs, {}
+        obs, states = obs
+        return obs, {"states": states}
 
     def step(self, actions):
         self.check_actions_shape(actions.shape)
@@ -220,6 +251,13 @@ class MjxVecEnv(VecEnv):
             self.reset()
         self._state, out = self._step_fn(self._state, jnp.asarray(actions))
         return out
+
+    def critic_states(self) -> jax.Array | None:
+        """The states beside the observations that load_state_dict() or set_state() returned."""
+        if self._state is None:
+            self.reset()
+        state = self._state
+        return self._critic_states(state.data, state.before, state.model_fields, state.task_state)
 
     @property
     def state(self) -> MjxState:
@@ -267,6 +305,8 @@ class MjxVecEnv(VecEnv):
         self._state = MjxState(data, jnp.asarray(state["episode_return"], jnp.float32),
                                jnp.asarray(state["episode_length"], jnp.int32), jnp.zeros((), jnp.int32),
                                jax.random.wrap_key_data(jnp.asarray(state["key"])), before, model_fields, task_state, action)
+        if HISTORY in task_state:  # the observations the saved worlds last returned, with their history
+            return task_state[HISTORY].reshape(self.num_envs, -1)
         return self._observations(data, before, model_fields, task_state)
 
     def _given_task_state(self, given: dict) -> tuple[dict, jax.Array]:
@@ -286,9 +326,16 @@ class MjxVecEnv(VecEnv):
         data = data.replace(_impl=data._impl.replace(cfrc_ext=jnp.zeros_like(data._impl.cfrc_ext)))
         model_fields = self._state.model_fields
         data, before = self._refresh_fn(data, model_fields)
-        task_state, action = self._given_task_state(task_state or {})
+        given = task_state
+        task_state, action = self._given_task_state(given or {})
         self._state = self._state._replace(data=data, before=before, task_state=task_state, action=action)
-        return self._observations(data, before, model_fields, task_state)
+        obs = self._observations(data, before, model_fields, task_state)
+        if HISTORY in task_state and HISTORY not in (given or {}):  # as after a reset: the history full of them
+            obs, history = fill_history(jnp, task_state[HISTORY], obs)
+            self._state = self._state._replace(task_state={**task_state, HISTORY: history})
+        elif HISTORY in task_state:
+            obs = task_state[HISTORY].reshape(self.num_envs, -1)
+        return obs
 
 
 def _jax_device(device: str | None) -> jax.Device:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import gymnasium as gym
+import numpy as np
 
 
 class MdpState(NamedTuple):
@@ -77,6 +78,7 @@ class Randomization:
 
 
 RESET_NOISE_KINDS = ("uniform", "normal")
+HISTORY = "obs_history"  # the task-state entry of the observation history: (num_envs, observation_history, obs_dim)
 
 
 @dataclass(frozen=True)
@@ -145,12 +147,41 @@ class TaskSpec:
     # what an exported policy's metadata takes from the task beyond what envs.task_metadata derives, merged over it
     # key by key: commands, robot, action or observation fields; "observation_layout" is observation.terms
     metadata: dict = dataclasses.field(default_factory=dict)
+    # the critic's privileged observation group (asymmetric actor-critic, skrl's `states`): a term -> (num_envs,
+    # state_dim), noise-free, evaluated beside the observations; None: the env has no state space (states are None)
+    states: Term | None = None
+    single_state_space: gym.spaces.Box | None = None
+    # the policy's observations of the last `observation_history` steps, oldest first, flattened (1: this step's
+    # only). Kept in the task state as "obs_history" (reset, checkpointed, carried through the compiled MJX loop);
+    # a world's history is filled with its first observation when it resets
+    observation_history: int = 1
+
+    @property
+    def observation_space(self) -> gym.spaces.Box:
+        """One world's observations as the env returns them: `observation_history` steps of the task's, oldest first."""
+        space = self.single_observation_space
+        if self.observation_history == 1:
+            return space
+        stack = lambda bound: np.tile(np.asarray(bound).reshape(-1), self.observation_history)  # noqa: E731
+        return gym.spaces.Box(stack(space.low), stack(space.high), dtype=space.dtype)
+
+    @property
+    def engine_task_state(self) -> dict:
+        """The task state the engines keep: the task's, plus the observation history where there is one."""
+        if self.observation_history == 1:
+            return dict(self.task_state)
+        size = int(np.prod(self.single_observation_space.shape))
+        return {**self.task_state, HISTORY: (self.observation_history, size)}
 
     @property
     def velocity_noise_scale(self) -> float:
         return self.reset_noise_scale if self.qvel_noise_scale is None else self.qvel_noise_scale
 
     def __post_init__(self):
+        if not isinstance(self.observation_history, int) or isinstance(self.observation_history, bool) \
+                or self.observation_history < 1:
+            raise ValueError(f"observation_history: {self.observation_history!r} is not allowed; must be an integer >= 1 "
+                             "(the number of steps of observations the policy sees; 1: no history)")
         if self.frame_skip < 1:
             raise ValueError(f"frame_skip: {self.frame_skip} is not allowed; must be >= 1")
         if self.max_episode_steps < 1:
@@ -174,6 +205,9 @@ class TaskSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: {value!r} is not allowed; must be a positive integer or None")
+        if (self.states is None) != (self.single_state_space is None):
+            raise ValueError(f"states: {self.states!r} with single_state_space {self.single_state_space!r} is not allowed; "
+                             "a critic group needs both (or neither)")
         if not isinstance(self.randomization, Randomization):
             raise ValueError(f"randomization: {self.randomization!r} is not allowed; must be an envs.Randomization")
 

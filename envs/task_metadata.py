@@ -55,7 +55,7 @@ def _merge(base: dict, extra: dict) -> dict:
 
 def task_metadata(task: TaskSpec, model=None) -> dict:
     model = load_model(task) if model is None else model
-    observation_size = int(np.prod(task.single_observation_space.shape))
+    observation_size = int(np.prod(task.observation_space.shape))  # the policy's input: all its history
     action_space = task.single_action_space
     control_period = float(model.opt.timestep) * task.frame_skip
     actuators = _actuators(model)
@@ -71,7 +71,7 @@ def task_metadata(task: TaskSpec, model=None) -> dict:
                     "physics_timestep": float(model.opt.timestep)},
         "episode": {"max_steps": task.max_episode_steps, "solved_return": task.solved_return},
         "observation": {
-            "size": observation_size, "history_length": 1, "scale": None, "clip": None, "noise": None,
+            "size": observation_size, "history_length": task.observation_history, "scale": None, "clip": None, "noise": None,
             "terms": [{"name": "observations", "size": observation_size,
                        "description": inspect.cleandoc(task.observations.__doc__ or "")}]},
         "action": {

@@ -8,7 +8,10 @@ step() resets finished worlds automatically, in the same call, and reports in `i
 - "final_obs": observations before the reset, equal to the returned observations where no episode ended
   (what time-limit bootstrapping needs);
 - "episode": {"r": return, "l": length} of the episodes that ended this step, valid where "_episode" is True
-  (gymnasium's RecordEpisodeStatistics layout).
+  (gymnasium's RecordEpisodeStatistics layout);
+- for envs with a state space (the critic's privileged observations, `single_state_space` not None): "states",
+  the states beside the returned observations, and "final_states", those before the reset (reset() returns
+  "states" in its info too). Envs without one leave them out and their states are None.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class VecEnv(abc.ABC):
     single_observation_space: gym.spaces.Space
     single_action_space: gym.spaces.Space
     max_episode_steps: int
+    single_state_space: gym.spaces.Space | None = None  # the critic's privileged observations (None: none)
 
     @property
     def observation_space(self) -> gym.spaces.Space:

@@ -15,8 +15,8 @@ import mujoco_warp as mjw
 
 from . import contact_frames
 from . import randomization as dr
-from .mdp_step import evaluate_step
-from .task import MdpState, TaskSpec, load_model
+from .mdp_step import evaluate_step, fill_history, push_history
+from .task import HISTORY, MdpState, TaskSpec, load_model
 from .vec_env import SimulationError, VecEnv, nonfinite_error
 
 # overflows of the contact and constraint buffers (not solver iteration limits, which are not errors)
@@ -52,8 +52,9 @@ class WarpVecEnv(VecEnv):
         self.task = task
         self.num_envs = num_envs
         self.device = str(wp.get_device(device)) if device else str(wp.get_preferred_device())
-        self.single_observation_space = task.single_observation_space
+        self.single_observation_space = task.observation_space  # with the observation history, where there is one
         self.single_action_space = task.single_action_space
+        self.single_state_space = task.single_state_space
         self.max_episode_steps = task.max_episode_steps
         self.mj_model = load_model(task)
         self.dt = float(self.mj_model.opt.timestep) * task.frame_skip
@@ -94,7 +95,7 @@ class WarpVecEnv(VecEnv):
         self._action_high = torch.as_tensor(task.single_action_space.high, device=self.device)
         self._before = None  # the task's tracked quantity at the start of the coming step
         # the task layer: per-world task state, the last clipped action, this step's uniforms, joint-position targets
-        self._task_state = {name: torch.zeros((num_envs, *shape), device=self.device) for name, shape in task.task_state.items()}
+        self._task_state = {name: torch.zeros((num_envs, *shape), device=self.device) for name, shape in task.engine_task_state.items()}
         self._action = torch.zeros((num_envs, *task.single_action_space.shape), device=self.device)
         self._uniform = self._draw(task.step_uniforms)
         joints = task.joint_actions
@@ -213,11 +214,27 @@ class WarpVecEnv(VecEnv):
     def _observations(self) -> torch.Tensor:
         return self.task.observations(torch, self._state())
 
+    def _critic_states(self) -> torch.Tensor | None:
+        """The critic's privileged observations of the worlds as they are (None for tasks without them)."""
+        return None if self.task.states is None else self.task.states(torch, self._state())
+
+    def critic_states(self) -> torch.Tensor | None:
+        """The states beside the observations that load_state_dict() or set_state() returned."""
+        return self._critic_states()
+
+    def _filled_history(self, observations: torch.Tensor) -> torch.Tensor:
+        """Observations of worlds just reset (or set): with a history, that history filled with them."""
+        if HISTORY not in self._task_state:
+            return observations
+        observations, self._task_state[HISTORY] = fill_history(torch, self._task_state[HISTORY], observations)
+        return observations
+
     def reset(self, seed: int | None = None):
         if seed is not None:
             self._generator.manual_seed(seed)
         self._reset_worlds(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
-        return self._observations(), {}
+        obs = self._filled_history(self._observations())
+        return obs, ({} if self.task.states is None else {"states": self._critic_states()})
 
     def step(self, actions: torch.Tensor):
         self.check_actions_shape(actions.shape)
@@ -234,12 +251,16 @@ class WarpVecEnv(VecEnv):
         kicked_qvel = None
         if self.task.advance is not None:
             task_state, kicked_qvel = self.task.advance(torch, state)
+            task_state = {**self._task_state, **task_state}
             state = state._replace(task=task_state)
             self._task_state = task_state
         r = evaluate_step(torch, self.task, state, self._episode_return, self._episode_length)
         if kicked_qvel is not None:  # an interval event (a push): it acts from the next step on
             self._qvel.copy_(kicked_qvel)
         final_obs = r.obs.clone()  # a term may return a view of the simulator state, which the reset rewrites
+        history = self._task_state.get(HISTORY)
+        if history is not None:  # this step's observations enter each world's history
+            final_obs, history = push_history(torch, history, final_obs)
         if self.task.tracked is not None:
             self._before = self.task.tracked(torch, state).clone()
         self._nonfinite_worlds += r.nonfinite.sum()
@@ -250,8 +271,18 @@ class WarpVecEnv(VecEnv):
             "log": r.log,
         }
         self._episode_return, self._episode_length = r.episode_return.clone(), r.episode_length.clone()
+        if r.states is not None:
+            info["final_states"] = r.states.clone()
         self._reset_worlds(r.done)
-        obs = torch.where(r.done.unsqueeze(-1), self._observations(), final_obs)
+        if history is None:
+            obs = torch.where(r.done.unsqueeze(-1), self._observations(), final_obs)
+        else:  # a reset world's history starts full of its first observation
+            _, filled = fill_history(torch, history, self._observations())
+            history = torch.where(r.done[:, None, None], filled, history)
+            self._task_state[HISTORY] = history
+            obs = history.reshape(self.num_envs, -1)
+        if r.states is not None:
+            info["states"] = torch.where(r.done.unsqueeze(-1), self._critic_states(), info["final_states"])
         return obs, r.reward, r.terminated, r.truncated, info
 
     def check_finite(self) -> None:
@@ -294,6 +325,8 @@ class WarpVecEnv(VecEnv):
                 view.copy_(torch.as_tensor(state[f"model.{field}"], dtype=view.dtype).reshape(view.shape))
         self._load_task_state({name[len("task."):]: value for name, value in state.items() if name.startswith("task.")})
         self._refresh(None)
+        if HISTORY in self._task_state:  # the observations the saved worlds last returned, with their history
+            return self._task_state[HISTORY].reshape(self.num_envs, -1).clone()
         return self._observations()
 
     def _load_task_state(self, given: dict) -> None:
@@ -312,4 +345,6 @@ class WarpVecEnv(VecEnv):
         self._qvel.copy_(torch.as_tensor(qvel, dtype=self._qvel.dtype))
         self._fields.cfrc_ext.zero_()
         self._refresh(None)
-        return self._observations()
+        if HISTORY in (task_state or {}):
+            return self._task_state[HISTORY].reshape(self.num_envs, -1).clone()
+        return self._filled_history(self._observations())

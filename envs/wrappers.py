@@ -83,11 +83,11 @@ class FrameworkEnv:
     """A VecEnv whose inputs and outputs are arrays of `framework`."""
 
     num_agents = 1
-    state_space = None
 
     def __init__(self, env: VecEnv, framework: str):
         self.unwrapped = env
         self.framework = framework
+        self._states = None  # the critic's states beside the last observations handed out (None without a state space)
         self._to_agent = converter(env.framework, framework)
         self._to_env = converter(framework, env.framework)
         self._nonfinite_actions = None  # worlds given a NaN or inf action since the last check_finite(), on the device
@@ -108,15 +108,29 @@ class FrameworkEnv:
     def action_space(self) -> gym.spaces.Space:
         return self.unwrapped.single_action_space
 
+    @property
+    def state_space(self) -> gym.spaces.Space | None:
+        """The critic's privileged observations of one world (skrl's state space); None: the env has none."""
+        return getattr(self.unwrapped, "single_state_space", None)
+
+    def state(self):
+        """The states beside the last observations reset() or step() returned (skrl's env.state()); None without
+        a state space."""
+        return self._states
+
     def reset(self, seed: int | None = None):
         obs, info = self.unwrapped.reset(seed=seed)
-        return self._to_agent(obs), tree_map(self._to_agent, info)
+        info = tree_map(self._to_agent, info)
+        self._states = info.get("states")
+        return self._to_agent(obs), info
 
     def step(self, actions):
         self._count_nonfinite_actions(actions)
         obs, reward, terminated, truncated, info = self.unwrapped.step(self._to_env(actions))
         to = self._to_agent
-        return to(obs), to(reward), to(terminated), to(truncated), tree_map(to, info)
+        info = tree_map(to, info)
+        self._states = info.get("states")
+        return to(obs), to(reward), to(terminated), to(truncated), info
 
     def _count_nonfinite_actions(self, actions) -> None:
         """Count the worlds given a NaN or inf action (simulators take them silently: MuJoCo Warp applies no force),
@@ -146,8 +160,10 @@ class FrameworkEnv:
         return self.unwrapped.state_dict() if hasattr(self.unwrapped, "state_dict") else None
 
     def load_state_dict(self, state: dict):
-        """Restore worlds saved by state_dict(); returns their observations."""
-        return self._to_agent(self.unwrapped.load_state_dict(state))
+        """Restore worlds saved by state_dict(); returns their observations (state() their states)."""
+        obs = self._to_agent(self.unwrapped.load_state_dict(state))
+        self._states = self._to_agent(self.unwrapped.critic_states()) if self.state_space is not None else None
+        return obs
 
     def render(self, *args, **kwargs):
         return self.unwrapped.render(*args, **kwargs)

@@ -43,7 +43,10 @@ class BenchArgs:
     sim_steps: int = 300
     """vectorized steps timed for the raw simulation rate"""
     train_timesteps: int = 320
-    """vectorized steps timed for the training rate (after one warm-up of the same length)"""
+    """vectorized steps timed for the training rate (after one warm-up of the same length); 0: no training row"""
+    task_layer: bool = True
+    """--no-task-layer: also time the bare physics step (MuJoCo Warp's mjw.step loop on the same model, worlds and
+    joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it"""
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
@@ -76,6 +79,32 @@ def sim_rate(env, steps: int) -> float:
     for i in range(steps):
         obs = env.step(pool[i % len(pool)])[0]
     _wait(obs)
+    return steps * env.num_envs / (time.perf_counter() - started)
+
+
+def physics_rate(env, steps: int) -> float:
+    """Env-steps/s of the bare physics step of a MuJoCo Warp env: its frame_skip mjw.step calls (the captured graph on
+    CUDA) with random actions turned into ctrl as the env turns them, and nothing else of the env."""
+    import torch
+
+    raw = env.unwrapped
+    if not hasattr(raw, "_physics"):
+        raise ValueError(f"--no-task-layer: backend {type(raw).__name__} is not allowed; the bare physics step is timed on warp")
+    pool = [torch.as_tensor(a) for a in _random_actions(env, 8)]
+    if raw._ctrl_scale is not None:
+        pool = [raw._ctrl_offset + raw._ctrl_scale * torch.clamp(a, raw._action_low, raw._action_high) for a in pool]
+
+    def step(i):
+        raw._ctrl.copy_(pool[i % len(pool)])
+        raw._run("physics", raw._physics)
+
+    for i in range(10):
+        step(i)
+    _wait(raw._qpos)
+    started = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    _wait(raw._qpos)
     return steps * env.num_envs / (time.perf_counter() - started)
 
 
@@ -134,10 +163,17 @@ def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: 
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
     env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), env_framework(framework))
     sim = sim_rate(env, args.sim_steps)
-    train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework)
-    return {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs, "device": str(env.device),
-            "sim_env_steps_per_s": round(sim), "train_env_steps_per_s": round(train),
-            "train_over_sim": round(train / sim, 3), **peak_memory_mb(env)}
+    layer = {}
+    if not args.task_layer:  # interleaved with the env's rate, so that both see the same machine load
+        physics = physics_rate(env, args.sim_steps)
+        sim = (sim + sim_rate(env, args.sim_steps)) / 2
+        layer = {"physics_env_steps_per_s": round(physics), "task_layer_cost": round(physics / sim - 1, 3)}
+    row = {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs, "device": str(env.device),
+           "sim_env_steps_per_s": round(sim), **layer}
+    if args.train_timesteps > 0:
+        train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework)
+        row.update(train_env_steps_per_s=round(train), train_over_sim=round(train / sim, 3))
+    return {**row, **peak_memory_mb(env)}
 
 
 def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int, framework: str | None = None) -> dict:
@@ -206,9 +242,13 @@ def print_table(rows: list[dict]) -> None:
             print(f"{row['task']:<{width}} {row['backend']:<7} {'':<9} {row['num_envs']:>8}  failed: {row['error']}")
             continue
         peak = row.get("peak_total_mib")
+        train, ratio = row.get("train_env_steps_per_s"), row.get("train_over_sim")
+        layer = ""
+        if "physics_env_steps_per_s" in row:
+            layer = f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: task layer +{100 * row['task_layer_cost']:.0f} %"
         print(f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
-              f"{row['sim_env_steps_per_s']:>12,} {row['train_env_steps_per_s']:>14,} {row['train_over_sim']:>9.2f} "
-              f"{'' if peak is None else f'{peak:,}':>9}")
+              f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "
+              f"{'' if ratio is None else f'{ratio:.2f}':>9} {'' if peak is None else f'{peak:,}':>9}{layer}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ class _Spaces:
     """What a Runner needs of an env to build an agent: the task's spaces, one world, the CPU."""
 
     def __init__(self, spec, framework: str):
-        self.observation_space, self.action_space = spec.single_observation_space, spec.single_action_space
+        self.observation_space, self.action_space = spec.observation_space, spec.single_action_space  # with history
+        self.state_space = spec.single_state_space  # the critic's (the exported policy reads observations only)
         self.num_envs, self.device, self.framework = 1, "cpu", framework
 
     def close(self) -> None:

@@ -104,12 +104,13 @@ def play(args: PlayArgs) -> dict:
         if recording:
             state = env.unwrapped.state_dict()
             recorder.capture(state["qpos"][0], state["qvel"][0])
-        actions, outputs = agent.act(observations, None, timestep=timestep, timesteps=0)
+        states = env.state()  # the critic's privileged observations (None for tasks without them)
+        actions, outputs = agent.act(observations, states, timestep=timestep, timesteps=0)
         actions = actions if args.stochastic else outputs["mean_actions"]
         next_observations, rewards, terminated, truncated, info = env.step(actions)
         # an agent in evaluation mode learns nothing here; a recurrent one zeroes the state of worlds whose episode ended
-        agent.record_transition(observations=observations, states=None, actions=actions, rewards=rewards,
-                                next_observations=next_observations, next_states=None, terminated=terminated,
+        agent.record_transition(observations=observations, states=states, actions=actions, rewards=rewards,
+                                next_observations=next_observations, next_states=env.state(), terminated=terminated,
                                 truncated=truncated, infos=info, timestep=timestep, timesteps=0)
         observations = next_observations
         ended = info["_episode"]

@@ -129,6 +129,9 @@ def check_warp_launch(args: TrainArgs) -> None:
     if args.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("--framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
                          "use --framework torch (torchrun)")
+    if tasks.spec(args.task).states is not None:
+        raise ValueError(f"--framework: 'warp' is not allowed for {args.task} (its critic reads privileged states, which "
+                         "the Warp agent does not take); use --framework torch (or jax)")
 
 
 def check_batch(parsed, num_envs: int) -> None:

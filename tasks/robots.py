@@ -74,6 +74,19 @@ def floor_contacts_only(spec: mujoco.MjSpec, floor: str) -> None:
             geom.contype, geom.conaffinity = 0, 1
 
 
+def add_contact_sensors(spec: mujoco.MjSpec, geoms: list[str], floor: str = "floor") -> None:
+    """One MuJoCo contact sensor per geom, against the floor: the largest contact's force in its contact frame (3
+    numbers, the normal force first). Geom-to-geom matching, the form both MJX and MuJoCo Warp implement."""
+    for geom in geoms:
+        spec.add_sensor(name=f"contact_{geom}", type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_GEOM,
+                        objname=geom, reftype=mujoco.mjtObj.mjOBJ_GEOM, refname=floor,
+                        intprm=[CONTACT_FORCE, CONTACT_MAX_FORCE, 1])
+
+
+# contact sensor settings: data = force (bit 1 of mjtConDataField), reduce = the contact with the largest force
+CONTACT_FORCE, CONTACT_MAX_FORCE = 1 << 1, 2
+
+
 def exclude_contacts(spec: mujoco.MjSpec, pairs: list[tuple[str, str]]) -> None:
     """No contact between the bodies of each pair."""
     for first, second in pairs:

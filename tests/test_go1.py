@@ -91,6 +91,43 @@ def test_a_checkpoint_restores_the_task_state_and_the_run_continues_identically(
         torch.testing.assert_close(reward_a, reward_b)
 
 
+def test_feet_and_trunk_contacts_come_from_contact_forces(warp_env):
+    from tasks.locomotion import terms
+
+    env = warp_env
+    env.reset(seed=5)
+    for _ in range(25):  # standing on the default pose
+        env.step(torch.zeros((WORLDS, 12)))
+    forces = terms.foot_contact_forces(torch, env._state(), mdp.LAYOUT)
+    assert (forces > 1.0).all() and (env._task_state["contact"] == 1).all()
+    weight = float(env._body_mass[0].sum()) * 9.81  # the four feet carry the robot (it settles: within 25 %)
+    assert forces.sum(-1).mean() == pytest.approx(weight, rel=0.25)
+    qpos, qvel = env._qpos.cpu().numpy().copy(), env._qvel.cpu().numpy().copy()
+    qpos[0, 2], qpos[0, 3:7] = 0.04, [0.0, 1.0, 0.0, 0.0]  # world 0 on its back, the trunk pressing on the floor
+    env.set_state(qpos, qvel)
+    _, _, terminated, _, info = env.step(torch.zeros((WORLDS, 12)))
+    assert terminated.tolist() == [True, False, False, False]
+    assert float(info["log"]["termination/illegal_contact"]) == pytest.approx(0.25)
+
+
+def test_the_critic_group_is_noise_free_and_privileged(warp_env):
+    env = warp_env
+    obs, info = env.reset(seed=4)
+    states = info["states"]
+    assert states.shape == (WORLDS, mdp.CRITIC.size) and env.single_state_space.shape == (mdp.CRITIC.size,)
+    obs, _, _, _, info = env.step(torch.zeros((WORLDS, 12)))
+    states = info["states"]
+    # the policy's terms come first, without noise: the base's angular velocity exactly, where the policy's is noisy
+    torch.testing.assert_close(states[:, 3:6], env._qvel[:, 3:6])
+    assert (obs[:, 3:6] - env._qvel[:, 3:6]).abs().max() > 1e-3
+    layout = {term["name"]: term for term in mdp.CRITIC.layout()}
+    height, feet, mass = (layout[name]["start"] for name in ("base_height", "feet_contact", "base_mass"))
+    torch.testing.assert_close(states[:, height], env._qpos[:, 2])
+    torch.testing.assert_close(states[:, feet:feet + 4], env._task_state["contact"])
+    torch.testing.assert_close(states[:, mass], env._body_mass[:, 1] * 0.2)  # each world's randomized trunk mass
+    assert states[:, mass].std() > 0
+
+
 @pytest.mark.slow
 @pytest.mark.long  # MJX compiles go1-flat's step for 5 minutes on this CPU, then 8 minutes of parity
 def test_warp_and_mjx_agree_step_by_step():

@@ -4,6 +4,8 @@ hand-made states in torch and in jax.numpy (the same numbers from both)."""
 
 import math
 
+import mujoco
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -36,6 +38,10 @@ def _state(xp, uniform, task_before, qvel=None, action=None, site_z=0.01):
     data = Data()
     to = (lambda a: torch.as_tensor(a)) if xp is torch else jnp.asarray
     data.site_xpos = to(site_xpos)
+    # the contact sensors: each foot presses with 30 N where it is on the ground (its site below 2 cm), else 0
+    sensordata = np.zeros((WORLDS, LAYOUT.contact_sensor_start + 3 * (4 + len(LAYOUT.illegal_contact_geoms))), np.float32)
+    sensordata[:, LAYOUT.contact_sensor_start:LAYOUT.contact_sensor_start + 12:3] = 30.0 * (site_z < 0.02)
+    data.sensordata = to(sensordata)
     data.actuator_force = to(np.zeros((WORLDS, 12), np.float32))
     data.qacc = to(np.zeros((WORLDS, 18), np.float32))
     before = {name: to(value) for name, value in task_before.items()}
@@ -67,6 +73,46 @@ def test_go1_loads_from_menagerie_root_and_its_layout_matches_the_compiled_model
     rendered = envs.task.load_model(tasks.spec("go1-flat"), render=True)  # what play.py --video renders
     assert model.nmesh == 0 and rendered.nmesh == 5 and (rendered.nq, rendered.nv) == (model.nq, model.nv)
     assert set(model.geom_condim[model.geom_contype + model.geom_conaffinity > 0]) == {3}
+    _assert_contact_sensors(model, LAYOUT)
+
+
+def _assert_contact_sensors(model, layout):
+    """The layout's contact sensors are the model's, at the addresses the terms read."""
+    geoms = [geom for foot in layout.foot_geoms for geom in foot] + list(layout.illegal_contact_geoms)
+    first = model.sensor(f"contact_{geoms[0]}").id
+    for index, geom in enumerate(geoms):
+        sensor = model.sensor(first + index)
+        assert sensor.name == f"contact_{geom}" and sensor.type == mujoco.mjtSensor.mjSENS_CONTACT
+        assert model.sensor_adr[sensor.id] == layout.contact_sensor_start + 3 * index and model.sensor_dim[sensor.id] == 3
+    trunk = model.body(layout.base_body).id
+    assert all(model.geom_bodyid[model.geom(g).id] == trunk for g in layout.illegal_contact_geoms[:1])
+
+
+def test_contact_sensors_measure_the_same_force_on_both_engines():
+    """A 2 kg ball resting on the floor: the contact sensor add_contact_sensors makes reads its weight, m g, in C
+    MuJoCo, MuJoCo Warp and MJX alike."""
+    import jax
+    import mujoco_warp as mjw
+    from mujoco import mjx
+
+    spec = mujoco.MjSpec.from_string("""<mujoco><option timestep="0.004"/><worldbody>
+      <geom name="floor" type="plane" size="0 0 1"/>
+      <body pos="0 0 0.1"><freejoint/><geom name="ball" type="sphere" size="0.1" mass="2"/></body>
+    </worldbody></mujoco>""")
+    robots.add_contact_sensors(spec, ["ball"])
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    for _ in range(50):
+        mujoco.mj_step(model, data)
+    warp_model, warp_data = mjw.put_model(model), mjw.make_data(model, nworld=1)
+    mjx_model = mjx.put_model(model)
+    mjx_data, step = mjx.make_data(mjx_model), jax.jit(mjx.step)
+    for _ in range(50):
+        mjw.step(warp_model, warp_data)
+        mjx_data = step(mjx_model, mjx_data)
+    weight = 2 * 9.81
+    for force in (data.sensordata[0], warp_data.sensordata.numpy()[0, 0], float(mjx_data.sensordata[0])):
+        assert force == pytest.approx(weight, rel=2e-3)
 
 
 def test_g1_layout_matches_its_compiled_model():
@@ -84,6 +130,7 @@ def test_g1_layout_matches_its_compiled_model():
     assert model.nmesh == 0 and model.opt.timestep == g1.TIMESTEP
     spec = tasks.spec("g1-flat")
     assert spec.frame_skip * g1.TIMESTEP == pytest.approx(0.02) and spec.max_episode_steps == 1000
+    _assert_contact_sensors(model, g1.LAYOUT)
 
 
 def test_a_missing_robot_is_one_line_naming_it_and_menagerie_root(tmp_path, monkeypatch):

@@ -40,6 +40,8 @@ def _run(*args, cwd, script="train.py", timeout=600):
                                           "Warp PPO has no mixed precision); use --framework torch (or jax) for it"),
     (["--task", "cartpole-pomdp"], "error: agent.class: 'PPO_RNN' is not allowed with --framework warp (PPO only, no RNN); "
                                    "use --framework torch (or jax) for it"),
+    (["--task", "go1-flat"], "error: --framework: 'warp' is not allowed for go1-flat (its critic reads privileged states, "
+                             "which the Warp agent does not take); use --framework torch (or jax)"),
 ])
 def test_what_the_warp_agent_lacks_is_a_one_line_error_before_any_world(tmp_path, args, message, monkeypatch, capsys):
     train = _launch_module("train")

@@ -143,3 +143,11 @@ def _parse_rnn(data: dict, section: str) -> RnnSpec:
     for name in ("num_layers", "hidden_size", "sequence_length"):
         check(getattr(rnn, name) >= 1, section, name, getattr(rnn, name), "must be >= 1")
     return rnn
+
+
+def check_asymmetric(spec: "ModelsSpec", state_space) -> None:
+    """An env with a state space (the critic's privileged observations) needs separate policy and value models:
+    the policy runs on the robot, with observations only."""
+    if state_space is not None and not spec.separate:
+        raise ConfigError("models.separate: False is not allowed for an env with a state space (an asymmetric critic "
+                          "reads the states, the policy the observations); set separate: True")

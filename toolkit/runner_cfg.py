@@ -1,7 +1,7 @@
 """The Runner's YAML (skrl-runner.txt): parsed, translated and validated, independent of the framework.
 
-Files of both skrl vintages load: older key names (`lambda`, `state_preprocessor` for observations,
-`clip_predicted_values`, `rewards_shaper_scale`) are translated to PPO_CFG's.
+Files of both skrl vintages load: older key names (`lambda`, `state_preprocessor` for observations when no
+`observation_preprocessor` is given: beside one it is skrl 2.x's preprocessor of the env's states, `clip_predicted_values`, `rewards_shaper_scale`) are translated to PPO_CFG's.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _translate_agent(agent: dict) -> dict:
     if "lambda" in agent:
         agent["gae_lambda"] = agent.pop("lambda")
     if "state_preprocessor" in agent and "observation_preprocessor" not in agent:
-        # older files call the observations "states"
+        # older files call the observations "states" (with both keys, state_preprocessor is the critic's states')
         agent["observation_preprocessor"] = agent.pop("state_preprocessor")
         agent["observation_preprocessor_kwargs"] = agent.pop("state_preprocessor_kwargs", None)
     if not agent.pop("clip_predicted_values", True):

@@ -119,11 +119,13 @@ class TrainConfig:
         env = envs.wrap_env(factory(**kwargs), "torch")
         agent_cfg = self.agent_cfg(env.num_envs)
         if self.normalize_observations:
-            agent_cfg.update(observation_preprocessor=RunningStandardScaler, value_preprocessor=RunningStandardScaler)
+            agent_cfg.update(observation_preprocessor=RunningStandardScaler, value_preprocessor=RunningStandardScaler,
+                             state_preprocessor=RunningStandardScaler)
         device = torch.device(env.device)
-        models = build_models(self.model_config, env.observation_space, env.action_space, device)
+        # an env with a state space gets an asymmetric critic, as from a Runner YAML
+        models = build_models(self.model_config, env.observation_space, env.action_space, device, state_space=env.state_space)
         rollouts = agent_cfg.get("rollouts", 16)
         agent_cfg.setdefault("experiment", {}).update(checkpoint_interval=0)
         agent = PPO(models=models, memory=RandomMemory(rollouts, env.num_envs, device), observation_space=env.observation_space,
-                    action_space=env.action_space, device=device, cfg=agent_cfg)
+                    state_space=env.state_space, action_space=env.action_space, device=device, cfg=agent_cfg)
         return Trainer(env, agent)

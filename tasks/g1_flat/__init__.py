@@ -20,6 +20,8 @@ G1_FLAT = register(TaskSpec(
     reward=mdp.REWARDS,
     terminated=mdp.TERMINATIONS,
     single_observation_space=gym.spaces.Box(-np.inf, np.inf, (mdp.POLICY.size,), np.float32),
+    states=mdp.CRITIC,  # the critic's noise-free privileged group (skrl's states)
+    single_state_space=gym.spaces.Box(-np.inf, np.inf, (mdp.CRITIC.size,), np.float32),
     # actions are offsets from the default pose in units of ACTION_SCALE; the actuators' ranges clip the targets
     single_action_space=gym.spaces.Box(-10.0, 10.0, (robot.LAYOUT.num_joints,), np.float32),
     max_episode_steps=round(mdp.EPISODE_S / mdp.CONTROL_DT),

@@ -30,6 +30,15 @@ POLICY = ObservationGroup((
     ObsTerm("last_action", _on(terms.last_action), J),
 ))
 
+# The critic's privileged group (asymmetric actor-critic): the policy's terms without noise, and what the robot does
+# not measure: base height, foot contacts and the base mass mass randomization drew (scaled to about unit size).
+CRITIC = ObservationGroup((
+    *POLICY.terms,
+    ObsTerm("base_height", _on(terms.base_height), 1),
+    ObsTerm("feet_contact", _on(terms.feet_contact), LAYOUT.num_feet),
+    ObsTerm("base_mass", _on(terms.base_mass), 1, scale=0.25),
+), noise=False)
+
 REWARDS = RewardTable({
     "track_lin_vel_xy": (_on(terms.track_lin_vel_xy), 1.0),
     "track_ang_vel_z": (_on(terms.track_ang_vel_z), 0.5),
@@ -45,6 +54,7 @@ REWARDS = RewardTable({
 
 TERMINATIONS = TerminationTable({
     "fallen": _on(terms.fallen, min_height=0.45),  # pelvis low (the robot is down) or tilted past 60 degrees
+    "illegal_contact": _on(terms.illegal_contact),  # pelvis, torso or head pressing on the floor (> 1 N, contact sensors)
 })
 
 EVENTS = Locomotion(

@@ -38,11 +38,19 @@ LAYOUT = LeggedLayout(
     base_height=0.755,  # pelvis height of "knees_bent" with the soles on the floor
     foot_sites=(1, 2),  # left_foot, right_foot (at the soles, after imu_in_pelvis)
     foot_radius=0.01,  # the sole sites sit 3 mm into the floor when standing
+    foot_geoms=tuple(tuple(f"{side}_{part}_collision" for part in ("foot_box", "foot1", "foot2", "foot3")) for side in _SIDES),
+    illegal_contact_geoms=("pelvis_collision", "torso_collision", "head_collision"),
+    contact_sensor_start=44,  # after scene_mjx.xml's own sensors (IMUs and frame sensors: 44 numbers)
 )
 
 
-def model_spec(visual: bool = False) -> mujoco.MjSpec:
+def model_spec(visual: bool = False, solver_iterations: tuple[int, int] | None = None) -> mujoco.MjSpec:
+    """scene_mjx.xml with the contact sensors of the layout; `solver_iterations` (Newton, line search) replace
+    Menagerie's 5 / 8 (the parity test converges the solver)."""
     spec = robots.robot_spec("unitree_g1", "scene_mjx")
+    if solver_iterations is not None:
+        spec.option.iterations, spec.option.ls_iterations = solver_iterations
     if not visual:
         robots.drop_visual_geoms(spec)
+    robots.add_contact_sensors(spec, [geom for foot in LAYOUT.foot_geoms for geom in foot] + list(LAYOUT.illegal_contact_geoms))
     return spec

@@ -35,6 +35,15 @@ POLICY = ObservationGroup((
     ObsTerm("last_action", _on(terms.last_action), J),
 ))
 
+# The critic's privileged group (asymmetric actor-critic): the policy's terms without noise, and what the robot does
+# not measure: base height, foot contacts and the base mass mass randomization drew (scaled to about unit size).
+CRITIC = ObservationGroup((
+    *POLICY.terms,
+    ObsTerm("base_height", _on(terms.base_height), 1),
+    ObsTerm("feet_contact", _on(terms.feet_contact), LAYOUT.num_feet),
+    ObsTerm("base_mass", _on(terms.base_mass), 1, scale=0.2),
+), noise=False)
+
 REWARDS = RewardTable({
     "track_lin_vel_xy": (_on(terms.track_lin_vel_xy), 1.0),
     "track_ang_vel_z": (_on(terms.track_ang_vel_z), 0.5),
@@ -50,6 +59,7 @@ REWARDS = RewardTable({
 
 TERMINATIONS = TerminationTable({
     "fallen": _on(terms.fallen, min_height=0.12),  # the trunk on the ground or tilted past 60 degrees
+    "illegal_contact": _on(terms.illegal_contact),  # the trunk pressing on the floor (> 1 N, contact sensors)
 })
 
 EVENTS = Locomotion(

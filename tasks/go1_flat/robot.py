@@ -22,6 +22,9 @@ LAYOUT = LeggedLayout(
     base_height=0.27,  # trunk height of the "home" keyframe (it settles at 0.24 under these gains)
     foot_sites=(2, 3, 4, 5),  # the sites FR, FL, RR, RL (after head and imu)
     foot_radius=0.023,
+    foot_geoms=(("FR",), ("FL",), ("RR",), ("RL",)),  # the foot spheres
+    illegal_contact_geoms=tuple(f"trunk_collision_{k}" for k in range(8)),  # the trunk's boxes and cylinders
+    contact_sensor_start=0,  # go1.xml has no sensors of its own
 )
 
 
@@ -43,6 +46,10 @@ def model_spec(visual: bool = False, solver_iterations: tuple[int, int] = (SOLVE
     for geom in spec.geoms:
         if geom.contype or geom.conaffinity:
             geom.condim = 3
+    trunk_geoms = [geom for geom in spec.geoms if geom.parent.name == "trunk" and (geom.contype or geom.conaffinity)]
+    for index, geom in enumerate(trunk_geoms):
+        geom.name = f"trunk_collision_{index}"
+    robots.add_contact_sensors(spec, [geom for foot in LAYOUT.foot_geoms for geom in foot] + list(LAYOUT.illegal_contact_geoms))
     for actuator in spec.actuators:
         actuator.gainprm[0] = STIFFNESS
         actuator.biasprm[1] = -STIFFNESS

@@ -14,7 +14,12 @@ class LeggedLayout:
     joint_high: tuple[float, ...]
     base_height: float  # m, the base's height in the default pose (the reset height)
     foot_sites: tuple[int, ...]  # site ids at the feet's contact points
-    foot_radius: float  # m: a foot whose site is below this height (plus a margin) touches the flat ground
+    foot_radius: float  # m: the feet's contact radius (their sites are this high above the ground in contact)
+    # contact sensing: MuJoCo contact sensors (each foot geom and each geom that must not touch the ground, against the
+    # floor; 3 numbers each, the normal force first), added at load in this order from `contact_sensor_start` on
+    foot_geoms: tuple[tuple[str, ...], ...] = ()  # per foot, its colliding geoms
+    illegal_contact_geoms: tuple[str, ...] = ()  # geoms whose touching the ground ends the episode
+    contact_sensor_start: int = 0  # sensordata address of the first contact sensor (after the model's own sensors)
     base_body: int = 1  # body id of the floating base
     joint_qpos_start: int = 7  # after the free joint's position and quaternion
     joint_qvel_start: int = 6

@@ -74,22 +74,60 @@ def last_action(xp, s, layout: LeggedLayout = None):
     return s.task["last_action"]
 
 
+# ---- privileged terms (the critic's group: what a real robot does not measure) ----
+
+def base_height(xp, s, layout: LeggedLayout = None):
+    """(num_envs, 1) m: the base's height above the flat ground."""
+    return s.qpos[:, 2:3]
+
+
+def feet_contact(xp, s, layout: LeggedLayout = None):
+    """(num_envs, feet) 0/1: which feet touch the ground (the task state's contact, updated each step)."""
+    return s.task["contact"]
+
+
+def base_mass(xp, s, layout: LeggedLayout):
+    """(num_envs, 1) kg: the base's mass in this world (it differs with mass randomization)."""
+    return s.body_mass[:, layout.base_body:layout.base_body + 1]
+
+
 def _constant(xp, like, values):
     if xp.__name__ == "torch":
         return xp.tensor(values, dtype=like.dtype, device=like.device)
     return xp.asarray(values, dtype=like.dtype)
 
 
-# ---- contact sensing (flat ground) ----
+# ---- contact sensing: forces from MuJoCo contact sensors (geom against floor), the same on both engines ----
 
 def foot_heights(xp, s, layout: LeggedLayout):
     return s.data.site_xpos[:, list(layout.foot_sites), 2]
 
 
-def foot_contact(xp, s, layout: LeggedLayout, margin: float = 0.005):
-    """(num_envs, feet) bool: the foot's contact point is within `margin` of the flat ground. The same on both
-    engines and free of contact-buffer layouts; rough terrain needs contact forces instead."""
-    return foot_heights(xp, s, layout) < layout.foot_radius + margin
+def _normal_forces(s, layout: LeggedLayout, first: int, count: int):
+    """(num_envs, count) N: the normal contact forces of `count` contact sensors from the `first` on."""
+    start = layout.contact_sensor_start + 3 * first
+    return s.data.sensordata[:, start:start + 3 * count:3]
+
+
+def foot_contact_forces(xp, s, layout: LeggedLayout):
+    """(num_envs, feet) N: each foot's largest normal force against the floor (over its geoms)."""
+    forces, first = [], 0
+    for geoms in layout.foot_geoms:
+        forces.append(xp.amax(_normal_forces(s, layout, first, len(geoms)), -1))
+        first += len(geoms)
+    return xp.stack(forces, axis=-1)
+
+
+def foot_contact(xp, s, layout: LeggedLayout, threshold: float = 1.0):
+    """(num_envs, feet) bool: the foot presses on the floor with more than `threshold` newtons."""
+    return foot_contact_forces(xp, s, layout) > threshold
+
+
+def illegal_contact(xp, s, layout: LeggedLayout, threshold: float = 1.0):
+    """(num_envs,) bool: a geom that must not touch the ground (trunk, pelvis, head) presses on it with more than
+    `threshold` newtons."""
+    first = sum(len(geoms) for geoms in layout.foot_geoms)
+    return (_normal_forces(s, layout, first, len(layout.illegal_contact_geoms)) > threshold).any(-1)
 
 
 # ---- reward terms (positive quantities; the table's weight gives the sign) ----

@@ -11,7 +11,7 @@ from .rnn_models import build_recurrent_models
 
 
 def _feedforward_models(spec, env, device) -> dict:
-    return build_models(spec, env.observation_space, env.action_space)
+    return build_models(spec, env.observation_space, env.action_space, state_space=getattr(env, "state_space", None))
 
 
 def _recurrent_models(spec, env, device) -> dict:

@@ -71,6 +71,7 @@ class CompiledTraining:
         self._update = jax.jit(self._update_all)
         self._stack = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees))
         self._unstacked = jax.jit(lambda trees: tuple(zip(*(self._unstack(tree) for tree in trees))))
+        self.states = None  # the env's states beside the observations the last iteration returned (None: no state space)
 
     def _over_agents(self, function):
         """`function` mapped over the agents' leading axis: vmap for several; for one, a plain call on the squeezed
@@ -88,7 +89,8 @@ class CompiledTraining:
 
     def _rollout_impl(self, state: dict, env_state, observations, timestep, timesteps):
         """`rollouts` steps of every agent and world: (state, env_state, observations, rollout (K, T, N, ...),
-        episode returns, lengths and end flags (K, T, N))."""
+        episode returns, lengths and end flags (K, T, N)). `observations` are the agents' inputs (the env's states
+        follow the observations for an asymmetric critic, see PPO.inputs)."""
         agent = self.agents[0]
         recurrent = "rnn_states" in state
         act = self._over_agents(lambda params, states, obs, key, *rnn: agent._act_impl(params, states, obs, key, True, *rnn))
@@ -103,6 +105,8 @@ class CompiledTraining:
                 state["params"], state["preprocessors"], self._per_agent(observations), keys[:, 1], *rnn_states)
             env_state, (next_observations, rewards, terminated, truncated, info) = self.env.functional_step(
                 env_state, actions.reshape(-1, *actions.shape[2:]))
+            next_observations = agent.inputs(next_observations, info.get("states"))
+            final_observations = agent.inputs(info["final_obs"], info.get("final_states"))
             rewards = rewards.astype(jnp.float32)
             if shaper is not None:
                 rewards = shaper(rewards, timestep + offset, timesteps)
@@ -110,7 +114,7 @@ class CompiledTraining:
             if recurrent:  # each step's samples keep the states it started from, as the agent's memory does
                 cached.update(flat_states(state["rnn_states"]))
             samples = record(state["params"], preprocessors, cached, actions, self._per_agent(rewards), self._per_agent(terminated),
-                             self._per_agent(truncated), self._per_agent(info["final_obs"]), *next_rnn_states)
+                             self._per_agent(truncated), self._per_agent(final_observations), *next_rnn_states)
             state = {**state, "preprocessors": preprocessors, "key": keys[:, 0]}
             if recurrent:
                 samples, state["rnn_states"] = samples
@@ -138,8 +142,10 @@ class CompiledTraining:
         """The agents' leading axis as a tuple of K trees (one program: eager indexing would upload each index)."""
         return tuple(jax.tree.map(lambda leaf: leaf[index], tree) for index in range(self.num_agents))
 
-    def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list, env_log=None) -> jax.Array:
-        """Collect one rollout and update every agent on it; returns the worlds' observations after it.
+    def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list, env_log=None,
+                  states=None) -> jax.Array:
+        """Collect one rollout and update every agent on it; returns the worlds' observations after it (and keeps
+        their states, for an env with a state space, in `self.states`).
 
         Nothing here uploads implicitly from the host (the step counters go up explicitly, 8 bytes), so the
         iteration runs under `jax.transfer_guard_host_to_device("disallow")`; the one read back is the losses in
@@ -147,13 +153,14 @@ class CompiledTraining:
         state = self._stack(tuple(agent.training_state() for agent in self.agents))
         opt_state = state.pop("opt_state")  # acting does not need it
         clock = jax.device_put((timestep, timesteps))
-        state, self.env.state, observations, rollout, episodes, log_sums = self._rollout(
-            state, self.env.state, observations, *clock)
+        inputs = self.agents[0].inputs(observations, states)
+        state, self.env.state, inputs, rollout, episodes, log_sums = self._rollout(state, self.env.state, inputs, *clock)
+        observations, self.states = self.agents[0].split_inputs(inputs)
         if env_log is not None:
             env_log.record(log_sums, steps=self.rollouts)
         stats = None
         if timestep + self.rollouts - 1 >= self.agents[0].cfg.learning_starts:
-            state, opt_state, stats = self._update(state, opt_state, rollout, observations)
+            state, opt_state, stats = self._update(state, opt_state, rollout, inputs)
         state["opt_state"] = opt_state
         for agent, stats_of_episodes, (agent_state, agent_stats, agent_episodes) in zip(
                 self.agents, episode_stats, self._unstacked((state, stats, episodes))):

@@ -78,6 +78,9 @@ def distribute_agents(agents: list) -> None:
         DistributedUpdate(agent)
 
 
+ACTING_STATISTICS = ("observation", "state")  # preprocessors whose statistics each process updates while acting
+
+
 class DistributedUpdate:
     """Replaces `agent._update` (the jitted update the step-by-step path calls) with its global version."""
 
@@ -89,7 +92,8 @@ class DistributedUpdate:
             {"params": agent.params, "opt_state": agent.opt_state, "preprocessors": agent.preprocessor_states})
         state = _local(state)
         agent.params, agent.opt_state, agent.preprocessor_states = state["params"], state["opt_state"], state["preprocessors"]
-        self.synced_observation = _stat_sums(agent.preprocessor_states.get("observation") or {})
+        # the statistics preprocessors update while acting (observations, and an asymmetric critic's states)
+        self.synced = {name: _stat_sums(agent.preprocessor_states.get(name) or {}) for name in ACTING_STATISTICS}
         agent._prepare_impl = self._sharded_prepare(agent._prepare_impl)
         self._global_update = jax.jit(
             lambda params, opt_state, states, rollout, next_observations, key_data: agent._update_impl(
@@ -128,16 +132,18 @@ class DistributedUpdate:
         outputs = self._global_update(replicate(params), replicate(opt_state), replicate(states), rollout,
                                       next_observations, replicate(key_data))
         params, opt_state, states, stats = _local(outputs)
-        self.synced_observation = _stat_sums(states.get("observation") or {})
+        self.synced = {name: _stat_sums(states.get(name) or {}) for name in ACTING_STATISTICS}
         return params, opt_state, states, stats
 
     def _merge_observation_statistics(self, states: dict) -> dict:
-        observation = states.get("observation") or {}
-        if not observation:
-            return states
-        mine = _stat_sums(observation)
-        everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, mine.size)
-        return {**states, "observation": merge_running_statistics(self.synced_observation, everyone, observation)}
+        for name in ACTING_STATISTICS:
+            statistics = states.get(name) or {}
+            if not statistics:
+                continue
+            mine = _stat_sums(statistics)
+            everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, mine.size)
+            states = {**states, name: merge_running_statistics(self.synced[name], everyone, statistics)}
+        return states
 
 
 def merge_running_statistics(synced: np.ndarray, everyone: np.ndarray, like: dict) -> dict:

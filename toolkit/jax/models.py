@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model_grammar import ACTIVATIONS, Expr, NetworkPlan, action_size
-from ..model_spec import ModelsSpec, parse_models
+from ..model_spec import ModelsSpec, check_asymmetric, parse_models
 
 _ACTIVATIONS = {
     "": lambda x: x, "identity": lambda x: x, "relu": jax.nn.relu, "elu": jax.nn.elu, "tanh": jnp.tanh,
@@ -178,17 +178,25 @@ class CategoricalHead:
 
 
 class ActorCritic:
-    """Policy and value from one parameter pytree: one shared trunk (spec.separate False) or two MLPs."""
+    """Policy and value from one parameter pytree: one shared trunk (spec.separate False) or two MLPs.
 
-    def __init__(self, spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space, action_space: gym.spaces.Space):
+    With a `state_space` (an asymmetric critic) the models' input is the observations followed by the env's states:
+    the policy reads the first `observation_size` columns, the value the rest."""
+
+    def __init__(self, spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space, action_space: gym.spaces.Space,
+                 state_space: gym.spaces.Space | None = None):
         spec = spec if isinstance(spec, ModelsSpec) else parse_models(spec)
         if not isinstance(observation_space, gym.spaces.Box):
             raise ValueError(f"observation_space: {observation_space} is not allowed; expected a Box")
+        check_asymmetric(spec, state_space)
         inputs, actions = int(np.prod(observation_space.shape)), action_size(action_space)
+        self.observation_size = inputs
+        self.asymmetric = state_space is not None
+        value_inputs = int(np.prod(state_space.shape)) if self.asymmetric else inputs
         self.separate = spec.separate
         # skrl's shared model: the policy's network feeds both outputs; the value's own network is not used
         self.policy_trunk = build_trunk(spec.policy.plan("policy"), inputs, actions, "models.policy")
-        self.value_trunk = build_trunk(spec.value.plan("value"), inputs, actions, "models.value") if spec.separate \
+        self.value_trunk = build_trunk(spec.value.plan("value"), value_inputs, actions, "models.value") if spec.separate \
             else self.policy_trunk
         self.head = make_head(spec, action_space)
         self.value_output = compile_expression(spec.value.plan("value").output_transform)
@@ -201,15 +209,22 @@ class ActorCritic:
             params["value_trunk"] = self.value_trunk.init(keys[3])
         return params
 
+    def _split(self, inputs):
+        """(the policy's input, the value's input)."""
+        if not self.asymmetric:
+            return inputs, inputs
+        return inputs[..., :self.observation_size], inputs[..., self.observation_size:]
+
     def __call__(self, params: dict, observations):
         """(distribution parameters, value)"""
-        features = self.policy_trunk(params["policy_trunk"], observations)
-        value_features = self.value_trunk(params["value_trunk"], observations) if self.separate else features
+        policy_inputs, value_inputs = self._split(observations)
+        features = self.policy_trunk(params["policy_trunk"], policy_inputs)
+        value_features = self.value_trunk(params["value_trunk"], value_inputs) if self.separate else features
         return self.head(params["head"], features), self._value_out(params, value_features)
 
     def value(self, params: dict, observations):
         trunk, trunk_params = (self.value_trunk, params["value_trunk"]) if self.separate else (self.policy_trunk, params["policy_trunk"])
-        return self._value_out(params, trunk(trunk_params, observations))
+        return self._value_out(params, trunk(trunk_params, self._split(observations)[1]))
 
     def _value_out(self, params, features):
         value = features @ params["value_out"]["w"] + params["value_out"]["b"]
@@ -229,7 +244,8 @@ def make_head(spec: ModelsSpec, action_space: gym.spaces.Space):
     raise ValueError(f"action_space: {action_space} is not allowed; expected Discrete or a 1-D Box")
 
 
-def build_models(spec, observation_space, action_space, device=None) -> dict[str, ActorCritic]:
-    """{"policy": model, "value": model}: one ActorCritic under both keys (its params hold both networks)."""
-    model = ActorCritic(spec, observation_space, action_space)
+def build_models(spec, observation_space, action_space, device=None, state_space=None) -> dict[str, ActorCritic]:
+    """{"policy": model, "value": model}: one ActorCritic under both keys (its params hold both networks); with a
+    `state_space` its value network reads the env's states."""
+    model = ActorCritic(spec, observation_space, action_space, state_space)
     return {"policy": model, "value": model}

@@ -68,6 +68,8 @@ def compute_gae(rewards, values, dones, last_values, discount_factor: float, gae
 
 
 class PPO(AgentBase):
+    takes_states = True  # an env's states (privileged observations) feed the value network; PPO_RNN's does not
+
     def __init__(self, *, models: dict, memory: RandomMemory | None = None, observation_space: gym.spaces.Space | None = None,
                  state_space: gym.spaces.Space | None = None, action_space: gym.spaces.Space | None = None, device=None,
                  cfg: PPO_CFG | dict | None = None, seed: int = 0):
@@ -82,13 +84,22 @@ class PPO(AgentBase):
         self.model, self.memory = models["policy"], memory
         self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
         self.device = device
+        # asymmetric actor-critic: the model's input is the observations followed by the states (ActorCritic splits it)
+        self.asymmetric = state_space is not None and type(self).takes_states
+        if self.asymmetric and not getattr(self.model, "asymmetric", False):
+            raise ValueError(f"models: built without a state space; for an env with states {state_space}, build them with "
+                             "toolkit.jax.build_models(..., state_space=env.state_space)")
         self._key, init_key = jax.random.split(jax.random.key(seed))
         self.params = self.model.init(init_key)
         self._obs_scaler = cfg.observation_preprocessor(size=observation_space.shape, **(cfg.observation_preprocessor_kwargs or {})) \
             if cfg.observation_preprocessor else None
+        self._state_scaler = cfg.state_preprocessor(size=state_space.shape, **(cfg.state_preprocessor_kwargs or {})) \
+            if cfg.state_preprocessor and self.asymmetric else None
         self._value_scaler = cfg.value_preprocessor(size=1, **(cfg.value_preprocessor_kwargs or {})) if cfg.value_preprocessor else None
         self.preprocessor_states = {"observation": self._obs_scaler.init_state() if self._obs_scaler else {},
                                     "value": self._value_scaler.init_state() if self._value_scaler else {}}
+        if self.asymmetric:
+            self.preprocessor_states["state"] = self._state_scaler.init_state() if self._state_scaler else {}
         kwargs = cfg.learning_rate_scheduler_kwargs
         self.scheduler = KLAdaptiveLR(**((kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {})) if cfg.learning_rate_scheduler else None
         clip = [optax.clip_by_global_norm(cfg.grad_norm_clip)] if cfg.grad_norm_clip > 0 else []
@@ -121,14 +132,40 @@ class PPO(AgentBase):
         self.params, self.opt_state = state["params"], state["opt_state"]
         self.preprocessor_states, self._key = state["preprocessors"], state["key"]
 
+    def inputs(self, observations, states=None):
+        """The models' input: the observations, followed by the env's states for an asymmetric critic."""
+        if not self.asymmetric:
+            return observations
+        if states is None:
+            raise ValueError(f"states: None is not allowed; agent {self.name} was built for an env with a state space "
+                             f"{self.state_space} and its value network reads the env's states")
+        observations = jnp.asarray(observations, jnp.float32).reshape(-1, int(np.prod(self.observation_space.shape)))
+        return jnp.concatenate([observations, jnp.asarray(states, jnp.float32).reshape(observations.shape[0], -1)], axis=-1)
+
+    def split_inputs(self, inputs):
+        """(observations, states) of the models' input (states None without an asymmetric critic)."""
+        if not self.asymmetric:
+            return inputs, None
+        size = int(np.prod(self.observation_space.shape))
+        return inputs[:, :size], inputs[:, size:]
+
     # ---- pure functions ----
     def _normalize(self, states, observations, train: bool):
+        if self.asymmetric:  # observations and the critic's states, each with its own preprocessor
+            observations, critic_states = self.split_inputs(observations.astype(jnp.float32))
+            states, observations = self._scale(states, "observation", self._obs_scaler, observations, train)
+            states, critic_states = self._scale(states, "state", self._state_scaler, critic_states, train)
+            return states, jnp.concatenate([observations, critic_states], axis=-1)
         observations = observations.astype(jnp.float32).reshape(-1, *self.observation_space.shape)
-        if self._obs_scaler is None:
-            return states, observations
+        return self._scale(states, "observation", self._obs_scaler, observations, train)
+
+    @staticmethod
+    def _scale(states, name: str, scaler, x, train: bool):
+        if scaler is None:
+            return states, x
         if train:
-            states = {**states, "observation": self._obs_scaler.update(states["observation"], observations)}
-        return states, self._obs_scaler(states["observation"], observations)
+            states = {**states, name: scaler.update(states[name], x)}
+        return states, scaler(states[name], x)
 
     def _denormalize_value(self, states, values):
         return values if self._value_scaler is None else self._value_scaler(states["value"], values[:, None], inverse=True)[:, 0]
@@ -257,7 +294,8 @@ class PPO(AgentBase):
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
         self._key, key = jax.random.split(self._key)
         train = self.training
-        new_states, obs, actions, log_prob, mean, values = self._act(self.params, self.preprocessor_states, observations, key, train=train)
+        new_states, obs, actions, log_prob, mean, values = self._act(self.params, self.preprocessor_states,
+                                                                     self.inputs(observations, states), key, train=train)
         if train:
             self.preprocessor_states = new_states
             if timestep < self.cfg.random_timesteps:
@@ -267,13 +305,14 @@ class PPO(AgentBase):
 
     def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states, terminated,
                           truncated, infos, timestep: int, timesteps: int) -> None:
-        self._next_observations = next_observations
+        self._next_observations = self.inputs(next_observations, next_states)
         if not self.training or self.memory is None:
             return
         rewards = jnp.asarray(rewards, jnp.float32)
         if self.cfg.rewards_shaper is not None:
             rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
-        final = (infos or {}).get("final_obs", next_observations)
+        final = self.inputs((infos or {}).get("final_obs", next_observations),
+                            (infos or {}).get("final_states", next_states) if self.asymmetric else None)
         self.memory.add_samples(**self._record(self.params, self.preprocessor_states, self._cached, jnp.asarray(actions), rewards,
                                                jnp.asarray(terminated), jnp.asarray(truncated), jnp.asarray(final)))
 
@@ -296,6 +335,8 @@ class PPO(AgentBase):
         preprocessor statistics with counts, random state, `extra`), as an .npz read without pickle."""
         leaves = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(self._tree())}
         meta = {"format": _FORMAT, "observation_shape": list(self.observation_space.shape), "action_space": repr(self.action_space)}
+        if self.asymmetric:
+            meta["state_shape"] = list(self.state_space.shape)
         for name, value in (extra or {}).items():
             if isinstance(value, dict):
                 leaves.update({f"extra/{name}/{key}": np.asarray(item) for key, item in value.items()})
@@ -315,8 +356,10 @@ class PPO(AgentBase):
             raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save") from None
         if meta.get("format") != _FORMAT:
             raise CheckpointError(f"checkpoint: {path} is not a simtrain JAX PPO checkpoint")
-        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
-            if meta[key] != mine:
+        mine_state = list(self.state_space.shape) if self.asymmetric else None
+        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space)),
+                          ("state_shape", mine_state)):
+            if meta.get(key) != mine:
                 raise CheckpointError(f"checkpoint: {path} has {key} {meta[key]}; this agent needs {mine} (another task?)")
         paths, treedef = jax.tree_util.tree_flatten_with_path(self._tree())
         try:

@@ -39,6 +39,8 @@ def flat_states(states: dict) -> dict:
 
 
 class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
+    takes_states = False  # its value network reads the observations, also for an env with a state space
+
     def __init__(self, *, models: dict, memory=None, cfg=None, **kwargs):
         model = models.get("policy")
         if not isinstance(model, RecurrentActorCritic):

@@ -29,6 +29,7 @@ from .schedulers import KLAdaptiveLR
 
 class PPO(AgentBase):
     checkpoint_format = "simtrain.torch.PPO"  # a subclass with other checkpoint contents names its own
+    takes_states = True  # an env's states (privileged observations) feed the value model; PPO_RNN's critic does not
 
     def __init__(self, *, models: dict[str, nn.Module], memory: RandomMemory | None = None,
                  observation_space: gym.spaces.Space | None = None, state_space: gym.spaces.Space | None = None,
@@ -45,11 +46,19 @@ class PPO(AgentBase):
         self.value = models.get("value")
         self._shared = self.value is self.policy
         self.head = self.policy.head
+        # asymmetric actor-critic: the value model reads the env's states, the policy its observations
+        self.asymmetric = state_space is not None and self.value is not None and type(self).takes_states
+        if self.asymmetric and self._shared:
+            raise ConfigError("models.separate: False is not allowed for an env with a state space (an asymmetric critic "
+                              "reads the states, the policy the observations); set separate: True")
 
         cfg = self.cfg
         self._observation_preprocessor = (
             cfg.observation_preprocessor(size=observation_space.shape, device=self.device, **(cfg.observation_preprocessor_kwargs or {}))
             if cfg.observation_preprocessor else None)
+        self._state_preprocessor = (
+            cfg.state_preprocessor(size=state_space.shape, device=self.device, **(cfg.state_preprocessor_kwargs or {}))
+            if cfg.state_preprocessor and self.asymmetric else None)
         self._value_preprocessor = (
             cfg.value_preprocessor(size=1, device=self.device, **(cfg.value_preprocessor_kwargs or {}))
             if cfg.value_preprocessor else None)
@@ -67,6 +76,7 @@ class PPO(AgentBase):
 
         self._cached: dict[str, torch.Tensor] = {}
         self._next_observations: torch.Tensor | None = None
+        self._next_states: torch.Tensor | None = None
 
     # ---- set-up ----
     def _learning_rates(self) -> tuple[float, float]:
@@ -83,13 +93,15 @@ class PPO(AgentBase):
     def init(self, *, trainer_cfg: dict | None = None) -> None:
         """Allocate the rollout memory and resolve the experiment's intervals against the trainer's timesteps."""
         super().init(trainer_cfg=trainer_cfg)
-        for module in (self.policy, self.value, self._observation_preprocessor, self._value_preprocessor):
+        for module in (self.policy, self.value, self._observation_preprocessor, self._state_preprocessor, self._value_preprocessor):
             distributed.broadcast_state(module)  # under torchrun every rank starts from rank 0's networks
         if self.memory is None:
             return
         action_shape = self.action_space.shape
         action_dtype = torch.long if isinstance(self.action_space, gym.spaces.Discrete) else torch.float32
         self.memory.create_tensor("observations", self.observation_space.shape)
+        if self.asymmetric:
+            self.memory.create_tensor("states", self.state_space.shape)
         self.memory.create_tensor("actions", action_shape, action_dtype)
         for name in ("log_prob", "values", "rewards"):
             self.memory.create_tensor(name, ())
@@ -113,16 +125,33 @@ class PPO(AgentBase):
             return observations
         return self._observation_preprocessor(observations, train=train)
 
-    def _policy_value(self, observations: torch.Tensor):
+    def _preprocess_states(self, states: torch.Tensor, train: bool = False) -> torch.Tensor:
+        states = states.to(torch.float32).reshape(-1, *self.state_space.shape)
+        if self._state_preprocessor is None:
+            return states
+        return self._state_preprocessor(states, train=train)
+
+    def _critic_inputs(self, observations: torch.Tensor, states: torch.Tensor | None, train: bool = False) -> torch.Tensor:
+        """What the value model reads: the preprocessed states (asymmetric), else the preprocessed observations."""
+        if not self.asymmetric:
+            return observations
+        if states is None:
+            raise ValueError(f"states: None is not allowed; agent {self.name} was built for an env with a state space "
+                             f"{self.state_space} and its value model reads the env's states")
+        return self._preprocess_states(states, train=train)
+
+    def _policy_value(self, observations: torch.Tensor, critic_inputs: torch.Tensor | None = None):
+        """Distribution parameters and values of preprocessed observations (and critic inputs, where they differ)."""
         if self._shared:
             return self.policy.policy_and_value(observations)
-        return self.policy(observations), self.value(observations)
+        return self.policy(observations), self.value(observations if critic_inputs is None else critic_inputs)
 
-    def _state_value(self, observations: torch.Tensor) -> torch.Tensor:
-        """Value in return units (value preprocessor undone) of raw observations."""
+    def _state_value(self, observations: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
+        """Value in return units (value preprocessor undone) of raw observations (raw states for an asymmetric critic)."""
         observations = self._preprocess(observations)
-        values = self.policy.value(observations) if self._shared else self.value(observations)
-        return self._denormalize_value(values)
+        if self._shared:
+            return self._denormalize_value(self.policy.value(observations))
+        return self._denormalize_value(self.value(self._critic_inputs(observations, states)))
 
     def _denormalize_value(self, values: torch.Tensor) -> torch.Tensor:
         if self._value_preprocessor is None:
@@ -134,8 +163,11 @@ class PPO(AgentBase):
         with torch.inference_mode():
             obs = self._preprocess(observations, train=self.training)
             if self.training and self.value is not None:
-                params, values = self._policy_value(obs)
+                critic_inputs = self._critic_inputs(obs, states, train=True)
+                params, values = self._policy_value(obs, critic_inputs)
                 self._cached = {"observations": obs, "values": self._denormalize_value(values)}
+                if self.asymmetric:
+                    self._cached["states"] = critic_inputs
             else:
                 params = self.policy(obs)
             if self.training and timestep < self.cfg.random_timesteps:
@@ -156,7 +188,7 @@ class PPO(AgentBase):
 
     def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
                           terminated, truncated, infos, timestep: int, timesteps: int) -> None:
-        self._next_observations = next_observations
+        self._next_observations, self._next_states = next_observations, next_states
         if not self.training or self.memory is None:
             return
         with torch.inference_mode():
@@ -166,9 +198,11 @@ class PPO(AgentBase):
             if self.cfg.time_limit_bootstrap:
                 # the value of the true final state of a truncated episode, not of the state it was reset to
                 final = (infos or {}).get("final_obs", next_observations)
+                final_states = (infos or {}).get("final_states", next_states) if self.asymmetric else None
                 timed_out = truncated.bool() & ~terminated.bool()
-                rewards = rewards + self.cfg.discount_factor * self._state_value(final) * timed_out
-        self.memory.add_samples(observations=self._cached["observations"], actions=actions,
+                rewards = rewards + self.cfg.discount_factor * self._state_value(final, final_states) * timed_out
+        critic = {"states": self._cached["states"]} if self.asymmetric else {}
+        self.memory.add_samples(**critic, observations=self._cached["observations"], actions=actions,
                                 log_prob=self._cached["log_prob"], values=self._cached["values"], rewards=rewards,
                                 terminated=terminated, truncated=truncated)
 
@@ -176,7 +210,7 @@ class PPO(AgentBase):
     def update(self, *, timestep: int, timesteps: int) -> None:
         self._update_timestep = timestep
         with torch.no_grad():
-            batch = self._advantage_batch(self._state_value(self._next_observations))
+            batch = self._advantage_batch(self._state_value(self._next_observations, self._next_states))
         self._optimize({name: tensor.flatten(0, 1) for name, tensor in batch.items()})
 
     def _advantage_batch(self, last_values: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -191,11 +225,14 @@ class PPO(AgentBase):
             self._value_preprocessor.update(returns)
             returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
             values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
-        return {"observations": tensors["observations"], "actions": tensors["actions"], "log_prob": tensors["log_prob"],
-                "values": values, "returns": returns, "advantages": distributed.standardize(advantages)}
+        batch = {"observations": tensors["observations"], "actions": tensors["actions"], "log_prob": tensors["log_prob"],
+                 "values": values, "returns": returns, "advantages": distributed.standardize(advantages)}
+        if self.asymmetric:
+            batch["states"] = tensors["states"]
+        return batch
 
     def _minibatch_losses(self, mb: dict[str, torch.Tensor]):
-        dist_params, predicted = self._policy_value(mb["observations"])
+        dist_params, predicted = self._policy_value(mb["observations"], mb.get("states"))
         return self._losses(dist_params, predicted, mb)
 
     def _losses(self, dist_params, predicted: torch.Tensor, mb: dict[str, torch.Tensor]):
@@ -303,8 +340,11 @@ class PPO(AgentBase):
         }
         if self.value is not None and not self._shared:
             state["value"] = self.value.state_dict()
+        if self.asymmetric:
+            state["state_shape"] = list(self.state_space.shape)
         for name, module in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
                              ("observation_preprocessor", self._observation_preprocessor),
+                             ("state_preprocessor", self._state_preprocessor),
                              ("value_preprocessor", self._value_preprocessor)):
             if module is not None:
                 state[name] = module.state_dict()
@@ -344,14 +384,17 @@ class PPO(AgentBase):
             raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by {type(self).__name__}.save") from None
         if not isinstance(state, dict) or state.get("format") != self.checkpoint_format:
             raise CheckpointError(f"checkpoint: {path} is not a simtrain torch {type(self).__name__} checkpoint")
-        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
-            if state[key] != mine:
+        mine_state = list(self.state_space.shape) if self.asymmetric else None
+        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space)),
+                          ("state_shape", mine_state)):
+            if state.get(key) != mine:
                 raise CheckpointError(f"checkpoint: {path} has {key} {state[key]}; this agent needs {mine} (another task?)")
         self._load_module(self.policy, state["policy"], "policy", path)
         if "value" in state and self.value is not None and not self._shared:
             self._load_module(self.value, state["value"], "value", path)
         for name, module in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
                              ("observation_preprocessor", self._observation_preprocessor),
+                             ("state_preprocessor", self._state_preprocessor),
                              ("value_preprocessor", self._value_preprocessor)):
             if module is not None and name in state:
                 module.load_state_dict(state[name])

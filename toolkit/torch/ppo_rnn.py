@@ -26,6 +26,7 @@ def _sequences(tensor: torch.Tensor, length: int) -> torch.Tensor:
 
 class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
     checkpoint_format = "simtrain.torch.PPO_RNN"
+    takes_states = False  # its value model reads the observations, also for an env with a state space
 
     def __init__(self, *, models: dict[str, nn.Module], **kwargs):
         super().__init__(models=models, **kwargs)

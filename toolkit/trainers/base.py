@@ -72,6 +72,7 @@ class TrainerBase:
         self.framework = getattr(env, "framework", "torch")
         self.timestep = 0  # where train() starts: a resumed run sets it
         self.observations = None  # the worlds' current observations, kept between train() calls
+        self.states = None  # and their states (the critic's privileged observations; None for envs without them)
         self.stats = TrainStats()
         # a distributed run's ranks (toolkit.distributed.Cluster, set by its follow()): every rank stops at the same
         # step, and rank 0 alone writes checkpoints
@@ -125,11 +126,11 @@ class TrainerBase:
         """Run the agents without learning for `timesteps` (default cfg.timesteps) from fresh episodes: mean
         actions unless cfg.stochastic_evaluation."""
         self._set_training_mode(False)
-        self.observations = None  # evaluation episodes start fresh, and so does training after them
+        self.observations = self.states = None  # evaluation episodes start fresh, and so does training after them
         try:
             return self._loop(training=False, stop=stop, description="eval", start=0, end=timesteps)
         finally:
-            self.observations = None
+            self.observations = self.states = None
             self._set_training_mode(True)
 
     def _loop(self, training: bool, stop, description: str, start: int | None = None, end: int | None = None):
@@ -140,12 +141,16 @@ class TrainerBase:
         stop = any_condition(stop)
         if self.observations is None:
             self.observations, _ = self.env.reset()
+            self.states = self._env_states()
         compiled = self.compiled_loop if training else None
         with self.reporter.window(timestep, end, description) as progress:
             while timestep < end:
                 if compiled is not None and timestep % compiled.rollouts == 0 and timestep + compiled.rollouts <= end:
                     # collect, record and update a whole rollout in two compiled calls
-                    self.observations = compiled.iteration(self.observations, timestep, end, episodes, env_log)
+                    self.observations = compiled.iteration(
+                        self.observations, timestep, end, episodes, env_log, states=self.states
+                    )
+                    self.states = compiled.states
                     done = timestep + compiled.rollouts
                 else:
                     self._step(timestep, end, training, episodes, env_log)
@@ -163,16 +168,18 @@ class TrainerBase:
         """One step of every world: the agents act, the env steps, the agents record the transition (and update
         when their rollout is complete); episode ends and the env's log are tallied for the next report."""
         cfg, env = self.cfg, self.env
-        observations = self.observations
-        actions = self._act_all(observations, timestep, timesteps, training or cfg.stochastic_evaluation)
+        observations, states = self.observations, self.states
+        actions = self._act_all(observations, states, timestep, timesteps, training or cfg.stochastic_evaluation)
         next_observations, rewards, terminated, truncated, infos = env.step(actions)
+        next_states = self._env_states()
         if not cfg.headless and timestep % cfg.render_interval == 0:
             env.render()
-        self._record_all({"observations": observations, "actions": actions, "rewards": rewards,
-                          "next_observations": next_observations, "terminated": terminated,
-                          "truncated": truncated, "infos": infos}, timestep, timesteps, training)  # fmt: skip
+        self._record_all({"observations": observations, "states": states, "actions": actions, "rewards": rewards,
+                          "next_observations": next_observations, "next_states": next_states,
+                          "terminated": terminated, "truncated": truncated, "infos": infos},
+                         timestep, timesteps, training)  # fmt: skip
         self._tally(infos, episodes, env_log)
-        self.observations = next_observations
+        self.observations, self.states = next_observations, next_states
 
     def _tally(self, infos: dict, episodes: list[EpisodeStats], env_log: EnvLog) -> None:
         logged = {
@@ -233,15 +240,21 @@ class TrainerBase:
         env_state = extras[0].get("env")
         if env_state is not None and hasattr(self.env, "load_state_dict"):
             self.observations = self.env.load_state_dict(env_state)
+            self.states = self._env_states()
         return self.timestep
+
+    def _env_states(self):
+        """The env's states beside its last observations (skrl's env.state()); None for envs without a state space."""
+        state = getattr(self.env, "state", None)
+        return state() if callable(state) else None
 
     # ---- where the agents live (SequentialTrainer: in this process; ParallelTrainer: in workers) ----
     def _set_training_mode(self, enabled: bool) -> None:
         for agent in self.agents:
             agent.enable_training_mode(enabled, apply_to_models=True)
 
-    def _act_all(self, observations, timestep: int, timesteps: int, stochastic: bool):
-        """Every agent acts on its worlds' observations; returns the actions of all worlds."""
+    def _act_all(self, observations, states, timestep: int, timesteps: int, stochastic: bool):
+        """Every agent acts on its worlds' observations (and states); returns the actions of all worlds."""
         raise NotImplementedError
 
     def _record_all(self, transition: dict, timestep: int, timesteps: int, training: bool) -> None:

@@ -75,7 +75,9 @@ class ParallelTrainer(TrainerBase):
             return
         if self.observations is None:
             self.observations, _ = self.env.reset()
+            self.states = self._env_states()
         observations = self.observations
+        state_space = getattr(self.env, "state_space", None)  # the critic's states travel beside the observations
         device = observations.device
         action_space = self.agents[0].action_space
         discrete = isinstance(action_space, gym.spaces.Discrete)
@@ -93,6 +95,9 @@ class ParallelTrainer(TrainerBase):
                     "terminated": torch.zeros((worlds,), dtype=torch.bool, device=device),
                     "truncated": torch.zeros((worlds,), dtype=torch.bool, device=device),
                 }
+                if state_space is not None:
+                    for name in ("states", "next_states", "final_states"):
+                        buffers[name] = torch.zeros((worlds, *state_space.shape), dtype=torch.float32, device=device)
                 for tensor in buffers.values():
                     tensor.share_memory_()  # CPU: into shared memory; CUDA tensors are shared through IPC handles
                 ours, theirs = context.Pipe(duplex=True)
@@ -203,7 +208,7 @@ class ParallelTrainer(TrainerBase):
             self._flush()
             self._call_all("training_mode", enabled)
 
-    def _act_all(self, observations, timestep: int, timesteps: int, stochastic: bool):
+    def _act_all(self, observations, states, timestep: int, timesteps: int, stochastic: bool):
         if self._pending is not None and observations is self._pending_next:
             # one round trip a step: record the last transition (its next observations are these) and act
             self._call_all("record_act", *self._pending, timestep, timesteps, stochastic)
@@ -212,6 +217,8 @@ class ParallelTrainer(TrainerBase):
             self._flush()
             for buffers, scope in zip(self._buffers, self.scopes):
                 buffers["observations"].copy_(observations[scope])
+                if "states" in buffers:
+                    buffers["states"].copy_(states[scope])
             self._synchronize()
             self._call_all("act", timestep, timesteps, stochastic)
         return torch.cat([buffers["actions"] for buffers in self._buffers])
@@ -225,6 +232,9 @@ class ParallelTrainer(TrainerBase):
                 buffers[name].copy_(transition[name][scope])
             if final is not None:
                 buffers["final_obs"].copy_(final[scope])
+            if "states" in buffers:
+                buffers["next_states"].copy_(transition["next_states"][scope])
+                buffers["final_states"].copy_(infos.get("final_states", transition["next_states"])[scope])
         self._synchronize()
         self._pending = (timestep, timesteps, training, final is not None)
         self._pending_next = transition["next_observations"]
@@ -275,6 +285,8 @@ def _worker(index: int, agent, buffers: dict, pipe, threads: int) -> None:
                 _record(agent, buffers, timestep, timesteps, training, has_final_obs)
                 if command == "record_act":
                     buffers["observations"].copy_(buffers["next_observations"])
+                    if "states" in buffers:
+                        buffers["states"].copy_(buffers["next_states"])
                     _act(agent, buffers, *args[4:])
             elif command == "act":
                 _act(agent, buffers, *args)
@@ -305,17 +317,21 @@ def _worker(index: int, agent, buffers: dict, pipe, threads: int) -> None:
 
 def _act(agent, buffers: dict, timestep: int, timesteps: int, stochastic: bool) -> None:
     agent.pre_interaction(timestep=timestep, timesteps=timesteps)
-    sampled, outputs = agent.act(buffers["observations"], None, timestep=timestep, timesteps=timesteps)
+    sampled, outputs = agent.act(buffers["observations"], buffers.get("states"), timestep=timestep, timesteps=timesteps)
     buffers["actions"].copy_(sampled if stochastic else outputs["mean_actions"])
 
 
 def _record(agent, buffers: dict, timestep: int, timesteps: int, training: bool, has_final_obs: bool) -> None:
-    # next_observations: a copy, since an agent may keep it until its next update
+    # next_observations (next_states): a copy, since an agent may keep it until its next update
+    infos = {"final_obs": buffers["final_obs"]} if has_final_obs else {}
+    asymmetric = "states" in buffers
+    if asymmetric:
+        infos["final_states"] = buffers["final_states"]
     agent.record_transition(
-        observations=buffers["observations"], states=None, actions=buffers["actions"], rewards=buffers["rewards"],
-        next_observations=buffers["next_observations"].clone(), next_states=None, terminated=buffers["terminated"],
-        truncated=buffers["truncated"], infos={"final_obs": buffers["final_obs"]} if has_final_obs else {},
-        timestep=timestep, timesteps=timesteps)
+        observations=buffers["observations"], states=buffers.get("states"), actions=buffers["actions"],
+        rewards=buffers["rewards"], next_observations=buffers["next_observations"].clone(),
+        next_states=buffers["next_states"].clone() if asymmetric else None, terminated=buffers["terminated"],
+        truncated=buffers["truncated"], infos=infos, timestep=timestep, timesteps=timesteps)
     if training:
         agent.post_interaction(timestep=timestep, timesteps=timesteps)
 

@@ -84,6 +84,9 @@ class PPO(AgentBase):
         if self.cfg.mixed_precision:
             raise ConfigError(f"agent.mixed_precision: True is not allowed with --framework warp (skrl's Warp PPO has no "
                               f"mixed precision); {ALTERNATIVE}")
+        if state_space is not None:
+            raise ConfigError(f"state_space: {state_space} is not allowed with --framework warp (its value model reads "
+                              f"observations only, no asymmetric critic); {ALTERNATIVE}")
         if "policy" not in models:
             raise ValueError(f"models: keys {sorted(models)} are not allowed; a 'policy' model is required")
         self.device = warp_device(device or "cpu")
