@@ -73,8 +73,9 @@ class MujocoSensors:
 
 
 class PolicyObservation:
-    """The metadata's observation layout, term by term: value * scale, clipped to +-clip where given; a term with
-    `history` H > 1 gives its last H values, oldest first (filled with the first value at reset)."""
+    """The metadata's observation layout, term by term: value * scale, clipped to +-clip where given. With
+    `history_length` H > 1 the policy reads the last H such vectors, oldest first, as the task layer keeps them
+    (filled with the episode's first vector at reset)."""
 
     def __init__(self, metadata: dict):
         observation = metadata["observation"]
@@ -83,15 +84,17 @@ class PolicyObservation:
         if unknown:
             raise ValueError(f"observation.terms: {unknown[0]!r} is not a term sim2sim computes; known: {', '.join(TERMS)}")
         self.size = int(observation["size"])
-        total = sum(int(term["size"]) * int(term.get("history", 1)) for term in self.terms)
+        self.history_length = int(observation.get("history_length") or 1)
+        total = sum(int(term["size"]) for term in self.terms) * self.history_length
         if total != self.size:
-            raise ValueError(f"observation.terms: sizes add up to {total}, not observation.size {self.size}")
+            times = f" x history_length {self.history_length}" if self.history_length > 1 else ""
+            raise ValueError(f"observation.terms: sizes add up to {total}{times}, not observation.size {self.size}")
         self.default_pose = np.asarray(metadata["action"]["offset"], np.float64)
-        self.history: dict[str, list] = {}
+        self.frames: list[np.ndarray] = []
 
     def reset(self) -> None:
-        """The first call after this starts every term's history afresh (an episode's start)."""
-        self.history = {}
+        """The first call after this starts the history afresh (an episode's start)."""
+        self.frames = []
 
     def __call__(self, reading: RobotReading, command, last_action) -> np.ndarray:
         """(1, size) float32, the policy's input."""
@@ -105,10 +108,7 @@ class PolicyObservation:
             value = value * term.get("scale", 1.0)
             if term.get("clip") is not None:
                 value = np.clip(value, -term["clip"], term["clip"])
-            length = int(term.get("history", 1))
-            if length > 1:
-                past = self.history.setdefault(term["name"], [value] * length)
-                past[:] = [*past[1:], value]
-                value = np.concatenate(past)
             parts.append(value)
-        return np.concatenate(parts)[None].astype(np.float32)
+        vector = np.concatenate(parts)
+        self.frames = [*(self.frames or [vector] * self.history_length)[1:], vector]
+        return np.concatenate(self.frames)[None].astype(np.float32)

@@ -178,21 +178,25 @@ def test_sim2sim_legged_input_errors_are_one_line(go1_policy, tmp_path):
     assert result.stderr.strip() == "error: --command: [1.0, 0.0, 0.0] is not allowed; task 'cartpole' takes no commands"
 
 
-def test_a_term_with_history_gives_its_last_values_oldest_first(go1_policy):
+def test_with_history_the_policy_reads_its_last_observations_oldest_first(go1_policy):
+    """The task layer's convention (TaskSpec.observation_history): whole observation vectors, oldest first, the
+    episode's first one repeated at reset."""
     metadata = copy.deepcopy(_metadata(go1_policy))
-    terms = metadata["observation"]["terms"]
-    terms[-1]["history"] = 3  # last_action, three steps of it
-    metadata["observation"]["size"] += 2 * terms[-1]["size"]
+    metadata["observation"]["history_length"] = 3
+    metadata["observation"]["size"] *= 3
+    single = metadata["observation"]["size"] // 3
     observe = PolicyObservation(metadata)
     world = MujocoWorld(tasks.spec("go1-flat"))
     world.reset()
     reading = MujocoSensors(world.model, metadata["action"]["joints"]).read(world.data)
     observe.reset()
-    first = observe(reading, np.zeros(3), np.full(12, 1.0))[0, -36:]
-    np.testing.assert_array_equal(first, np.full(36, 1.0))  # filled with the first value at an episode's start
-    observe(reading, np.zeros(3), np.full(12, 2.0))
-    last = observe(reading, np.zeros(3), np.full(12, 3.0))[0, -36:]
-    np.testing.assert_array_equal(last, np.repeat([1.0, 2.0, 3.0], 12))
+    frames = [observe(reading, np.zeros(3), np.full(12, value))[0] for value in (1.0, 2.0, 3.0)]
+    first, last = frames[0].reshape(3, single), frames[-1].reshape(3, single)
+    np.testing.assert_array_equal(first[0], first[2])  # filled with the first vector at an episode's start
+    np.testing.assert_array_equal(first[:, -12:], np.full((3, 12), 1.0))  # last_action is the last term
+    np.testing.assert_array_equal(last[:, -12:], np.repeat([[1.0], [2.0], [3.0]], 12, axis=1))
+    observe.reset()
+    np.testing.assert_array_equal(observe(reading, np.zeros(3), np.full(12, 5.0))[0].reshape(3, single)[:, -12:], 5.0)
 
 
 def test_go1_metadata_carries_what_a_robot_side_program_needs(go1_policy):
