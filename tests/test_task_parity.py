@@ -70,9 +70,17 @@ def engines():
     return get
 
 
-# MJX compiles each task's RK4 step for minutes on a 2-core CPU (measured at load average 12: 2-16 min a task)
-@pytest.mark.parametrize("backend", ["warp", pytest.param("mjx", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("task", sorted(CASES))
+# MJX compiles each task's RK4 step for minutes on a 2-core CPU (measured at load average 12: 2-16 min a task); the
+# two largest contact models (4-7 min each) run by hand, not in CI
+LONG_ON_MJX = {"ant", "humanoid"}
+
+
+def _case(task: str, backend: str):
+    marks = [] if backend == "warp" else [pytest.mark.slow] + ([pytest.mark.long] if task in LONG_ON_MJX else [])
+    return pytest.param(task, backend, marks=marks, id=f"{task}-{backend}")
+
+
+@pytest.mark.parametrize("task, backend", [_case(task, backend) for task in sorted(CASES) for backend in ("warp", "mjx")])
 def test_one_step_parity_with_gymnasium_along_a_trajectory(engines, task, backend):
     gym_id, gym_kwargs, _, obs_atol, obs_rtol, reward_atol = CASES[task]
     env = engines(task, backend)

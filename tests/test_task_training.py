@@ -25,6 +25,7 @@ def test_ppo_balances_the_inverted_pendulum_for_the_whole_episode(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # 7 minutes on the 2-core CPU: run by hand, not in CI
 def test_ppo_hopper_passes_1000(tmp_path):
     """About 600k env steps: 7 minutes on a 2-core CPU, where MuJoCo Warp steps 256 hoppers at ~1,500 env-steps/s."""
     stats = _train("hopper", "warp", 256, tmp_path, timesteps=4000, threshold=1000.0)
