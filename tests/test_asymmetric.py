@@ -172,11 +172,14 @@ def test_jax_value_network_reads_the_states_step_by_step_then_compiled(mjx_env, 
     assert not np.allclose(value, agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs, states * 3)))
     trainer.train()  # one rollout and update step by step
     counts = [float(agent.preprocessor_states["state"]["count"])]
-    trainer.cfg.timesteps, trainer.cfg.compiled = 2 * ROLLOUTS, True
+    from toolkit.trainers.compiled_path import compiled_loop
+
+    trainer.cfg.timesteps = 2 * ROLLOUTS
+    trainer.compiled_loop = compiled_loop(True, mjx_env, trainer.agents, trainer.scopes)
     trainer.train()  # one more in the compiled MJX loop
     counts.append(float(agent.preprocessor_states["state"]["count"]))
     assert counts[0] >= ROLLOUTS * WORLDS and counts[1] >= counts[0] + ROLLOUTS * WORLDS, counts
-    assert trainer._compiled is not None and trainer.states.shape == (WORLDS, STATE_SIZE)
+    assert trainer.compiled_loop is not None and trainer.states.shape == (WORLDS, STATE_SIZE)
     np.testing.assert_allclose(np.asarray(trainer.states), np.asarray(mjx_env.unwrapped.critic_states()), rtol=1e-6, atol=1e-6)
     path = str(tmp_path / "agent.pt")
     agent.save(path)

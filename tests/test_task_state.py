@@ -67,7 +67,7 @@ def test_the_compiled_mjx_loop_carries_the_task_state(tmp_path):
     env = envs.wrap_env(_counting_cartpole("mjx"), "jax")
     runner = Runner(env, _cfg(tmp_path, compiled=True))
     runner.run("train")
-    assert runner.trainer._compiled is not None
+    assert runner.trainer.compiled_loop is not None
     state = _task_state(env)
     assert state["steps"].max() > 0
     np.testing.assert_array_equal(state["steps"][:, 0], _episode_length(env))
