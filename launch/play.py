@@ -5,7 +5,8 @@ Runs the policy deterministically (its mean action) until `--episodes` episodes 
 return and length and their means. For a velocity-command task (go1-flat, g1-flat) also each episode's tracking
 error, as sim2sim.py measures it (the mean over its steps of |command_xy - v_xy| in m/s, base frame, and of
 |command_wz - w_z| in rad/s), whether it ended in a fall (terminated, not a time-out), and their summary;
-`--command vx vy wz` holds every world's command at that value (the task's resampling off). `--video` renders the first world's first episode offscreen with MuJoCo's renderer
+`--command vx vy wz` holds every world's command at that value (the task's resampling off). The task's interval
+pushes are off unless `--pushes`. `--video` renders the first world's first episode offscreen with MuJoCo's renderer
 (MUJOCO_GL=egl by default: the GPU's EGL, or Mesa's on a CPU machine; osmesa works too) into an mp4.
 """
 
@@ -26,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
-from tasks.locomotion.evaluation import TRACKING_ERROR, hold_command, takes_commands, with_tracking_error  # noqa: E402
+from tasks.locomotion.evaluation import (  # noqa: E402
+    TRACKING_ERROR, hold_command, takes_commands, with_tracking_error, without_pushes)
 from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
@@ -56,6 +58,8 @@ class PlayArgs:
     device: str | None = None
     command: tuple[float, float, float] | None = None
     """hold this velocity command (vx, vy m/s in the base frame, yaw rate rad/s); default: drawn as in training"""
+    pushes: bool = False
+    """apply the task's interval pushes, as in training (off by default: a clean evaluation, as sim2sim.py's)"""
     max_steps: int | None = None
     """cut episodes at this many steps (a time-out; default: the task's time limit)"""
 
@@ -101,6 +105,8 @@ def play(args: PlayArgs) -> dict:
     device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"])))
     if args.max_steps is not None:
         task = dataclasses.replace(task, max_episode_steps=args.max_steps)
+    if not args.pushes:
+        task = without_pushes(task)
     if commanded:  # each world's tracking error summed on the device, read where its episode ends
         task = with_tracking_error(task if args.command is None else hold_command(task, args.command))
     env = envs.wrap_env(envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework))

@@ -15,7 +15,7 @@ import torch
 import envs
 import tasks
 from tasks.go1_flat import mdp
-from tasks.locomotion.evaluation import TRACKING_ERROR, hold_command, with_tracking_error
+from tasks.locomotion.evaluation import TRACKING_ERROR, hold_command, with_tracking_error, without_pushes
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLDS = 2
@@ -104,3 +104,17 @@ def test_play_with_a_command_reports_tracking_errors_and_falls_per_episode(go1_r
     assert all(fell == (length < 15) for fell, length in zip(summary["fell"], summary["lengths"]))
     assert lines[0].startswith("episode 0: return ") and " m/s, " in lines[0] and " rad/s" in lines[0]
     assert f"{summary['falls']}/{episodes} falls" in lines[-2] and "mean tracking error" in lines[-2]
+
+
+def test_without_pushes_the_interval_events_do_not_kick_the_robot():
+    """Pushes of 3 m/s every step: the base flies off with them, stays near its reset speed (<= 0.2 m/s) without."""
+    events = dataclasses.replace(mdp.EVENTS, pushes=dataclasses.replace(mdp.EVENTS.pushes, interval_s=(0.02, 0.02), velocity=3.0))
+    pushed = dataclasses.replace(tasks.spec("go1-flat"), advance=events.advance, reset_state=events.reset_state)
+    speeds = {}
+    for name, task in (("pushed", pushed), ("unpushed", without_pushes(pushed))):
+        env = envs.make_engine(task, "warp", WORLDS, seed=3)
+        env.reset()
+        for _ in range(3):
+            env.step(torch.zeros((WORLDS, 12)))
+        speeds[name] = np.abs(env.state_dict()["qvel"][:, :2]).max()
+    assert speeds["pushed"] > 1.0 and speeds["unpushed"] < 0.5

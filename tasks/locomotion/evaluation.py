@@ -66,3 +66,16 @@ def with_tracking_error(task: TaskSpec) -> TaskSpec:
         return {**state, TRACKING_ERROR: s.task_before[TRACKING_ERROR] + errors}, kicked_qvel
 
     return dataclasses.replace(task, task_state={**task.task_state, TRACKING_ERROR: (2,)}, advance=tracking_advance)
+
+
+def without_pushes(task: TaskSpec) -> TaskSpec:
+    """The task with its interval events (pushes) drawn but not acting on the worlds, as sim2sim.py's default."""
+    advance = task.advance
+    if advance is None:
+        return task
+
+    def unpushed_advance(xp, s):
+        state, _ = advance(xp, s)
+        return state, None
+
+    return dataclasses.replace(task, advance=unpushed_advance)
