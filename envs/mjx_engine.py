@@ -200,6 +200,7 @@ class MjxVecEnv(VecEnv):
         if HISTORY in task_state:  # this step's observations enter each world's history
             final_obs, history = push_history(jnp, task_state[HISTORY], r.obs)
             task_state = {**task_state, HISTORY: history}
+        final_task_state = {name: value for name, value in task_state.items() if name != HISTORY}
         fresh, fresh_task_state = self._reset_data(key_reset)
 
         def select(reset_value, value):
@@ -223,6 +224,8 @@ class MjxVecEnv(VecEnv):
         if r.states is not None:
             info["final_states"] = r.states
             info["states"] = jnp.where(r.done[:, None], self._critic_states(data, before, model_fields, task_state), r.states)
+        if final_task_state:
+            info["final_task_state"] = final_task_state
         new_state = MjxState(
             data,
             jnp.where(r.done, 0.0, r.episode_return),

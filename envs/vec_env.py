@@ -11,7 +11,9 @@ step() resets finished worlds automatically, in the same call, and reports in `i
   (gymnasium's RecordEpisodeStatistics layout);
 - for envs with a state space (the critic's privileged observations, `single_state_space` not None): "states",
   the states beside the returned observations, and "final_states", those before the reset (reset() returns
-  "states" in its info too). Envs without one leave them out and their states are None.
+  "states" in its info too). Envs without one leave them out and their states are None;
+- for tasks with a task state (commands, timers, ...): "final_task_state", {name: per-world values before the
+  reset} (the observation history left out: "final_obs" holds it).
 """
 
 from __future__ import annotations

@@ -273,6 +273,8 @@ class WarpVecEnv(VecEnv):
         self._episode_return, self._episode_length = r.episode_return.clone(), r.episode_length.clone()
         if r.states is not None:
             info["final_states"] = r.states.clone()
+        if self._task_state:  # the reset below puts new tensors in the task state: these keep the values before it
+            info["final_task_state"] = {name: value for name, value in self._task_state.items() if name != HISTORY}
         self._reset_worlds(r.done)
         if history is None:
             obs = torch.where(r.done.unsqueeze(-1), self._observations(), final_obs)

@@ -1,13 +1,18 @@
 """Evaluate a trained run: `python launch/play.py --run runs/cartpole/<run> [--checkpoint best|last|PATH]
-[--video out.mp4]`.
+[--video out.mp4] [--command VX VY WZ]`.
 
-Runs the policy deterministically (its mean action) until `--episodes` episodes have ended and prints their mean
-return and length; `--video` renders the first world's first episode offscreen with MuJoCo's renderer
+Runs the policy deterministically (its mean action) until `--episodes` episodes have ended and prints each one's
+return and length and their means. For a velocity-command task (go1-flat, g1-flat) also each episode's tracking
+error, as sim2sim.py measures it (the mean over its steps of |command_xy - v_xy| in m/s, base frame, and of
+|command_wz - w_z| in rad/s), whether it ended in a fall (terminated, not a time-out), and their summary;
+`--command vx vy wz` holds every world's command at that value (the task's resampling off). The task's interval
+pushes are off unless `--pushes`. `--video` renders the first world's first episode offscreen with MuJoCo's renderer
 (MUJOCO_GL=egl by default: the GPU's EGL, or Mesa's on a CPU machine; osmesa works too) into an mp4.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -22,6 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
+from tasks.locomotion.evaluation import (  # noqa: E402
+    TRACKING_ERROR, hold_command, takes_commands, with_tracking_error, without_pushes)
 from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
@@ -49,6 +56,12 @@ class PlayArgs:
     wandb: bool = False
     """also log the video to the run's wandb run"""
     device: str | None = None
+    command: tuple[float, float, float] | None = None
+    """hold this velocity command (vx, vy m/s in the base frame, yaw rate rad/s); default: drawn as in training"""
+    pushes: bool = False
+    """apply the task's interval pushes, as in training (off by default: a clean evaluation, as sim2sim.py's)"""
+    max_steps: int | None = None
+    """cut episodes at this many steps (a time-out; default: the task's time limit)"""
 
 
 def check_video_path(path: str) -> None:
@@ -75,16 +88,28 @@ def play(args: PlayArgs) -> dict:
 
     if args.episodes < 1 or args.num_envs < 1:
         raise ValueError(f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps: {args.max_steps} is not allowed; must be positive")
     if args.video and importlib.util.find_spec("imageio_ffmpeg") is None:
         raise ValueError("--video: the imageio-ffmpeg package is not installed; pip install -e '.[video]'")
     if args.video:
         check_video_path(args.video)
     launch = load_yaml(os.path.join(args.run, "launch.yaml"))
+    task = tasks.spec(launch["task"])
+    commanded = takes_commands(task)
+    if args.command is not None and not commanded:
+        raise ValueError(f"--command: {list(args.command)} is not allowed; task {task.name!r} takes no commands")
     cfg = load_yaml(os.path.join(args.run, "config.yaml"))
     path = checkpoint_path(args.run, args.checkpoint)
     framework = launch.get("framework", "torch")
     device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"])))
-    env = envs.wrap_env(tasks.make(launch["task"], launch["backend"], args.num_envs, device=device, seed=launch["seed"] + 1), env_framework(framework))
+    if args.max_steps is not None:
+        task = dataclasses.replace(task, max_episode_steps=args.max_steps)
+    if not args.pushes:
+        task = without_pushes(task)
+    if commanded:  # each world's tracking error summed on the device, read where its episode ends
+        task = with_tracking_error(task if args.command is None else hold_command(task, args.command))
+    env = envs.wrap_env(envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework))
     cfg["trainer"].update(headless=True, disable_progressbar=True)
     agent = runner_class(framework)(env, cfg).agent
     agent.load(path)
@@ -95,7 +120,7 @@ def play(args: PlayArgs) -> dict:
         recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera,
                                  fps=1.0 / env.unwrapped.dt)
 
-    returns, lengths = [], []
+    returns, lengths, falls, tracking = [], [], [], []
     observations, _ = env.reset()
     recording = recorder is not None
     recorded_length = None
@@ -113,16 +138,28 @@ def play(args: PlayArgs) -> dict:
                                 next_observations=next_observations, next_states=env.state(), terminated=terminated,
                                 truncated=truncated, infos=info, timestep=timestep, timesteps=0)
         observations = next_observations
-        ended = info["_episode"]
-        if recording and bool(ended[0]):
-            recording = False
-            recorded_length = int(info["episode"]["l"][0])
-        ended = np.asarray(ended)
-        returns += np.asarray(info["episode"]["r"])[ended].tolist()
-        lengths += np.asarray(info["episode"]["l"])[ended].tolist()
+        ended = _host(info["_episode"])  # the one read per step: the rest only where an episode ended
         timestep += 1
-    result = {"run_dir": args.run, "checkpoint": path, "episodes": len(returns),
-              "mean_return": sum(returns) / len(returns), "mean_length": sum(lengths) / len(lengths)}
+        if not ended.any():
+            continue
+        episode_lengths = _host(info["episode"]["l"])
+        if recording and ended[0]:
+            recording = False
+            recorded_length = int(episode_lengths[0])
+        returns += _host(info["episode"]["r"])[ended].tolist()
+        lengths += episode_lengths[ended].tolist()
+        falls += _host(terminated)[ended].astype(bool).tolist()
+        if commanded:
+            tracking += (_host(info["final_task_state"][TRACKING_ERROR])[ended] / episode_lengths[ended, None]).tolist()
+    result = {"run_dir": args.run, "checkpoint": path, "task": task.name, "episodes": len(returns),
+              "mean_return": sum(returns) / len(returns), "mean_length": sum(lengths) / len(lengths),
+              "returns": returns, "lengths": lengths, "terminated": sum(falls)}
+    if commanded:  # per episode, and their means: m/s (linear, base frame xy) and rad/s (yaw rate)
+        result.update(command=None if args.command is None else list(args.command), falls=sum(falls),
+                      fell=falls, tracking_error_lin=[error[0] for error in tracking],
+                      tracking_error_yaw=[error[1] for error in tracking],
+                      mean_tracking_error_lin=float(np.mean([error[0] for error in tracking])),
+                      mean_tracking_error_yaw=float(np.mean([error[1] for error in tracking])))
     if recorder is not None:
         result.update(video=recorder.write(), video_frames=len(recorder.frames), video_fps=recorder.fps,
                       video_episode_length=recorded_length)
@@ -137,10 +174,22 @@ def play(args: PlayArgs) -> dict:
     return result
 
 
+def _host(value) -> np.ndarray:
+    """A device array (torch on any device, jax) as numpy."""
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+
 def main() -> None:
     args = tyro.cli(PlayArgs, description=__doc__.split("\n")[0])
     result = run_main("play", lambda: play(args), lambda: args.run)
-    print(f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}")
+    legged = "falls" in result
+    for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
+        tracking = (f", tracking error {result['tracking_error_lin'][index]:.3f} m/s, {result['tracking_error_yaw'][index]:.3f} "
+                    f"rad/s{', fell' if result['fell'][index] else ''}") if legged else ""
+        print(f"episode {index}: return {episode_return:.2f}, length {length}{tracking}")
+    summary = (f", mean tracking error {result['mean_tracking_error_lin']:.3f} m/s (linear), "
+               f"{result['mean_tracking_error_yaw']:.3f} rad/s (yaw), {result['falls']}/{result['episodes']} falls") if legged else ""
+    print(f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}{summary}")
     print(json.dumps(result))
 
 

@@ -41,3 +41,10 @@ def test_play_with_a_missing_checkpoint_is_a_one_line_error(run_dir):
     result = _play("--run", str(run_dir), "--checkpoint", str(run_dir / "nope.pt"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: --checkpoint: {run_dir / 'nope.pt'} does not exist; choose best, last or the path of a checkpoint file"
+
+
+def test_play_with_a_command_for_a_task_without_commands_is_a_one_line_error(run_dir, tmp_path):
+    missing = tmp_path / "nope.pt"  # the command is refused first: before the checkpoint is looked for or a world built
+    result = _play("--run", str(run_dir), "--command", "0.5", "0", "0", "--checkpoint", str(missing))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --command: [0.5, 0.0, 0.0] is not allowed; task 'cartpole' takes no commands"
