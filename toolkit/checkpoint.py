@@ -3,6 +3,8 @@ holding a NaN or inf is ever written."""
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
 import tempfile
@@ -71,3 +73,55 @@ def _has_nonfinite(value) -> bool:
             return False
         return bool(np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all())
     return False
+
+
+# ---- .npz checkpoints (the JAX and Warp agents): arrays by name, `__meta__` as JSON, read without pickle ----
+def npz_extra(extra: dict | None) -> dict:
+    """A checkpoint's `extra` as arrays named extra/<name> (a mapping's items as extra/<name>/<key>)."""
+    arrays = {}
+    for name, value in (extra or {}).items():
+        if isinstance(value, dict):
+            arrays.update({f"extra/{name}/{key}": np.asarray(item) for key, item in value.items()})
+        elif value is not None:
+            arrays[f"extra/{name}"] = np.asarray(value)
+    return arrays
+
+
+def write_npz(path: str, meta: dict, arrays: dict) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, __meta__=np.asarray(json.dumps(meta)), **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_npz(path: str, format: str, written_by: str) -> tuple[dict, dict]:
+    """(meta, arrays) of a checkpoint whose meta names `format`; CheckpointError otherwise."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except Exception as error:
+        raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by "
+                              "PPO.save") from None
+    if meta.get("format") != format:
+        raise CheckpointError(f"checkpoint: {path} is not a simtrain {written_by} checkpoint")
+    return meta, arrays
+
+
+def check_npz_meta(path: str, meta: dict, expected: dict) -> None:
+    """Each of `expected`'s keys (observation_shape, action_space, ...) as this agent needs it."""
+    for key, mine in expected.items():
+        if meta.get(key) != mine:
+            raise CheckpointError(f"checkpoint: {path} has {key} {meta.get(key)}; this agent needs {mine} (another task?)")
+
+
+def extra_from_npz(arrays: dict) -> dict:
+    """The `extra` that npz_extra wrote, as nested dicts (0-d arrays as Python scalars, the env's state as arrays)."""
+    extra: dict = {}
+    for name, value in arrays.items():
+        if name.startswith("extra/"):
+            parts = name.split("/")[1:]
+            node = extra
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value.item() if value.ndim == 0 and parts[0] != "env" else value
+    return extra

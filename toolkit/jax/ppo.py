@@ -10,9 +10,6 @@ injected hyperparameter.
 
 from __future__ import annotations
 
-import io
-import json
-
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
@@ -20,7 +17,7 @@ import numpy as np
 import optax
 
 from ..agent_base import AgentBase
-from ..checkpoint import CheckpointError, atomic_write_bytes
+from ..checkpoint import CheckpointError, check_npz_meta, extra_from_npz, npz_extra, read_npz, write_npz
 from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
 from .models import ActorCritic
@@ -337,30 +334,15 @@ class PPO(AgentBase):
         meta = {"format": _FORMAT, "observation_shape": list(self.observation_space.shape), "action_space": repr(self.action_space)}
         if self.asymmetric:
             meta["state_shape"] = list(self.state_space.shape)
-        for name, value in (extra or {}).items():
-            if isinstance(value, dict):
-                leaves.update({f"extra/{name}/{key}": np.asarray(item) for key, item in value.items()})
-            elif value is not None:
-                leaves[f"extra/{name}"] = np.asarray(value)
+        leaves.update(npz_extra(extra))
         self.check_checkpoint_finite(leaves, path)
-        buffer = io.BytesIO()
-        np.savez(buffer, __meta__=np.asarray(json.dumps(meta)), **leaves)
-        atomic_write_bytes(path, buffer.getvalue())
+        write_npz(path, meta, leaves)
 
     def load(self, path: str) -> dict:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-            meta = json.loads(str(arrays.pop("__meta__")))
-        except Exception as error:
-            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save") from None
-        if meta.get("format") != _FORMAT:
-            raise CheckpointError(f"checkpoint: {path} is not a simtrain JAX PPO checkpoint")
-        mine_state = list(self.state_space.shape) if self.asymmetric else None
-        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space)),
-                          ("state_shape", mine_state)):
-            if meta.get(key) != mine:
-                raise CheckpointError(f"checkpoint: {path} has {key} {meta[key]}; this agent needs {mine} (another task?)")
+        meta, arrays = read_npz(path, _FORMAT, "JAX PPO")
+        check_npz_meta(path, meta, {"observation_shape": list(self.observation_space.shape),
+                                    "action_space": repr(self.action_space),
+                                    "state_shape": list(self.state_space.shape) if self.asymmetric else None})
         paths, treedef = jax.tree_util.tree_flatten_with_path(self._tree())
         try:
             leaves = [jnp.asarray(arrays[jax.tree_util.keystr(p)]) for p, _ in paths]
@@ -377,15 +359,7 @@ class PPO(AgentBase):
         self._rollout = 0  # a half-collected rollout is not saved
         if self.memory is not None:
             self.memory.reset()
-        extra: dict = {}
-        for name, value in arrays.items():
-            if name.startswith("extra/"):
-                parts = name.split("/")[1:]
-                node = extra
-                for part in parts[:-1]:
-                    node = node.setdefault(part, {})
-                node[parts[-1]] = value.item() if value.ndim == 0 and parts[0] != "env" else value
-        return extra
+        return extra_from_npz(arrays)
 
 
 FAULTS = (None, "loss", "gradient", "parameter")  # the fault codes of _epoch_impl

@@ -9,8 +9,6 @@ losses once per minibatch (for the KL early stop and the finite checks), as the 
 
 from __future__ import annotations
 
-import io
-import json
 from collections import defaultdict
 
 import gymnasium as gym
@@ -18,7 +16,7 @@ import numpy as np
 import warp as wp
 
 from ..agent_base import AgentBase
-from ..checkpoint import CheckpointError, atomic_write_bytes
+from ..checkpoint import CheckpointError, check_npz_meta, extra_from_npz, npz_extra, read_npz, write_npz
 from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
 from . import losses
@@ -393,28 +391,14 @@ class PPO(AgentBase):
         arrays = self.state_arrays()
         meta = {"format": _FORMAT, "observation_shape": list(self.observation_space.shape),
                 "action_space": repr(self.action_space), "shuffle": self._shuffle.bit_generator.state}
-        for name, value in (extra or {}).items():
-            if isinstance(value, dict):
-                arrays.update({f"extra/{name}/{key}": np.asarray(item) for key, item in value.items()})
-            elif value is not None:
-                arrays[f"extra/{name}"] = np.asarray(value)
+        arrays.update(npz_extra(extra))
         self.check_checkpoint_finite(arrays, path)
-        buffer = io.BytesIO()
-        np.savez(buffer, __meta__=np.asarray(json.dumps(meta)), **arrays)
-        atomic_write_bytes(path, buffer.getvalue())
+        write_npz(path, meta, arrays)
 
     def load(self, path: str) -> dict:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-            meta = json.loads(str(arrays.pop("__meta__")))
-        except Exception as error:
-            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save") from None
-        if meta.get("format") != _FORMAT:
-            raise CheckpointError(f"checkpoint: {path} is not a simtrain Warp PPO checkpoint")
-        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space))):
-            if meta[key] != mine:
-                raise CheckpointError(f"checkpoint: {path} has {key} {meta[key]}; this agent needs {mine} (another task?)")
+        meta, arrays = read_npz(path, _FORMAT, "Warp PPO")
+        check_npz_meta(path, meta, {"observation_shape": list(self.observation_space.shape),
+                                    "action_space": repr(self.action_space)})
         mine = self.state_arrays()
         for key, value in mine.items():
             if key not in arrays:
@@ -436,12 +420,4 @@ class PPO(AgentBase):
         self._rollout = 0  # a half-collected rollout is not saved: collection restarts at an update boundary
         if self.memory is not None:
             self.memory.reset()
-        extra: dict = {}
-        for name, value in arrays.items():
-            if name.startswith("extra/"):
-                parts_ = name.split("/")[1:]
-                node = extra
-                for part in parts_[:-1]:
-                    node = node.setdefault(part, {})
-                node[parts_[-1]] = value.item() if value.ndim == 0 and parts_[0] != "env" else value
-        return extra
+        return extra_from_npz(arrays)
