@@ -23,4 +23,17 @@ def make_engine(task: TaskSpec, backend: str, num_envs: int, device: str | None 
     return MjxVecEnv(task, num_envs, device, seed)
 
 
-__all__ = ["BACKENDS", "NATIVE_FRAMEWORK", "FrameworkEnv", "GymnasiumVecEnv", "JointPositionActions", "MdpState", "Randomization", "SimulationError", "TaskSpec", "VecEnv", "make_engine", "wrap_env"]
+__all__ = [
+    "BACKENDS",
+    "NATIVE_FRAMEWORK",
+    "FrameworkEnv",
+    "GymnasiumVecEnv",
+    "JointPositionActions",
+    "MdpState",
+    "Randomization",
+    "SimulationError",
+    "TaskSpec",
+    "VecEnv",
+    "make_engine",
+    "wrap_env",
+]

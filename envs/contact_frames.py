@@ -26,9 +26,14 @@ def install_warp() -> None:
     from mujoco_warp._src import collision_driver
 
     @wp.kernel
-    def plane_capsule_frames(geom_type: wp.array(dtype=int), geom_xmat: wp.array2d(dtype=wp.mat33),
-                             nacon: wp.array(dtype=int), contact_geom: wp.array(dtype=wp.vec2i),
-                             contact_worldid: wp.array(dtype=int), contact_frame: wp.array(dtype=wp.mat33)):
+    def plane_capsule_frames(
+        geom_type: wp.array(dtype=int),
+        geom_xmat: wp.array2d(dtype=wp.mat33),
+        nacon: wp.array(dtype=int),
+        contact_geom: wp.array(dtype=wp.vec2i),
+        contact_worldid: wp.array(dtype=int),
+        contact_frame: wp.array(dtype=wp.mat33),
+    ):
         cid = wp.tid()
         if cid >= nacon[0]:
             return
@@ -50,9 +55,12 @@ def install_warp() -> None:
 
     def collision(m, d, *args, **kwargs):
         engine_collision(m, d, *args, **kwargs)
-        wp.launch(plane_capsule_frames, dim=d.naconmax,
-                  inputs=[m.geom_type, d.geom_xmat, d.nacon, d.contact.geom, d.contact.worldid],
-                  outputs=[d.contact.frame])
+        wp.launch(
+            plane_capsule_frames,
+            dim=d.naconmax,
+            inputs=[m.geom_type, d.geom_xmat, d.nacon, d.contact.geom, d.contact.worldid],
+            outputs=[d.contact.frame],
+        )
 
     collision_driver.collision = collision
     _installed.add("warp")

@@ -56,8 +56,18 @@ def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_l
     truncated = (episode_length >= task.max_episode_steps) & ~terminated
     log = {f"reward/{name}": term.mean() for name, term in terms.items()}
     log.update({f"termination/{name}": (ended * 1.0).mean() for name, ended in ends.items()})
-    return StepResult(obs, reward, terminated, truncated, terminated | truncated, episode_return, episode_length,
-                      nonfinite, states, log)
+    return StepResult(
+        obs,
+        reward,
+        terminated,
+        truncated,
+        terminated | truncated,
+        episode_return,
+        episode_length,
+        nonfinite,
+        states,
+        log,
+    )
 
 
 def push_history(xp, history, observations):

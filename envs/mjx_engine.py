@@ -68,7 +68,9 @@ class MjxVecEnv(VecEnv):
         self._default_data = mjx.make_data(self._model, device=self._jax_device)
         self._dr_ranges = dr.enabled(task.randomization)
         self._dr_counts = dr.factor_shapes(self.mj_model, task.randomization)
-        self._dr_nominal = {name: jnp.asarray(value) for name, value in dr.nominal_fields(self.mj_model, task.randomization).items()}
+        self._dr_nominal = {
+            name: jnp.asarray(value) for name, value in dr.nominal_fields(self.mj_model, task.randomization).items()
+        }
         self._action_low = jnp.asarray(task.single_action_space.low)
         self._action_high = jnp.asarray(task.single_action_space.high)
         joints = task.joint_actions
@@ -92,7 +94,9 @@ class MjxVecEnv(VecEnv):
         if task.qvel_noise == "normal":
             qvel = d.qvel + vel_scale * jax.random.normal(key_vel, (self.num_envs, d.qvel.shape[0]))
         else:
-            qvel = d.qvel + jax.random.uniform(key_vel, (self.num_envs, d.qvel.shape[0]), minval=-vel_scale, maxval=vel_scale)
+            qvel = d.qvel + jax.random.uniform(
+                key_vel, (self.num_envs, d.qvel.shape[0]), minval=-vel_scale, maxval=vel_scale
+            )
         uniform = jax.random.uniform(jax.random.fold_in(key, 1), (self.num_envs, task.reset_uniforms))
         if task.finish_reset is not None:
             qpos, qvel = task.finish_reset(jnp, qpos, qvel, uniform)
@@ -101,15 +105,19 @@ class MjxVecEnv(VecEnv):
 
     def _reset_task_state(self, uniform) -> dict:
         fresh = self.task.reset_state(jnp, uniform) if self.task.reset_state is not None else {}
-        return {name: fresh[name] if name in fresh else jnp.zeros((self.num_envs, *shape))
-                for name, shape in self.task.engine_task_state.items()}
+        return {
+            name: fresh[name] if name in fresh else jnp.zeros((self.num_envs, *shape))
+            for name, shape in self.task.engine_task_state.items()
+        }
 
     def _random_model_fields(self, key: jax.Array) -> dict:
         """Per-world model fields with freshly drawn randomization factors ({} when randomization is off)."""
         factors = {}
         for name, (low, high) in self._dr_ranges.items():
             key, key_name = jax.random.split(key)
-            factors[name] = jax.random.uniform(key_name, (self.num_envs, self._dr_counts[name]), minval=low, maxval=high)
+            factors[name] = jax.random.uniform(
+                key_name, (self.num_envs, self._dr_counts[name]), minval=low, maxval=high
+            )
         return dr.scaled_fields(jnp, self._dr_nominal, factors)
 
     def _vmapped(self, function, model_fields: dict, data):
@@ -119,14 +127,27 @@ class MjxVecEnv(VecEnv):
         return jax.vmap(lambda fields, d: function(self._model.replace(**fields), d))(model_fields, data)
 
     def _mdp_state(self, data, before, model_fields, task_state=None, action=None, uniform=None) -> MdpState:
-        body_mass = model_fields.get("body_mass", jnp.broadcast_to(self._model.body_mass, (self.num_envs, self.mj_model.nbody)))
+        body_mass = model_fields.get(
+            "body_mass", jnp.broadcast_to(self._model.body_mass, (self.num_envs, self.mj_model.nbody))
+        )
         task_state = {} if task_state is None else task_state
         if action is None:
             action = jnp.zeros((self.num_envs, *self.task.single_action_space.shape))
         if uniform is None:
             uniform = jnp.zeros((self.num_envs, self.task.step_uniforms))
-        return MdpState(data.qpos, data.qvel, data.ctrl, before, _DataFields(data), body_mass, self.dt, action,
-                        task_state, task_state, uniform)
+        return MdpState(
+            data.qpos,
+            data.qvel,
+            data.ctrl,
+            before,
+            _DataFields(data),
+            body_mass,
+            self.dt,
+            action,
+            task_state,
+            task_state,
+            uniform,
+        )
 
     def _refresh(self, data, model_fields, done=None, before=None):
         """Derived state of worlds whose qpos/qvel were just set (done; None: all): Data fields (a forward on
@@ -141,7 +162,9 @@ class MjxVecEnv(VecEnv):
         return data, fresh if done is None else jnp.where(done[:, None], fresh, before)
 
     def _observations(self, data, before=None, model_fields=None, task_state=None, uniform=None) -> jax.Array:
-        return self.task.observations(jnp, self._mdp_state(data, before, model_fields or {}, task_state, uniform=uniform))
+        return self.task.observations(
+            jnp, self._mdp_state(data, before, model_fields or {}, task_state, uniform=uniform)
+        )
 
     def _critic_states(self, data, before=None, model_fields=None, task_state=None):
         """The critic's privileged observations (None for tasks without them)."""
@@ -165,8 +188,17 @@ class MjxVecEnv(VecEnv):
         if HISTORY in task_state:  # every world's history starts full of its first observation
             obs, history = fill_history(jnp, task_state[HISTORY], obs)
             task_state = {**task_state, HISTORY: history}
-        state = MjxState(data, zeros, zeros.astype(jnp.int32), jnp.zeros((), jnp.int32), key, before, model_fields,
-                         task_state, action)
+        state = MjxState(
+            data,
+            zeros,
+            zeros.astype(jnp.int32),
+            jnp.zeros((), jnp.int32),
+            key,
+            before,
+            model_fields,
+            task_state,
+            action,
+        )
         if self.task.states is None:
             return state, obs
         return state, (obs, self._critic_states(data, before, model_fields, task_state))
@@ -219,11 +251,17 @@ class MjxVecEnv(VecEnv):
             obs = task_state[HISTORY].reshape(self.num_envs, -1)
         else:
             obs = jnp.where(r.done[:, None], obs, r.obs)
-        info = {"final_obs": final_obs, "episode": {"r": r.episode_return, "l": r.episode_length}, "_episode": r.done,
-                "log": r.log}
+        info = {
+            "final_obs": final_obs,
+            "episode": {"r": r.episode_return, "l": r.episode_length},
+            "_episode": r.done,
+            "log": r.log,
+        }
         if r.states is not None:
             info["final_states"] = r.states
-            info["states"] = jnp.where(r.done[:, None], self._critic_states(data, before, model_fields, task_state), r.states)
+            info["states"] = jnp.where(
+                r.done[:, None], self._critic_states(data, before, model_fields, task_state), r.states
+            )
         if final_task_state:
             info["final_task_state"] = final_task_state
         new_state = MjxState(
@@ -286,28 +324,49 @@ class MjxVecEnv(VecEnv):
         if self._state is None:
             self.reset()
         state = self._state
-        return {"qpos": np.asarray(state.data.qpos), "qvel": np.asarray(state.data.qvel), "act": np.asarray(state.data.act),
-                "qacc_warmstart": np.asarray(state.data.qacc_warmstart), "time": np.asarray(state.data.time),
-                "episode_return": np.asarray(state.episode_return), "episode_length": np.asarray(state.episode_length),
-                "key": np.asarray(jax.random.key_data(state.key)),
-                **{f"model.{field}": np.asarray(value) for field, value in state.model_fields.items()},
-                **{f"task.{name}": np.asarray(value) for name, value in state.task_state.items()},
-                "task.action": np.asarray(state.action)}
+        return {
+            "qpos": np.asarray(state.data.qpos),
+            "qvel": np.asarray(state.data.qvel),
+            "act": np.asarray(state.data.act),
+            "qacc_warmstart": np.asarray(state.data.qacc_warmstart),
+            "time": np.asarray(state.data.time),
+            "episode_return": np.asarray(state.episode_return),
+            "episode_length": np.asarray(state.episode_length),
+            "key": np.asarray(jax.random.key_data(state.key)),
+            **{f"model.{field}": np.asarray(value) for field, value in state.model_fields.items()},
+            **{f"task.{name}": np.asarray(value) for name, value in state.task_state.items()},
+            "task.action": np.asarray(state.action),
+        }
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> jax.Array:
         """Restore worlds saved by state_dict() (same task and world count); returns their observations."""
         if self._state is None:
             self.reset()
-        data = self._state.data.replace(**{name: jnp.asarray(state[name], jnp.float32).reshape(getattr(self._state.data, name).shape)
-                                           for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")})
-        model_fields = {field: jnp.asarray(state[f"model.{field}"]) if f"model.{field}" in state else value
-                        for field, value in self._state.model_fields.items()}  # the worlds' randomized fields
+        data = self._state.data.replace(
+            **{
+                name: jnp.asarray(state[name], jnp.float32).reshape(getattr(self._state.data, name).shape)
+                for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")
+            }
+        )
+        model_fields = {
+            field: jnp.asarray(state[f"model.{field}"]) if f"model.{field}" in state else value
+            for field, value in self._state.model_fields.items()
+        }  # the worlds' randomized fields
         data, before = self._refresh_fn(data, model_fields)
-        task_state, action = self._given_task_state({name[len("task."):]: value for name, value in state.items()
-                                                     if name.startswith("task.")})
-        self._state = MjxState(data, jnp.asarray(state["episode_return"], jnp.float32),
-                               jnp.asarray(state["episode_length"], jnp.int32), jnp.zeros((), jnp.int32),
-                               jax.random.wrap_key_data(jnp.asarray(state["key"])), before, model_fields, task_state, action)
+        task_state, action = self._given_task_state(
+            {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
+        )
+        self._state = MjxState(
+            data,
+            jnp.asarray(state["episode_return"], jnp.float32),
+            jnp.asarray(state["episode_length"], jnp.int32),
+            jnp.zeros((), jnp.int32),
+            jax.random.wrap_key_data(jnp.asarray(state["key"])),
+            before,
+            model_fields,
+            task_state,
+            action,
+        )
         if HISTORY in task_state:  # the observations the saved worlds last returned, with their history
             return task_state[HISTORY].reshape(self.num_envs, -1)
         return self._observations(data, before, model_fields, task_state)
@@ -315,9 +374,15 @@ class MjxVecEnv(VecEnv):
     def _given_task_state(self, given: dict) -> tuple[dict, jax.Array]:
         """The task state and last action with the arrays given by name replacing the current ones."""
         current = self._state
-        task_state = {name: jnp.asarray(given[name], jnp.float32).reshape(value.shape) if name in given else value
-                      for name, value in current.task_state.items()}
-        action = jnp.asarray(given["action"], jnp.float32).reshape(current.action.shape) if "action" in given else current.action
+        task_state = {
+            name: jnp.asarray(given[name], jnp.float32).reshape(value.shape) if name in given else value
+            for name, value in current.task_state.items()
+        }
+        action = (
+            jnp.asarray(given["action"], jnp.float32).reshape(current.action.shape)
+            if "action" in given
+            else current.action
+        )
         return task_state, action
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray, task_state: dict | None = None) -> jax.Array:

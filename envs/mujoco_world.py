@@ -32,8 +32,14 @@ class _DataFields:
 
 def _blowups(data) -> int:
     """How often MuJoCo found a non-finite or huge position, velocity or acceleration and reset the data."""
-    return sum(int(data.warning[kind].number) for kind in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
-                                                          mujoco.mjtWarning.mjWARN_BADQACC))
+    return sum(
+        int(data.warning[kind].number)
+        for kind in (
+            mujoco.mjtWarning.mjWARN_BADQPOS,
+            mujoco.mjtWarning.mjWARN_BADQVEL,
+            mujoco.mjtWarning.mjWARN_BADQACC,
+        )
+    )
 
 
 class MujocoWorld:
@@ -68,13 +74,29 @@ class MujocoWorld:
         return {name: np.zeros((1, *shape)) for name, shape in self.task.task_state.items()}
 
     def _hold(self, task_state: dict) -> dict:
-        return {**task_state, **{name: np.asarray(value, np.float64).reshape(1, *self.task.task_state[name])
-                                 for name, value in self.held.items()}}
+        return {
+            **task_state,
+            **{
+                name: np.asarray(value, np.float64).reshape(1, *self.task.task_state[name])
+                for name, value in self.held.items()
+            },
+        }
 
     def state(self) -> MdpState:
         d = self.data
-        return MdpState(d.qpos[None], d.qvel[None], d.ctrl[None], self.before, _DataFields(d), self.model.body_mass[None], self.dt,
-                        self.action, self.task_state, self.task_state, self.uniform)
+        return MdpState(
+            d.qpos[None],
+            d.qvel[None],
+            d.ctrl[None],
+            self.before,
+            _DataFields(d),
+            self.model.body_mass[None],
+            self.dt,
+            self.action,
+            self.task_state,
+            self.task_state,
+            self.uniform,
+        )
 
     def observation(self) -> np.ndarray:
         """(1, obs_dim) float32, as the engines return it."""
@@ -91,15 +113,22 @@ class MujocoWorld:
         mujoco.mj_resetData(model, data)
         scale, velocity_scale = task.reset_noise_scale, task.velocity_noise_scale
         qpos = model.qpos0 + self.rng.uniform(-scale, scale, model.nq)
-        qvel = (self.rng.standard_normal(model.nv) * velocity_scale if task.qvel_noise == "normal"
-                else self.rng.uniform(-velocity_scale, velocity_scale, model.nv))
+        qvel = (
+            self.rng.standard_normal(model.nv) * velocity_scale
+            if task.qvel_noise == "normal"
+            else self.rng.uniform(-velocity_scale, velocity_scale, model.nv)
+        )
         uniform = self.rng.random((1, task.reset_uniforms))
         if task.finish_reset is not None:
             qpos, qvel = task.finish_reset(np, qpos[None], qvel[None], uniform)
             qpos, qvel = qpos[0], qvel[0]
         fresh = task.reset_state(np, uniform) if task.reset_state is not None else {}
-        self.task_state = self._hold({name: np.asarray(fresh.get(name, zero), np.float64).reshape(zero.shape)
-                                      for name, zero in self._zero_task_state().items()})
+        self.task_state = self._hold(
+            {
+                name: np.asarray(fresh.get(name, zero), np.float64).reshape(zero.shape)
+                for name, zero in self._zero_task_state().items()
+            }
+        )
         data.qpos[:], data.qvel[:] = qpos, qvel
         return self._refresh()
 
@@ -111,8 +140,10 @@ class MujocoWorld:
         given = dict(task_state or {})
         if "action" in given:
             self.action = np.asarray(given.pop("action"), np.float64).reshape(self.action.shape)
-        self.task_state = {name: np.asarray(given[name], np.float64).reshape(value.shape) if name in given else value
-                           for name, value in self.task_state.items()}
+        self.task_state = {
+            name: np.asarray(given[name], np.float64).reshape(value.shape) if name in given else value
+            for name, value in self.task_state.items()
+        }
         return self._refresh()
 
     def step(self, action, ctrl=None) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -123,7 +154,9 @@ class MujocoWorld:
         if ctrl is not None:
             data.ctrl[:] = np.asarray(ctrl, np.float64).reshape(-1)
         else:
-            data.ctrl[:] = self.action[0] if self.ctrl_scale is None else self.ctrl_offset + self.ctrl_scale * self.action[0]
+            data.ctrl[:] = (
+                self.action[0] if self.ctrl_scale is None else self.ctrl_offset + self.ctrl_scale * self.action[0]
+            )
         # MuJoCo resets the data of a simulation that blew up (and counts it): that is an unstable step, not a state
         blowups = _blowups(data)
         for _ in range(task.frame_skip):
@@ -154,6 +187,10 @@ class MujocoWorld:
         truncated = self.episode_length >= task.max_episode_steps and not terminated
         if task.tracked is not None:
             self.before = np.array(task.tracked(np, state))
-        info = {"reward_terms": {name: float(np.asarray(term).reshape(-1)[0]) for name, term in terms.items()},
-                "terminations": ends, "finite": finite, "unstable": unstable}
+        info = {
+            "reward_terms": {name: float(np.asarray(term).reshape(-1)[0]) for name, term in terms.items()},
+            "terminations": ends,
+            "finite": finite,
+            "unstable": unstable,
+        }
         return observation, reward, terminated, truncated, info

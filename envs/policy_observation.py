@@ -40,7 +40,9 @@ TERMS = {
     "base_lin_vel": lambda r, command, last_action, default: base_lin_vel(r),  # m/s, base frame
     "base_ang_vel": lambda r, command, last_action, default: r.base_ang_vel,  # rad/s, base frame
     # the unit gravity direction in the base frame: (0, 0, -1) upright
-    "projected_gravity": lambda r, command, last_action, default: rotate_inverse(r.base_quat, np.array([0.0, 0.0, -1.0])),
+    "projected_gravity": lambda r, command, last_action, default: rotate_inverse(
+        r.base_quat, np.array([0.0, 0.0, -1.0])
+    ),
     "command": lambda r, command, last_action, default: command,  # vx, vy (m/s, base frame), yaw rate (rad/s)
     "joint_pos": lambda r, command, last_action, default: r.joint_pos - default,  # rad, from the default pose
     "joint_vel": lambda r, command, last_action, default: r.joint_vel,  # rad/s
@@ -68,8 +70,13 @@ class MujocoSensors:
 
     def read(self, data) -> RobotReading:
         qpos, qvel, base, dof = data.qpos, data.qvel, self.base_qpos, self.base_qvel
-        return RobotReading(qpos[base + 3:base + 7].copy(), qvel[dof:dof + 3].copy(), qvel[dof + 3:dof + 6].copy(),
-                            qpos[self.joint_qpos].copy(), qvel[self.joint_qvel].copy())
+        return RobotReading(
+            qpos[base + 3 : base + 7].copy(),
+            qvel[dof : dof + 3].copy(),
+            qvel[dof + 3 : dof + 6].copy(),
+            qpos[self.joint_qpos].copy(),
+            qvel[self.joint_qvel].copy(),
+        )
 
 
 class PolicyObservation:
@@ -82,7 +89,9 @@ class PolicyObservation:
         self.terms = observation["terms"]
         unknown = [term["name"] for term in self.terms if term["name"] not in TERMS]
         if unknown:
-            raise ValueError(f"observation.terms: {unknown[0]!r} is not a term sim2sim computes; known: {', '.join(TERMS)}")
+            raise ValueError(
+                f"observation.terms: {unknown[0]!r} is not a term sim2sim computes; known: {', '.join(TERMS)}"
+            )
         self.size = int(observation["size"])
         self.history_length = int(observation.get("history_length") or 1)
         total = sum(int(term["size"]) for term in self.terms) * self.history_length
@@ -102,9 +111,13 @@ class PolicyObservation:
         command = np.asarray(command, np.float64).reshape(-1)
         last_action = np.asarray(last_action, np.float64).reshape(-1)
         for term in self.terms:
-            value = np.asarray(TERMS[term["name"]](reading, command, last_action, self.default_pose), np.float64).reshape(-1)
+            value = np.asarray(
+                TERMS[term["name"]](reading, command, last_action, self.default_pose), np.float64
+            ).reshape(-1)
             if value.size != term["size"]:
-                raise ValueError(f"observation term {term['name']!r}: {value.size} values, the metadata says {term['size']}")
+                raise ValueError(
+                    f"observation term {term['name']!r}: {value.size} values, the metadata says {term['size']}"
+                )
             value = value * term.get("scale", 1.0)
             if term.get("clip") is not None:
                 value = np.clip(value, -term["clip"], term["clip"])

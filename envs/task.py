@@ -56,7 +56,9 @@ class Randomization:
             if value is None:
                 continue
             if len(value) != 2 or not 0 < value[0] <= value[1]:
-                raise ValueError(f"randomization.{name}: {value!r} is not allowed; must be (low, high) with 0 < low <= high")
+                raise ValueError(
+                    f"randomization.{name}: {value!r} is not allowed; must be (low, high) with 0 < low <= high"
+                )
 
     @property
     def enabled(self) -> bool:
@@ -73,8 +75,10 @@ class Randomization:
 
     def as_dict(self) -> dict:
         """{name: [low, high] or None}, plain enough for YAML."""
-        return {field.name: None if getattr(self, field.name) is None else list(getattr(self, field.name))
-                for field in dataclasses.fields(self)}
+        return {
+            field.name: None if getattr(self, field.name) is None else list(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+        }
 
 
 RESET_NOISE_KINDS = ("uniform", "normal")
@@ -97,11 +101,15 @@ class JointPositionActions:
         count = len(self.joint_names)
         for name in ("default_pose", "scale", "stiffness", "damping"):
             if len(getattr(self, name)) != count:
-                raise ValueError(f"joint_actions.{name}: {len(getattr(self, name))} values is not allowed; "
-                                 f"must be one per joint ({count})")
+                raise ValueError(
+                    f"joint_actions.{name}: {len(getattr(self, name))} values is not allowed; "
+                    f"must be one per joint ({count})"
+                )
 
     def as_dict(self) -> dict:
-        return {name: list(getattr(self, name)) for name in ("joint_names", "default_pose", "scale", "stiffness", "damping")}
+        return {
+            name: list(getattr(self, name)) for name in ("joint_names", "default_pose", "scale", "stiffness", "damping")
+        }
 
 
 @dataclass(frozen=True)
@@ -178,16 +186,23 @@ class TaskSpec:
         return self.reset_noise_scale if self.qvel_noise_scale is None else self.qvel_noise_scale
 
     def __post_init__(self):
-        if not isinstance(self.observation_history, int) or isinstance(self.observation_history, bool) \
-                or self.observation_history < 1:
-            raise ValueError(f"observation_history: {self.observation_history!r} is not allowed; must be an integer >= 1 "
-                             "(the number of steps of observations the policy sees; 1: no history)")
+        if (
+            not isinstance(self.observation_history, int)
+            or isinstance(self.observation_history, bool)
+            or self.observation_history < 1
+        ):
+            raise ValueError(
+                f"observation_history: {self.observation_history!r} is not allowed; must be an integer >= 1 "
+                "(the number of steps of observations the policy sees; 1: no history)"
+            )
         if self.frame_skip < 1:
             raise ValueError(f"frame_skip: {self.frame_skip} is not allowed; must be >= 1")
         if self.max_episode_steps < 1:
             raise ValueError(f"max_episode_steps: {self.max_episode_steps} is not allowed; must be >= 1")
         if self.qvel_noise not in RESET_NOISE_KINDS:
-            raise ValueError(f"qvel_noise: {self.qvel_noise!r} is not allowed; choose one of {', '.join(RESET_NOISE_KINDS)}")
+            raise ValueError(
+                f"qvel_noise: {self.qvel_noise!r} is not allowed; choose one of {', '.join(RESET_NOISE_KINDS)}"
+            )
         for name in ("reset_noise_scale", "qvel_noise_scale"):
             value = getattr(self, name)
             if value is not None and not value >= 0:
@@ -206,8 +221,10 @@ class TaskSpec:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: {value!r} is not allowed; must be a positive integer or None")
         if (self.states is None) != (self.single_state_space is None):
-            raise ValueError(f"states: {self.states!r} with single_state_space {self.single_state_space!r} is not allowed; "
-                             "a critic group needs both (or neither)")
+            raise ValueError(
+                f"states: {self.states!r} with single_state_space {self.single_state_space!r} is not allowed; "
+                "a critic group needs both (or neither)"
+            )
         if not isinstance(self.randomization, Randomization):
             raise ValueError(f"randomization: {self.randomization!r} is not allowed; must be an envs.Randomization")
 

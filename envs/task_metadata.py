@@ -29,10 +29,15 @@ def _actuators(model) -> dict:
 
     joints, stiffness, damping = [], [], []
     for index in range(model.nu):
-        on_joint = int(model.actuator_trntype[index]) in (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT))
+        on_joint = int(model.actuator_trntype[index]) in (
+            int(mujoco.mjtTrn.mjTRN_JOINT),
+            int(mujoco.mjtTrn.mjTRN_JOINTINPARENT),
+        )
         joints.append(model.joint(int(model.actuator_trnid[index, 0])).name if on_joint else None)
         kp, bias = model.actuator_gainprm[index, 0], model.actuator_biasprm[index]
-        is_position = int(model.actuator_biastype[index]) == int(mujoco.mjtBias.mjBIAS_AFFINE) and bias[1] == -kp and kp > 0
+        is_position = (
+            int(model.actuator_biastype[index]) == int(mujoco.mjtBias.mjBIAS_AFFINE) and bias[1] == -kp and kp > 0
+        )
         stiffness.append(float(kp) if is_position else None)
         damping.append(float(-bias[2]) if is_position else None)
     joint_ids = [int(model.actuator_trnid[index, 0]) for index in range(model.nu) if joints[index] is not None]
@@ -49,7 +54,9 @@ def _actuators(model) -> dict:
 def _merge(base: dict, extra: dict) -> dict:
     merged = dict(base)
     for key, value in extra.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -61,25 +68,49 @@ def task_metadata(task: TaskSpec, model=None) -> dict:
     actuators = _actuators(model)
     metadata = {
         "task": task.name,
-        "model": {"mjcf": str(task.mjcf) if task.mjcf else None, "file": os.path.basename(str(task.mjcf)) if task.mjcf else None,
-                  # where the model is built at load (from MuJoCo Menagerie, read under MENAGERIE_ROOT), with its edits
-                  "builder": f"{task.model_spec.__module__}.{task.model_spec.__qualname__}" if task.model_spec else None,
-                  "nq": int(model.nq), "nv": int(model.nv),
-                  "nu": int(model.nu), "edited_at_load": task.edit_model is not None or task.model_spec is not None,
-                  "integrator": _INTEGRATORS.get(int(model.opt.integrator), int(model.opt.integrator))},
-        "control": {"period": control_period, "frequency": 1.0 / control_period, "frame_skip": task.frame_skip,
-                    "physics_timestep": float(model.opt.timestep)},
+        "model": {
+            "mjcf": str(task.mjcf) if task.mjcf else None,
+            "file": os.path.basename(str(task.mjcf)) if task.mjcf else None,
+            # where the model is built at load (from MuJoCo Menagerie, read under MENAGERIE_ROOT), with its edits
+            "builder": f"{task.model_spec.__module__}.{task.model_spec.__qualname__}" if task.model_spec else None,
+            "nq": int(model.nq),
+            "nv": int(model.nv),
+            "nu": int(model.nu),
+            "edited_at_load": task.edit_model is not None or task.model_spec is not None,
+            "integrator": _INTEGRATORS.get(int(model.opt.integrator), int(model.opt.integrator)),
+        },
+        "control": {
+            "period": control_period,
+            "frequency": 1.0 / control_period,
+            "frame_skip": task.frame_skip,
+            "physics_timestep": float(model.opt.timestep),
+        },
         "episode": {"max_steps": task.max_episode_steps, "solved_return": task.solved_return},
         "observation": {
-            "size": observation_size, "history_length": task.observation_history, "scale": None, "clip": None, "noise": None,
-            "terms": [{"name": "observations", "size": observation_size,
-                       "description": inspect.cleandoc(task.observations.__doc__ or "")}]},
+            "size": observation_size,
+            "history_length": task.observation_history,
+            "scale": None,
+            "clip": None,
+            "noise": None,
+            "terms": [
+                {
+                    "name": "observations",
+                    "size": observation_size,
+                    "description": inspect.cleandoc(task.observations.__doc__ or ""),
+                }
+            ],
+        },
         "action": {
-            "size": int(np.prod(action_space.shape)), "kind": "continuous", "target": "ctrl",
-            "low": _floats(action_space.low), "high": _floats(action_space.high),
-            "scale": [1.0] * model.nu, "offset": [0.0] * model.nu,
+            "size": int(np.prod(action_space.shape)),
+            "kind": "continuous",
+            "target": "ctrl",
+            "low": _floats(action_space.low),
+            "high": _floats(action_space.high),
+            "scale": [1.0] * model.nu,
+            "offset": [0.0] * model.nu,
             "to_ctrl": "ctrl = offset + scale * clip(actions, low, high), held for frame_skip physics steps",
-            **actuators},
+            **actuators,
+        },
         "commands": None,
     }
     return _merge(metadata, _task_layer(task))
@@ -92,11 +123,16 @@ def _task_layer(task: TaskSpec) -> dict:
     joints = task.joint_actions
     if joints is not None:
         extra["action"] = {
-            "target": "joint_position", "joints": list(joints.joint_names), "offset": list(joints.default_pose),
-            "scale": list(joints.scale), "default_joint_pos": list(joints.default_pose),
-            "stiffness": list(joints.stiffness), "damping": list(joints.damping),
+            "target": "joint_position",
+            "joints": list(joints.joint_names),
+            "offset": list(joints.default_pose),
+            "scale": list(joints.scale),
+            "default_joint_pos": list(joints.default_pose),
+            "stiffness": list(joints.stiffness),
+            "damping": list(joints.damping),
             "to_ctrl": "joint targets = offset + scale * clip(actions, low, high), held for frame_skip physics steps; "
-                       "torque = stiffness * (target - q) - damping * qdot"}
+            "torque = stiffness * (target - q) - damping * qdot",
+        }
     declared = {key: value for key, value in task.metadata.items() if key != "observation_layout"}
     if "observation_layout" in task.metadata:
         declared = _merge(declared, {"observation": {"terms": task.metadata["observation_layout"]}})

@@ -30,8 +30,10 @@ class SimulationError(RuntimeError):
 
 
 def nonfinite_error(task_name: str, count: int) -> SimulationError:
-    return SimulationError(f"simulation: {count} world-steps of task {task_name!r} produced NaN or inf (state or "
-                           "reward); those worlds were reset. Lower the timestep or check the actions")
+    return SimulationError(
+        f"simulation: {count} world-steps of task {task_name!r} produced NaN or inf (state or "
+        "reward); those worlds were reset. Lower the timestep or check the actions"
+    )
 
 
 class VecEnv(abc.ABC):
@@ -74,4 +76,6 @@ class VecEnv(abc.ABC):
     def check_actions_shape(self, shape: tuple[int, ...]) -> None:
         expected = (self.num_envs, *self.single_action_space.shape)
         if tuple(shape) != expected:
-            raise ValueError(f"actions: shape {tuple(shape)} is not allowed; expected {expected} (num_envs, *action_shape)")
+            raise ValueError(
+                f"actions: shape {tuple(shape)} is not allowed; expected {expected} (num_envs, *action_shape)"
+            )

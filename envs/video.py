@@ -31,7 +31,9 @@ class VideoRecorder:
     def write(self) -> str:
         import imageio.v2 as imageio
 
-        with imageio.get_writer(self.path, fps=self.fps, codec="libx264", macro_block_size=1, ffmpeg_log_level="error") as writer:
+        with imageio.get_writer(
+            self.path, fps=self.fps, codec="libx264", macro_block_size=1, ffmpeg_log_level="error"
+        ) as writer:
             for frame in self.frames:
                 writer.append_data(frame)
         self.renderer.close()

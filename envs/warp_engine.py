@@ -7,11 +7,10 @@ and replayed on Warp's stream, ordered against torch's stream by events, so the 
 
 from __future__ import annotations
 
+import mujoco_warp as mjw
 import numpy as np
 import torch
 import warp as wp
-
-import mujoco_warp as mjw
 
 from . import contact_frames
 from . import randomization as dr
@@ -20,9 +19,15 @@ from .task import HISTORY, MdpState, TaskSpec, load_model
 from .vec_env import SimulationError, VecEnv, nonfinite_error
 
 # overflows of the contact and constraint buffers (not solver iteration limits, which are not errors)
-_BUFFER_OVERFLOWS = int(mjw.OverflowType.NEFC | mjw.OverflowType.NJMAX_NNZ | mjw.OverflowType.BROADPHASE
-                        | mjw.OverflowType.NARROWPHASE | mjw.OverflowType.CCD | mjw.OverflowType.NVMAX
-                        | mjw.OverflowType.EPA_HORIZON)
+_BUFFER_OVERFLOWS = int(
+    mjw.OverflowType.NEFC
+    | mjw.OverflowType.NJMAX_NNZ
+    | mjw.OverflowType.BROADPHASE
+    | mjw.OverflowType.NARROWPHASE
+    | mjw.OverflowType.CCD
+    | mjw.OverflowType.NVMAX
+    | mjw.OverflowType.EPA_HORIZON
+)
 
 
 class _DataFields:
@@ -43,7 +48,9 @@ class _DataFields:
 class WarpVecEnv(VecEnv):
     framework = "torch"
 
-    def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0, cuda_graphs: bool = True):
+    def __init__(
+        self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0, cuda_graphs: bool = True
+    ):
         """`cuda_graphs`: on CUDA, replay the physics as captured graphs (False: launch its kernels one by one, to
         check the graphs against)."""
         wp.config.log_level = wp.LOG_WARNING  # no banner or per-module compile lines in training logs
@@ -80,8 +87,10 @@ class WarpVecEnv(VecEnv):
         # domain randomization: per-world model fields, their MJCF values, and how many factors each world draws
         self._dr_ranges = dr.enabled(task.randomization)
         self._dr_counts = dr.factor_shapes(self.mj_model, task.randomization)
-        self._dr_nominal = {name: torch.as_tensor(value, device=self.device)
-                            for name, value in dr.nominal_fields(self.mj_model, task.randomization).items()}
+        self._dr_nominal = {
+            name: torch.as_tensor(value, device=self.device)
+            for name, value in dr.nominal_fields(self.mj_model, task.randomization).items()
+        }
         self._dr_views = {name: wp.to_torch(getattr(self._model, name)) for name in self._dr_nominal}
         body_mass = wp.to_torch(self._model.body_mass)
         self._body_mass = body_mass if body_mass.shape[0] == num_envs else body_mass.expand(num_envs, -1)
@@ -95,12 +104,18 @@ class WarpVecEnv(VecEnv):
         self._action_high = torch.as_tensor(task.single_action_space.high, device=self.device)
         self._before = None  # the task's tracked quantity at the start of the coming step
         # the task layer: per-world task state, the last clipped action, this step's uniforms, joint-position targets
-        self._task_state = {name: torch.zeros((num_envs, *shape), device=self.device) for name, shape in task.engine_task_state.items()}
+        self._task_state = {
+            name: torch.zeros((num_envs, *shape), device=self.device) for name, shape in task.engine_task_state.items()
+        }
         self._action = torch.zeros((num_envs, *task.single_action_space.shape), device=self.device)
         self._uniform = self._draw(task.step_uniforms)
         joints = task.joint_actions
-        self._ctrl_offset = None if joints is None else torch.as_tensor(joints.default_pose, dtype=torch.float32, device=self.device)
-        self._ctrl_scale = None if joints is None else torch.as_tensor(joints.scale, dtype=torch.float32, device=self.device)
+        self._ctrl_offset = (
+            None if joints is None else torch.as_tensor(joints.default_pose, dtype=torch.float32, device=self.device)
+        )
+        self._ctrl_scale = (
+            None if joints is None else torch.as_tensor(joints.scale, dtype=torch.float32, device=self.device)
+        )
         self._graphs = {}
         self._cuda = wp.get_device(self.device).is_cuda
         # Warp works on its own stream: a graph cannot be captured on torch's default (legacy) stream. Each launch
@@ -112,7 +127,9 @@ class WarpVecEnv(VecEnv):
             if task.forward_on_reset:
                 self._graphs["forward"] = self._capture(self._forward)
         if self._cuda:
-            wp.synchronize_device(self.device)  # the model and data Warp initialised on its stream, before torch reads them
+            wp.synchronize_device(
+                self.device
+            )  # the model and data Warp initialised on its stream, before torch reads them
 
     @property
     def cuda_graphs(self) -> bool:
@@ -154,8 +171,19 @@ class WarpVecEnv(VecEnv):
         return self._torch_streams[stream.cuda_stream]
 
     def _state(self) -> MdpState:
-        return MdpState(self._qpos, self._qvel, self._ctrl, self._before, self._fields, self._body_mass, self.dt,
-                        self._action, self._task_state, self._task_state, self._uniform)
+        return MdpState(
+            self._qpos,
+            self._qvel,
+            self._ctrl,
+            self._before,
+            self._fields,
+            self._body_mass,
+            self.dt,
+            self._action,
+            self._task_state,
+            self._task_state,
+            self._uniform,
+        )
 
     def _draw(self, count: int) -> torch.Tensor:
         """Per-world numbers uniform in [0, 1) from the env's generator."""
@@ -192,9 +220,14 @@ class WarpVecEnv(VecEnv):
             self._qvel.copy_(torch.where(mask.unsqueeze(-1), qvel, self._qvel))
         if self._task_state:
             fresh = task.reset_state(torch, uniform) if task.reset_state is not None else {}
-            self._task_state = {name: torch.where(mask.view(-1, *([1] * (value.dim() - 1))),
-                                                  fresh[name] if name in fresh else torch.zeros_like(value), value)
-                                for name, value in self._task_state.items()}
+            self._task_state = {
+                name: torch.where(
+                    mask.view(-1, *([1] * (value.dim() - 1))),
+                    fresh[name] if name in fresh else torch.zeros_like(value),
+                    value,
+                )
+                for name, value in self._task_state.items()
+            }
         self._episode_return.masked_fill_(mask, 0.0)
         self._episode_length.masked_fill_(mask, 0)
         if self._dr_ranges:
@@ -209,7 +242,11 @@ class WarpVecEnv(VecEnv):
             self._run("forward", self._forward)
         if self.task.tracked is not None:
             fresh = self.task.tracked(torch, self._state())
-            self._before = fresh.clone() if mask is None or self._before is None else torch.where(mask.unsqueeze(-1), fresh, self._before)
+            self._before = (
+                fresh.clone()
+                if mask is None or self._before is None
+                else torch.where(mask.unsqueeze(-1), fresh, self._before)
+            )
 
     def _observations(self) -> torch.Tensor:
         return self.task.observations(torch, self._state())
@@ -243,7 +280,9 @@ class WarpVecEnv(VecEnv):
         # clip only what reaches the simulator: the agent keeps its sampled action
         # actions made elsewhere (numpy, or torch on another device) are moved here, as Isaac Lab's envs do
         self._action = torch.clamp(torch.as_tensor(actions, device=self.device), self._action_low, self._action_high)
-        self._ctrl.copy_(self._action if self._ctrl_scale is None else self._ctrl_offset + self._ctrl_scale * self._action)
+        self._ctrl.copy_(
+            self._action if self._ctrl_scale is None else self._ctrl_offset + self._ctrl_scale * self._action
+        )
         self._run("physics", self._physics)
         if self.task.step_uniforms:
             self._uniform = self._draw(self.task.step_uniforms)
@@ -291,13 +330,19 @@ class WarpVecEnv(VecEnv):
         overflow = self._overflow & _BUFFER_OVERFLOWS
         worlds = int((overflow != 0).sum().item())
         if worlds:
-            kinds = ", ".join(kind.name for kind in mjw.OverflowType
-                              if kind.value & _BUFFER_OVERFLOWS and kind.value != _BUFFER_OVERFLOWS and bool((overflow & kind.value).any()))
+            kinds = ", ".join(
+                kind.name
+                for kind in mjw.OverflowType
+                if kind.value & _BUFFER_OVERFLOWS
+                and kind.value != _BUFFER_OVERFLOWS
+                and bool((overflow & kind.value).any())
+            )
             self._overflow.zero_()
             raise SimulationError(
                 f"simulation: {worlds} worlds of task {self.task.name!r} overflowed MuJoCo Warp's buffers ({kinds}); their "
                 f"physics is wrong. Raise the task's nconmax (now {self.nconmax}) or njmax (now {self.njmax}), e.g. "
-                f"tasks.make(..., nconmax={2 * self.nconmax}, njmax={2 * self.njmax})")
+                f"tasks.make(..., nconmax={2 * self.nconmax}, njmax={2 * self.njmax})"
+            )
         count = int(self._nonfinite_worlds.item())
         if count:
             self._nonfinite_worlds.zero_()
@@ -305,10 +350,15 @@ class WarpVecEnv(VecEnv):
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything a resumed run needs to continue these worlds exactly where they were."""
-        state = {name: wp.to_torch(getattr(self._data, name)).cpu().numpy().copy()
-                 for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")}
-        state.update(episode_return=self._episode_return.cpu().numpy(), episode_length=self._episode_length.cpu().numpy(),
-                     generator=self._generator.get_state().numpy())
+        state = {
+            name: wp.to_torch(getattr(self._data, name)).cpu().numpy().copy()
+            for name in ("qpos", "qvel", "act", "qacc_warmstart", "time")
+        }
+        state.update(
+            episode_return=self._episode_return.cpu().numpy(),
+            episode_length=self._episode_length.cpu().numpy(),
+            generator=self._generator.get_state().numpy(),
+        )
         state.update({f"model.{field}": view.cpu().numpy().copy() for field, view in self._dr_views.items()})
         state.update({f"task.{name}": value.cpu().numpy().copy() for name, value in self._task_state.items()})
         state["task.action"] = self._action.cpu().numpy().copy()
@@ -325,7 +375,9 @@ class WarpVecEnv(VecEnv):
         for field, view in self._dr_views.items():  # the worlds' randomized masses, frictions, gains
             if f"model.{field}" in state:
                 view.copy_(torch.as_tensor(state[f"model.{field}"], dtype=view.dtype).reshape(view.shape))
-        self._load_task_state({name[len("task."):]: value for name, value in state.items() if name.startswith("task.")})
+        self._load_task_state(
+            {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
+        )
         self._refresh(None)
         if HISTORY in self._task_state:  # the observations the saved worlds last returned, with their history
             return self._task_state[HISTORY].reshape(self.num_envs, -1).clone()
@@ -334,9 +386,15 @@ class WarpVecEnv(VecEnv):
     def _load_task_state(self, given: dict) -> None:
         """Task state (and the last action, "action") from arrays by name; names not given keep their values."""
         if "action" in given:
-            self._action = torch.as_tensor(given["action"], dtype=torch.float32, device=self.device).reshape(self._action.shape)
-        self._task_state = {name: torch.as_tensor(given[name], dtype=value.dtype, device=self.device).reshape(value.shape)
-                            if name in given else value for name, value in self._task_state.items()}
+            self._action = torch.as_tensor(given["action"], dtype=torch.float32, device=self.device).reshape(
+                self._action.shape
+            )
+        self._task_state = {
+            name: torch.as_tensor(given[name], dtype=value.dtype, device=self.device).reshape(value.shape)
+            if name in given
+            else value
+            for name, value in self._task_state.items()
+        }
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray, task_state: dict | None = None) -> torch.Tensor:
         """Put every world in the given state (arrays of shape (num_envs, nq) and (num_envs, nv), and task state

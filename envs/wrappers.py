@@ -26,7 +26,8 @@ class GymnasiumVecEnv(VecEnv):
         if mode != gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(
                 f"autoreset_mode: {mode} is not allowed; create the env with gymnasium.make_vec(id, num_envs, "
-                "vectorization_mode='sync', vector_kwargs={'autoreset_mode': gymnasium.vector.AutoresetMode.SAME_STEP})")
+                "vectorization_mode='sync', vector_kwargs={'autoreset_mode': gymnasium.vector.AutoresetMode.SAME_STEP})"
+            )
         self.env = env
         self.num_envs = env.num_envs
         self.single_observation_space = env.single_observation_space
@@ -52,7 +53,11 @@ class GymnasiumVecEnv(VecEnv):
         obs, reward, terminated, truncated, info = self.env.step(actions.astype(space.dtype, copy=False))
         # a world whose reward or observation is NaN or inf is counted and reported by check_finite(), as the
         # engines report theirs
-        flat_obs = obs.reshape(self.num_envs, -1) if isinstance(obs, np.ndarray) and np.issubdtype(obs.dtype, np.floating) else None
+        flat_obs = (
+            obs.reshape(self.num_envs, -1)
+            if isinstance(obs, np.ndarray) and np.issubdtype(obs.dtype, np.floating)
+            else None
+        )
         finite = np.isfinite(reward) if flat_obs is None else np.isfinite(reward) & np.isfinite(flat_obs).all(-1)
         self._nonfinite_worlds += int((~finite).sum())
         done = terminated | truncated
@@ -62,9 +67,16 @@ class GymnasiumVecEnv(VecEnv):
         if "_final_obs" in info:
             for index in np.flatnonzero(info["_final_obs"]):
                 final_obs[index] = info["final_obs"][index]
-        info = {key: value for key, value in info.items() if key not in ("final_obs", "_final_obs", "final_info", "_final_info")}
-        info.update(final_obs=final_obs, episode={"r": self._episode_return.copy(), "l": self._episode_length.copy()},
-                    _episode=done)
+        info = {
+            key: value
+            for key, value in info.items()
+            if key not in ("final_obs", "_final_obs", "final_info", "_final_info")
+        }
+        info.update(
+            final_obs=final_obs,
+            episode={"r": self._episode_return.copy(), "l": self._episode_length.copy()},
+            _episode=done,
+        )
         self._episode_return[done] = 0
         self._episode_length[done] = 0
         return obs, reward.astype(np.float32), terminated, truncated, info
@@ -151,9 +163,11 @@ class FrameworkEnv:
         if hasattr(self.unwrapped, "check_finite"):  # first: NaN observations make NaN actions, not the other way
             self.unwrapped.check_finite()
         if count:
-            raise SimulationError(f"actions: {count} world-steps were given NaN or inf actions (the simulator takes them "
-                                  "silently); the agent's policy is not finite. Check its update (agent.learning_rate, "
-                                  "agent.grad_norm_clip) or the observations it is given")
+            raise SimulationError(
+                f"actions: {count} world-steps were given NaN or inf actions (the simulator takes them "
+                "silently); the agent's policy is not finite. Check its update (agent.learning_rate, "
+                "agent.grad_norm_clip) or the observations it is given"
+            )
 
     def state_dict(self) -> dict | None:
         """The worlds' state as numpy arrays, for checkpoints; None for envs that cannot save it."""
@@ -182,7 +196,9 @@ def wrap_env(env, framework: str | None = None) -> FrameworkEnv:
     if isinstance(env, gym.vector.VectorEnv):
         env = GymnasiumVecEnv(env)
     if not isinstance(env, VecEnv):
-        raise TypeError(f"env: {type(env).__name__} is not allowed; expected envs.VecEnv or a "
-                        "gymnasium.vector.VectorEnv (gymnasium.make_vec)")
+        raise TypeError(
+            f"env: {type(env).__name__} is not allowed; expected envs.VecEnv or a "
+            "gymnasium.vector.VectorEnv (gymnasium.make_vec)"
+        )
     native = env.framework if env.framework in FRAMEWORKS[:2] else "torch"
     return FrameworkEnv(env, framework or native)

@@ -13,8 +13,8 @@ import dataclasses
 import io
 import json
 import os
-import subprocess
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -65,10 +65,11 @@ def _random_actions(env, count: int):
     """A pool of random action batches, made before timing so that the timing is the simulator's."""
     space = env.action_space
     rng = np.random.default_rng(0)
-    batches = [rng.uniform(space.low, space.high, (env.num_envs, *space.shape)).astype(np.float32) for _ in range(count)]
+    batches = [
+        rng.uniform(space.low, space.high, (env.num_envs, *space.shape)).astype(np.float32) for _ in range(count)
+    ]
     to_agent = converter("numpy", env.framework)
     return [to_device(to_agent(batch), str(env.device)) for batch in batches]
-
 
 
 def sim_rate(env, steps: int) -> float:
@@ -89,7 +90,9 @@ def physics_rate(env, steps: int) -> float:
 
     raw = env.unwrapped
     if not hasattr(raw, "_physics"):
-        raise ValueError(f"--no-task-layer: backend {type(raw).__name__} is not allowed; the bare physics step is timed on warp")
+        raise ValueError(
+            f"--no-task-layer: backend {type(raw).__name__} is not allowed; the bare physics step is timed on warp"
+        )
     pool = [torch.as_tensor(a) for a in _random_actions(env, 8)]
     if raw._ctrl_scale is not None:
         pool = [raw._ctrl_offset + raw._ctrl_scale * torch.clamp(a, raw._action_low, raw._action_high) for a in pool]
@@ -118,8 +121,14 @@ def _wait(array) -> None:
         torch.cuda.synchronize()
 
 
-def train_rate(env, task: str, timesteps: int, compiled: bool | None = None, agent_cfg: str | None = None,
-               framework: str | None = None) -> float:
+def train_rate(
+    env,
+    task: str,
+    timesteps: int,
+    compiled: bool | None = None,
+    agent_cfg: str | None = None,
+    framework: str | None = None,
+) -> float:
     Runner = runner_class(framework or env.framework)
     cfg = Runner.load_cfg_from_yaml(agent_cfg or str(tasks.spec(task).agent_cfg))
     cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
@@ -154,7 +163,9 @@ def peak_memory_mb(env) -> dict:
 
         if wp.is_mempool_enabled(env.device):
             peaks["warp"] = wp.get_mempool_used_mem_high(env.device) / 2**20
-    return {f"peak_{name}_mib": round(value) for name, value in peaks.items()} | {"peak_total_mib": round(sum(peaks.values()))}
+    return {f"peak_{name}_mib": round(value) for name, value in peaks.items()} | {
+        "peak_total_mib": round(sum(peaks.values()))
+    }
 
 
 def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: str | None = None) -> dict:
@@ -168,8 +179,15 @@ def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: 
         physics = physics_rate(env, args.sim_steps)
         sim = (sim + sim_rate(env, args.sim_steps)) / 2
         layer = {"physics_env_steps_per_s": round(physics), "task_layer_cost": round(physics / sim - 1, 3)}
-    row = {"task": task, "backend": backend, "framework": framework, "num_envs": num_envs, "device": str(env.device),
-           "sim_env_steps_per_s": round(sim), **layer}
+    row = {
+        "task": task,
+        "backend": backend,
+        "framework": framework,
+        "num_envs": num_envs,
+        "device": str(env.device),
+        "sim_env_steps_per_s": round(sim),
+        **layer,
+    }
     if args.train_timesteps > 0:
         train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework)
         row.update(train_env_steps_per_s=round(train), train_over_sim=round(train / sim, 3))
@@ -178,8 +196,16 @@ def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: 
 
 def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int, framework: str | None = None) -> dict:
     """One row in a fresh process; a failure (out of memory, say) becomes the row's error."""
-    child = dataclasses.replace(args, task=task, backend=(backend,), num_envs=(num_envs,), json=True, isolate=False, out=None,
-                                framework=(framework,) if framework else None)
+    child = dataclasses.replace(
+        args,
+        task=task,
+        backend=(backend,),
+        num_envs=(num_envs,),
+        json=True,
+        isolate=False,
+        out=None,
+        framework=(framework,) if framework else None,
+    )
     command = [sys.executable, os.path.abspath(__file__)]
     for field in dataclasses.fields(child):
         value = getattr(child, field.name)
@@ -207,7 +233,11 @@ def main() -> None:
     torch.set_num_threads(args.torch_threads)
     names = tasks.names() if args.task == "all" else [args.task]
     world_counts = args.num_envs or ((64, 1024, 4096) if args.task == "all" else (1024,))
-    isolate = args.isolate if args.isolate is not None else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
+    isolate = (
+        args.isolate
+        if args.isolate is not None
+        else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
+    )
     rows = []
     try:
         for task in names:
@@ -215,8 +245,11 @@ def main() -> None:
             for backend in args.backend:
                 for num_envs in world_counts:
                     for framework in args.framework or (None,):
-                        row = (measure_in_child(args, task, backend, num_envs, framework) if isolate
-                               else measure(args, task, backend, num_envs, framework))
+                        row = (
+                            measure_in_child(args, task, backend, num_envs, framework)
+                            if isolate
+                            else measure(args, task, backend, num_envs, framework)
+                        )
                         rows.append(row)
                         if args.json:
                             print(json.dumps(row), flush=True)
@@ -235,8 +268,10 @@ def main() -> None:
 
 def print_table(rows: list[dict]) -> None:
     width = max(len("task"), *(len(row["task"]) for row in rows))
-    print(f"{'task':<{width}} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} "
-          f"{'train/sim':>9} {'peak MiB':>9}")
+    print(
+        f"{'task':<{width}} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} "
+        f"{'train/sim':>9} {'peak MiB':>9}"
+    )
     for row in rows:
         if "error" in row:
             print(f"{row['task']:<{width}} {row['backend']:<7} {'':<9} {row['num_envs']:>8}  failed: {row['error']}")
@@ -246,9 +281,11 @@ def print_table(rows: list[dict]) -> None:
         layer = ""
         if "physics_env_steps_per_s" in row:
             layer = f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: task layer +{100 * row['task_layer_cost']:.0f} %"
-        print(f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
-              f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "
-              f"{'' if ratio is None else f'{ratio:.2f}':>9} {'' if peak is None else f'{peak:,}':>9}{layer}")
+        print(
+            f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
+            f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "
+            f"{'' if ratio is None else f'{ratio:.2f}':>9} {'' if peak is None else f'{peak:,}':>9}{layer}"
+        )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,9 @@ class _Spaces:
 
 
 def checkpoint_path(run_dir: str, checkpoint: str) -> str:
-    path = checkpoint if checkpoint not in ("best", "last") else os.path.join(run_dir, "checkpoints", f"{checkpoint}.pt")
+    path = (
+        checkpoint if checkpoint not in ("best", "last") else os.path.join(run_dir, "checkpoints", f"{checkpoint}.pt")
+    )
     if not os.path.isfile(path):
         raise ValueError(f"--checkpoint: {path} does not exist; choose best, last or the path of a checkpoint file")
     return path
@@ -82,11 +84,24 @@ def export_run(run_dir: str, checkpoint: str = "best", formats=None, output: str
     checked_formats(formats, load_yaml(launch_file).get("framework", "torch") if os.path.isfile(launch_file) else None)
     agent, launch, path = load_agent(run_dir, checkpoint)
     spec = tasks.spec(launch["task"])
-    metadata = {**task_metadata(spec), "run": {"dir": os.path.abspath(run_dir), "checkpoint": os.path.abspath(path),
-                                               "backend": launch.get("backend"), "seed": launch.get("seed")}}
+    metadata = {
+        **task_metadata(spec),
+        "run": {
+            "dir": os.path.abspath(run_dir),
+            "checkpoint": os.path.abspath(path),
+            "backend": launch.get("backend"),
+            "seed": launch.get("seed"),
+        },
+    }
     paths = export_policy(agent, output or os.path.join(run_dir, "exported"), formats=formats, metadata=metadata)
-    return {"run_dir": run_dir, "checkpoint": path, "task": spec.name, "framework": agent_framework(agent),
-            "agent": type(agent).__name__, "files": paths}
+    return {
+        "run_dir": run_dir,
+        "checkpoint": path,
+        "task": spec.name,
+        "framework": agent_framework(agent),
+        "agent": type(agent).__name__,
+        "files": paths,
+    }
 
 
 def main() -> None:

@@ -43,8 +43,15 @@ class GpuCheckArgs:
     backends: tuple[str, ...] = ("warp", "mjx")
     steps: int = 20
     """env steps of the step and graph checks"""
-    checks: tuple[str, ...] = ("step", "warp_graph", "sync_free_rollout", "transfer_guard", "parallel_trainer", "torchrun",
-                               "train")
+    checks: tuple[str, ...] = (
+        "step",
+        "warp_graph",
+        "sync_free_rollout",
+        "transfer_guard",
+        "parallel_trainer",
+        "torchrun",
+        "train",
+    )
     jobs: int = 6
     """checks run side by side (CPU-bound compiles dominate; each process allocates GPU memory only as it needs)"""
     timeout_s: float = 420.0
@@ -56,6 +63,7 @@ class GpuCheckArgs:
 
 
 # ---- the checks (each runs in a process of its own) ----
+
 
 def _random_actions(env, generator_seed: int = 0):
     import numpy as np
@@ -94,8 +102,9 @@ def check_step(args: GpuCheckArgs, task: str, backend: str) -> dict:
     rate = args.steps * env.num_envs / (time.perf_counter() - stepped)
     env.check_finite()  # buffer overflows and non-finite worlds raise here
     device = str(getattr(observations, "device", None) or next(iter(observations.devices())))
-    assert args.device.split(":")[0] in device.lower() or (args.device == "cuda" and "gpu" in device.lower()), \
+    assert args.device.split(":")[0] in device.lower() or (args.device == "cuda" and "gpu" in device.lower()), (
         f"observations on {device}, not {args.device}"
+    )
     assert _finite(observations) and _finite(reward), "non-finite observations or rewards"
     return {"build_and_first_step_s": round(first_step_s, 1), "env_steps_per_s": round(rate), "array_device": device}
 
@@ -116,15 +125,24 @@ def check_warp_graph(args: GpuCheckArgs, task: str) -> dict:
     graphs.reset()
     launches.reset()
     generator = torch.Generator(device=graphs.device).manual_seed(0)
-    low, high = (torch.as_tensor(bound, device=graphs.device) for bound in (spec.single_action_space.low, spec.single_action_space.high))
+    low, high = (
+        torch.as_tensor(bound, device=graphs.device)
+        for bound in (spec.single_action_space.low, spec.single_action_space.high)
+    )
     contacts = graphs.mj_model.ngeom > 1 and graphs.nconmax > 0
     steps, tolerance = (min(args.steps, 5), 1e-3) if contacts else (args.steps, 1e-5)
     worst = 0.0
     for _ in range(steps):
-        actions = low + (high - low) * torch.rand((args.num_envs, *low.shape), generator=generator, device=graphs.device)
+        actions = low + (high - low) * torch.rand(
+            (args.num_envs, *low.shape), generator=generator, device=graphs.device
+        )
         out_graph, out_launch = graphs.step(actions), launches.step(actions)
-        for a, b in [(out_graph[0], out_launch[0]), (out_graph[1], out_launch[1]), (graphs._qpos, launches._qpos),
-                     (graphs._qvel, launches._qvel)]:
+        for a, b in [
+            (out_graph[0], out_launch[0]),
+            (out_graph[1], out_launch[1]),
+            (graphs._qpos, launches._qpos),
+            (graphs._qvel, launches._qvel),
+        ]:
             worst = max(worst, float(((a - b).abs() / (1 + b.abs())).max()))
     assert worst <= tolerance, f"graph and launches differ by {worst:.2e} (relative; allowed {tolerance:.0e})"
     return {"steps": steps, "max_relative_difference": worst, "cuda_graphs": graphs.cuda_graphs}
@@ -165,9 +183,19 @@ def check_sync_free_rollout(args: GpuCheckArgs, task: str) -> dict:
             agent.pre_interaction(timestep=timestep, timesteps=3 * rollouts)
             actions, _ = agent.act(observations, None, timestep=timestep, timesteps=3 * rollouts)
             next_observations, rewards, terminated, truncated, infos = env.step(actions)
-            agent.record_transition(observations=observations, states=None, actions=actions, rewards=rewards,
-                                    next_observations=next_observations, next_states=None, terminated=terminated,
-                                    truncated=truncated, infos=infos, timestep=timestep, timesteps=3 * rollouts)
+            agent.record_transition(
+                observations=observations,
+                states=None,
+                actions=actions,
+                rewards=rewards,
+                next_observations=next_observations,
+                next_states=None,
+                terminated=terminated,
+                truncated=truncated,
+                infos=infos,
+                timestep=timestep,
+                timesteps=3 * rollouts,
+            )
             episodes.record(infos["episode"], infos["_episode"])
             env_log.record(infos["log"])
             observations = next_observations
@@ -217,29 +245,52 @@ def check_parallel_trainer(args: GpuCheckArgs, task: str) -> dict:
         cfg["agent"]["experiment"].update(directory=tempfile.mkdtemp(prefix="gpu-check-"), checkpoint_interval=0)
         parsed = parse_runner_cfg(cfg, Runner.resolve_class)
         models = build_models(parsed.models, env.observation_space, env.action_space, device)
-        agents.append(PPO(models=models, memory=RandomMemory(parsed.agent.rollouts, half, device=device),
-                          observation_space=env.observation_space, action_space=env.action_space, device=device,
-                          cfg=parsed.agent))
+        agents.append(
+            PPO(
+                models=models,
+                memory=RandomMemory(parsed.agent.rollouts, half, device=device),
+                observation_space=env.observation_space,
+                action_space=env.action_space,
+                device=device,
+                cfg=parsed.agent,
+            )
+        )
     before = [torch.nn.utils.parameters_to_vector(agent.policy.parameters()).detach().clone() for agent in agents]
     rollouts = agents[0].cfg.rollouts
-    trainer = ParallelTrainer(env=env, agents=agents, scopes=[half, half],
-                              cfg={"timesteps": 4 * rollouts, "headless": True, "disable_progressbar": True})
+    trainer = ParallelTrainer(
+        env=env,
+        agents=agents,
+        scopes=[half, half],
+        cfg={"timesteps": 4 * rollouts, "headless": True, "disable_progressbar": True},
+    )
     try:
         stats = trainer.train()
         shared = [buffers["actions"].is_cuda for buffers in trainer._buffers]
     finally:
         trainer.close()
-    moved = [float((torch.nn.utils.parameters_to_vector(agent.policy.parameters()) - start).abs().max())
-             for agent, start in zip(agents, before)]
+    moved = [
+        float((torch.nn.utils.parameters_to_vector(agent.policy.parameters()) - start).abs().max())
+        for agent, start in zip(agents, before)
+    ]
     assert all(value > 0 for value in moved), "an agent's weights did not change (its worker did not update)"
     assert stats.timestep == 4 * rollouts
     return {"timesteps": stats.timestep, "shared_buffers_on_cuda": shared, "weight_change": moved}
 
 
-def _train_command(args: GpuCheckArgs, *extra: str, runs_dir: str, launcher: tuple[str, ...] = (sys.executable,)) -> dict:
+def _train_command(
+    args: GpuCheckArgs, *extra: str, runs_dir: str, launcher: tuple[str, ...] = (sys.executable,)
+) -> dict:
     started = time.perf_counter()
-    command = [*launcher, os.path.join(REPO, "launch", "train.py"), "--headless", "--device", args.device,
-               "--runs-dir", runs_dir, *extra]
+    command = [
+        *launcher,
+        os.path.join(REPO, "launch", "train.py"),
+        "--headless",
+        "--device",
+        args.device,
+        "--runs-dir",
+        runs_dir,
+        *extra,
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout_s)
     wall = time.perf_counter() - started
     if completed.returncode != 0:
@@ -251,12 +302,25 @@ def _train_command(args: GpuCheckArgs, *extra: str, runs_dir: str, launcher: tup
 def check_torchrun(args: GpuCheckArgs, task: str) -> dict:
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     launcher = (torchrun,) if os.path.exists(torchrun) else (sys.executable, "-m", "torch.distributed.run")
-    result = _train_command(args, "--task", task, "--timesteps", "64", "--no-stop-when-solved", "--torch-threads", "1",
-                            runs_dir=tempfile.mkdtemp(prefix="gpu-check-"),
-                            launcher=(*launcher, "--standalone", "--nproc-per-node=1"))
+    result = _train_command(
+        args,
+        "--task",
+        task,
+        "--timesteps",
+        "64",
+        "--no-stop-when-solved",
+        "--torch-threads",
+        "1",
+        runs_dir=tempfile.mkdtemp(prefix="gpu-check-"),
+        launcher=(*launcher, "--standalone", "--nproc-per-node=1"),
+    )
     expected = "nccl" if args.device.startswith("cuda") else "gloo"
     assert result.get("process_group") == expected, f"process group {result.get('process_group')}, expected {expected}"
-    return {"process_group": result["process_group"], "env_steps": result["env_steps"], "command_wall_s": result["command_wall_s"]}
+    return {
+        "process_group": result["process_group"],
+        "env_steps": result["env_steps"],
+        "command_wall_s": result["command_wall_s"],
+    }
 
 
 def check_train(args: GpuCheckArgs, task: str, backend: str) -> dict:
@@ -267,15 +331,26 @@ def check_train(args: GpuCheckArgs, task: str, backend: str) -> dict:
     solved = _train_command(args, *extra, runs_dir=runs_dir)
     assert solved["solved"], f"not solved: mean return {solved['mean_return']} after {solved['env_steps']} env steps"
     warm = _train_command(args, *extra, "--timesteps", "16", "--no-stop-when-solved", runs_dir=runs_dir)
-    return {"command_to_solved_s": solved["command_wall_s"], "training_wall_s": solved["wall_s"],
-            "env_steps": solved["env_steps"], "train_env_steps_per_s": solved["env_steps_per_s"],
-            "mean_return": solved["mean_return"], "num_envs": solved["num_envs"],
-            "warm_command_to_first_update_s": warm["command_wall_s"]}
+    return {
+        "command_to_solved_s": solved["command_wall_s"],
+        "training_wall_s": solved["wall_s"],
+        "env_steps": solved["env_steps"],
+        "train_env_steps_per_s": solved["env_steps_per_s"],
+        "mean_return": solved["mean_return"],
+        "num_envs": solved["num_envs"],
+        "warm_command_to_first_update_s": warm["command_wall_s"],
+    }
 
 
-CHECKS = {"step": check_step, "warp_graph": check_warp_graph, "sync_free_rollout": check_sync_free_rollout,
-          "transfer_guard": check_transfer_guard, "parallel_trainer": check_parallel_trainer, "torchrun": check_torchrun,
-          "train": check_train}
+CHECKS = {
+    "step": check_step,
+    "warp_graph": check_warp_graph,
+    "sync_free_rollout": check_sync_free_rollout,
+    "transfer_guard": check_transfer_guard,
+    "parallel_trainer": check_parallel_trainer,
+    "torchrun": check_torchrun,
+    "train": check_train,
+}
 
 
 def _block(array) -> None:
@@ -288,6 +363,7 @@ def _block(array) -> None:
 
 
 # ---- the driver ----
+
 
 def plan(args: GpuCheckArgs) -> tuple[list[dict], list[dict]]:
     """(checks that may run side by side, timed checks that run alone afterwards)."""
@@ -305,10 +381,16 @@ def plan(args: GpuCheckArgs) -> tuple[list[dict], list[dict]]:
         steps = [{"check": "step", "task": name, "backend": backend} for backend in args.backends for name in names]
         side_by_side += sorted(steps, key=lambda c: (c["backend"] != "mjx", c["task"].startswith("cartpole")))
     if "warp" in args.backends:
-        side_by_side += [{"check": "warp_graph", "task": name} for name in ("cartpole", "ant")
-                         if "warp_graph" in wanted and name in names]
-        side_by_side += [{"check": "sync_free_rollout", "task": name} for name in ("cartpole", "ant")
-                         if "sync_free_rollout" in wanted and name in names]
+        side_by_side += [
+            {"check": "warp_graph", "task": name}
+            for name in ("cartpole", "ant")
+            if "warp_graph" in wanted and name in names
+        ]
+        side_by_side += [
+            {"check": "sync_free_rollout", "task": name}
+            for name in ("cartpole", "ant")
+            if "sync_free_rollout" in wanted and name in names
+        ]
         side_by_side += [{"check": c, "task": "cartpole"} for c in ("parallel_trainer", "torchrun") if c in wanted]
     if "mjx" in args.backends and "transfer_guard" in wanted:
         side_by_side.append({"check": "transfer_guard", "task": "cartpole"})
@@ -331,8 +413,11 @@ def run_one(args: GpuCheckArgs, check: dict) -> dict:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout_s, env=env)
         output = completed.stdout + completed.stderr
         lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARK)]
-        result = json.loads(lines[-1][len(RESULT_MARK):]) if lines else {
-            "ok": False, "error": f"exited {completed.returncode}: {output[-2000:]}"}
+        result = (
+            json.loads(lines[-1][len(RESULT_MARK) :])
+            if lines
+            else {"ok": False, "error": f"exited {completed.returncode}: {output[-2000:]}"}
+        )
     except subprocess.TimeoutExpired:
         result = {"ok": False, "error": f"still running after {args.timeout_s:.0f} s"}
     return {**check, **result, "wall_s": round(time.perf_counter() - started, 1)}
@@ -354,11 +439,19 @@ def run_in_this_process(args: GpuCheckArgs) -> None:
 def environment() -> dict:
     import torch
 
-    info = {"python": sys.version.split()[0], "torch": torch.__version__, "torch_cuda": torch.version.cuda,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    info = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
     try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,memory.total", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=30).stdout.strip()
+        driver = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
         info["driver_and_memory"] = driver or None
     except (OSError, subprocess.SubprocessError):
         info["driver_and_memory"] = None
@@ -402,8 +495,10 @@ def main() -> None:
     print(f"\n{'check':<18} {'task':<26} {'backend':<7} {'ok':<4} {'wall s':>7}  detail")
     for result in results[1:]:
         detail = {k: v for k, v in result.items() if k not in ("check", "task", "backend", "ok", "wall_s")}
-        print(f"{result['check']:<18} {result.get('task', ''):<26} {result.get('backend', ''):<7} "
-              f"{'yes' if result['ok'] else 'NO':<4} {result['wall_s']:>7}  {json.dumps(detail)[:150]}")
+        print(
+            f"{result['check']:<18} {result.get('task', ''):<26} {result.get('backend', ''):<7} "
+            f"{'yes' if result['ok'] else 'NO':<4} {result['wall_s']:>7}  {json.dumps(detail)[:150]}"
+        )
     failed = [r for r in results if not r["ok"]]
     print(f"\n{len(results) - 1 - len(failed)} passed, {len(failed)} failed in {time.perf_counter() - started:.0f} s")
     sys.exit(1 if failed else 0)

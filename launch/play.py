@@ -27,13 +27,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
-from tasks.locomotion.evaluation import (  # noqa: E402
-    TRACKING_ERROR, hold_command, takes_commands, with_tracking_error, without_pushes)
 from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
+from tasks.locomotion.evaluation import (  # noqa: E402
+    TRACKING_ERROR,
+    hold_command,
+    takes_commands,
+    with_tracking_error,
+    without_pushes,
+)
 from toolkit.cli import run_main  # noqa: E402
-from toolkit.registry import env_framework, runner_class  # noqa: E402
 from toolkit.devices import resolve_device  # noqa: E402
+from toolkit.registry import env_framework, runner_class  # noqa: E402
 from toolkit.runner_cfg import load_yaml  # noqa: E402
 
 
@@ -69,25 +74,37 @@ def check_video_path(path: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not path.endswith(".mp4"):
         raise ValueError(f"--video: {path!r} is not allowed; expected a file name ending in .mp4")
-    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK) or \
-            (os.path.exists(path) and not os.access(path, os.W_OK)):
-        reason = "it is a folder" if os.path.isdir(path) else f"{folder} does not exist" if not os.path.isdir(folder) \
+    if (
+        os.path.isdir(path)
+        or not os.path.isdir(folder)
+        or not os.access(folder, os.W_OK)
+        or (os.path.exists(path) and not os.access(path, os.W_OK))
+    ):
+        reason = (
+            "it is a folder"
+            if os.path.isdir(path)
+            else f"{folder} does not exist"
+            if not os.path.isdir(folder)
             else "it cannot be written here (permissions)"
+        )
         raise ValueError(f"--video: {path!r} is not allowed; {reason}")
 
 
 def checkpoint_path(run_dir: str, checkpoint: str) -> str:
-    path = checkpoint if checkpoint not in ("best", "last") else os.path.join(run_dir, "checkpoints", f"{checkpoint}.pt")
+    path = (
+        checkpoint if checkpoint not in ("best", "last") else os.path.join(run_dir, "checkpoints", f"{checkpoint}.pt")
+    )
     if not os.path.isfile(path):
         raise ValueError(f"--checkpoint: {path} does not exist; choose best, last or the path of a checkpoint file")
     return path
 
 
 def play(args: PlayArgs) -> dict:
-    import torch
 
     if args.episodes < 1 or args.num_envs < 1:
-        raise ValueError(f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive")
+        raise ValueError(
+            f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive"
+        )
     if args.max_steps is not None and args.max_steps < 1:
         raise ValueError(f"--max-steps: {args.max_steps} is not allowed; must be positive")
     if args.video and importlib.util.find_spec("imageio_ffmpeg") is None:
@@ -109,7 +126,9 @@ def play(args: PlayArgs) -> dict:
         task = without_pushes(task)
     if commanded:  # each world's tracking error summed on the device, read where its episode ends
         task = with_tracking_error(task if args.command is None else hold_command(task, args.command))
-    env = envs.wrap_env(envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework))
+    env = envs.wrap_env(
+        envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework)
+    )
     cfg["trainer"].update(headless=True, disable_progressbar=True)
     agent = runner_class(framework)(env, cfg).agent
     agent.load(path)
@@ -117,8 +136,9 @@ def play(args: PlayArgs) -> dict:
     recorder = None
     if args.video:
         task = env.unwrapped.task  # the model with a robot's visual meshes (training drops them), at the control rate
-        recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera,
-                                 fps=1.0 / env.unwrapped.dt)
+        recorder = VideoRecorder(
+            load_model(task, render=True), args.video, args.width, args.height, args.camera, fps=1.0 / env.unwrapped.dt
+        )
 
     returns, lengths, falls, tracking = [], [], [], []
     observations, _ = env.reset()
@@ -134,9 +154,19 @@ def play(args: PlayArgs) -> dict:
         actions = actions if args.stochastic else outputs["mean_actions"]
         next_observations, rewards, terminated, truncated, info = env.step(actions)
         # an agent in evaluation mode learns nothing here; a recurrent one zeroes the state of worlds whose episode ended
-        agent.record_transition(observations=observations, states=states, actions=actions, rewards=rewards,
-                                next_observations=next_observations, next_states=env.state(), terminated=terminated,
-                                truncated=truncated, infos=info, timestep=timestep, timesteps=0)
+        agent.record_transition(
+            observations=observations,
+            states=states,
+            actions=actions,
+            rewards=rewards,
+            next_observations=next_observations,
+            next_states=env.state(),
+            terminated=terminated,
+            truncated=truncated,
+            infos=info,
+            timestep=timestep,
+            timesteps=0,
+        )
         observations = next_observations
         ended = _host(info["_episode"])  # the one read per step: the rest only where an episode ended
         timestep += 1
@@ -151,24 +181,46 @@ def play(args: PlayArgs) -> dict:
         falls += _host(terminated)[ended].astype(bool).tolist()
         if commanded:
             tracking += (_host(info["final_task_state"][TRACKING_ERROR])[ended] / episode_lengths[ended, None]).tolist()
-    result = {"run_dir": args.run, "checkpoint": path, "task": task.name, "episodes": len(returns),
-              "mean_return": sum(returns) / len(returns), "mean_length": sum(lengths) / len(lengths),
-              "returns": returns, "lengths": lengths, "terminated": sum(falls)}
+    result = {
+        "run_dir": args.run,
+        "checkpoint": path,
+        "task": task.name,
+        "episodes": len(returns),
+        "mean_return": sum(returns) / len(returns),
+        "mean_length": sum(lengths) / len(lengths),
+        "returns": returns,
+        "lengths": lengths,
+        "terminated": sum(falls),
+    }
     if commanded:  # per episode, and their means: m/s (linear, base frame xy) and rad/s (yaw rate)
-        result.update(command=None if args.command is None else list(args.command), falls=sum(falls),
-                      fell=falls, tracking_error_lin=[error[0] for error in tracking],
-                      tracking_error_yaw=[error[1] for error in tracking],
-                      mean_tracking_error_lin=float(np.mean([error[0] for error in tracking])),
-                      mean_tracking_error_yaw=float(np.mean([error[1] for error in tracking])))
+        result.update(
+            command=None if args.command is None else list(args.command),
+            falls=sum(falls),
+            fell=falls,
+            tracking_error_lin=[error[0] for error in tracking],
+            tracking_error_yaw=[error[1] for error in tracking],
+            mean_tracking_error_lin=float(np.mean([error[0] for error in tracking])),
+            mean_tracking_error_yaw=float(np.mean([error[1] for error in tracking])),
+        )
     if recorder is not None:
-        result.update(video=recorder.write(), video_frames=len(recorder.frames), video_fps=recorder.fps,
-                      video_episode_length=recorded_length)
+        result.update(
+            video=recorder.write(),
+            video_frames=len(recorder.frames),
+            video_fps=recorder.fps,
+            video_episode_length=recorded_length,
+        )
         if args.wandb:
             from toolkit.loggers import WandbLogger
 
             name = os.path.basename(os.path.normpath(args.run))
-            logger = WandbLogger(args.run, config={}, project=launch.get("wandb_project", "simtrain"),
-                                 entity=launch.get("wandb_entity"), name=name, run_id=name)
+            logger = WandbLogger(
+                args.run,
+                config={},
+                project=launch.get("wandb_project", "simtrain"),
+                entity=launch.get("wandb_entity"),
+                name=name,
+                run_id=name,
+            )
             logger.log_video(result["video"], fps=recorder.fps)
             logger.close()
     return result
@@ -184,12 +236,26 @@ def main() -> None:
     result = run_main("play", lambda: play(args), lambda: args.run)
     legged = "falls" in result
     for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
-        tracking = (f", tracking error {result['tracking_error_lin'][index]:.3f} m/s, {result['tracking_error_yaw'][index]:.3f} "
-                    f"rad/s{', fell' if result['fell'][index] else ''}") if legged else ""
+        tracking = (
+            (
+                f", tracking error {result['tracking_error_lin'][index]:.3f} m/s, {result['tracking_error_yaw'][index]:.3f} "
+                f"rad/s{', fell' if result['fell'][index] else ''}"
+            )
+            if legged
+            else ""
+        )
         print(f"episode {index}: return {episode_return:.2f}, length {length}{tracking}")
-    summary = (f", mean tracking error {result['mean_tracking_error_lin']:.3f} m/s (linear), "
-               f"{result['mean_tracking_error_yaw']:.3f} rad/s (yaw), {result['falls']}/{result['episodes']} falls") if legged else ""
-    print(f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}{summary}")
+    summary = (
+        (
+            f", mean tracking error {result['mean_tracking_error_lin']:.3f} m/s (linear), "
+            f"{result['mean_tracking_error_yaw']:.3f} rad/s (yaw), {result['falls']}/{result['episodes']} falls"
+        )
+        if legged
+        else ""
+    )
+    print(
+        f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}{summary}"
+    )
     print(json.dumps(result))
 
 

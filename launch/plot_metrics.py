@@ -43,6 +43,7 @@ def read_metrics(path: str) -> list[dict]:
 
 def curves(records: list[dict], tracking_prefix: str) -> list[tuple[str, str, dict[str, list[tuple[float, float]]]]]:
     """[(panel title, x label, {series name: [(x, y), ...]})], points only where the record has the value."""
+
     def series(x_key: str, value_of) -> list[tuple[float, float]]:
         return [(r[x_key], value_of(r)) for r in records if value_of(r) is not None]
 
@@ -50,8 +51,14 @@ def curves(records: list[dict], tracking_prefix: str) -> list[tuple[str, str, di
     return [
         ("mean episode return", "env steps", {"return": series("env_steps", lambda r: r.get("mean_return"))}),
         ("mean episode length (steps)", "env steps", {"length": series("env_steps", lambda r: r.get("mean_length"))}),
-        ("tracking reward per step", "env steps",
-         {name.removeprefix("reward/"): series("env_steps", lambda r, n=name: r.get("log", {}).get(n)) for name in tracking}),
+        (
+            "tracking reward per step",
+            "env steps",
+            {
+                name.removeprefix("reward/"): series("env_steps", lambda r, n=name: r.get("log", {}).get(n))
+                for name in tracking
+            },
+        ),
         ("mean episode return", "wall time (s)", {"return": series("wall_s", lambda r: r.get("mean_return"))}),
     ]
 
@@ -76,7 +83,10 @@ def draw_panel(draw, left: int, top: int, title: str, x_label: str, lines: dict)
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     x_low, x_high = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     y_low, y_high = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    to_px = lambda x, y: (x0 + (x - x_low) / (x_high - x_low) * (x1 - x0), y1 - (y - y_low) / (y_high - y_low) * (y1 - y0))  # noqa: E731
+    to_px = lambda x, y: (
+        x0 + (x - x_low) / (x_high - x_low) * (x1 - x0),
+        y1 - (y - y_low) / (y_high - y_low) * (y1 - y0),
+    )  # noqa: E731
     for value in _ticks(x_low, x_high):
         px = to_px(value, y_low)[0]
         draw.line([px, y1, px, y1 + 4], fill=(0, 0, 0))
@@ -101,10 +111,14 @@ def plot(args: PlotArgs) -> str:
 
     path = args.run if args.run.endswith(".jsonl") else os.path.join(args.run, "metrics.jsonl")
     if not os.path.isfile(path):
-        raise ValueError(f"--run: {path} does not exist; expected a run folder written by launch/train.py or a metrics.jsonl")
+        raise ValueError(
+            f"--run: {path} does not exist; expected a run folder written by launch/train.py or a metrics.jsonl"
+        )
     records = read_metrics(path)
     if not records:
-        raise ValueError(f"--run: {path} holds no metric records (write_interval 0, or the run ended before its first report)")
+        raise ValueError(
+            f"--run: {path} holds no metric records (write_interval 0, or the run ended before its first report)"
+        )
     panels = curves(records, args.tracking_prefix)
     image = Image.new("RGB", (2 * PANEL_W, 2 * PANEL_H), "white")
     draw = ImageDraw.Draw(image)

@@ -58,18 +58,24 @@ class OnnxPolicy:
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        self.metadata = {key: json.loads(value) for key, value in self.session.get_modelmeta().custom_metadata_map.items()}
+        self.metadata = {
+            key: json.loads(value) for key, value in self.session.get_modelmeta().custom_metadata_map.items()
+        }
         self.state_inputs = [item for item in self.session.get_inputs() if item.name != "obs"]
         self.output_names = [item.name for item in self.session.get_outputs()]
         self.states: dict[str, np.ndarray] = {}
 
     def reset(self, batch: int = 1) -> None:
         """Zero recurrent states: the first step of an episode."""
-        self.states = {item.name: np.zeros([batch if isinstance(dim, str) else dim for dim in item.shape], np.float32)
-                       for item in self.state_inputs}
+        self.states = {
+            item.name: np.zeros([batch if isinstance(dim, str) else dim for dim in item.shape], np.float32)
+            for item in self.state_inputs
+        }
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
-        outputs = dict(zip(self.output_names, self.session.run(None, {"obs": observations.astype(np.float32), **self.states})))
+        outputs = dict(
+            zip(self.output_names, self.session.run(None, {"obs": observations.astype(np.float32), **self.states}))
+        )
         self.states = {name: outputs[name.replace("_in", "_out")] for name in self.states}
         return outputs["actions"]
 
@@ -83,7 +89,9 @@ def task_of(metadata: dict, path: str):
     spec = tasks.spec(name)
     size = int(np.prod(spec.single_observation_space.shape))
     if metadata["observation"]["size"] != size:
-        raise ValueError(f"--policy: {path} takes {metadata['observation']['size']} observations; task {name!r} has {size} now")
+        raise ValueError(
+            f"--policy: {path} takes {metadata['observation']['size']} observations; task {name!r} has {size} now"
+        )
     return spec
 
 
@@ -121,7 +129,9 @@ class CommandSource:
         if self.timer <= 0.0:
             spec = self.spec
             standing = self.rng.random() < spec.get("standing_fraction", 0.0)
-            self.command = np.zeros(3) if standing else np.array([self.rng.uniform(*spec[name]) for name in ("vx", "vy", "wz")])
+            self.command = (
+                np.zeros(3) if standing else np.array([self.rng.uniform(*spec[name]) for name in ("vx", "vy", "wz")])
+            )
             self.timer = self.rng.uniform(*spec.get("resample_s", (1e9, 1e9)))
         return self.command
 
@@ -137,14 +147,20 @@ class LeggedController:
         self.offset, self.scale = np.asarray(action["offset"]), np.asarray(action["scale"])
         period = metadata["control"]["period"]
         if abs(period - world.dt) > 1e-9 or len(self.offset) != world.model.nu:
-            raise ValueError(f"--policy: the file controls {len(self.offset)} joints every {period} s; task {world.task.name!r} "
-                             f"has {world.model.nu} actuators stepped every {world.dt} s now")
+            raise ValueError(
+                f"--policy: the file controls {len(self.offset)} joints every {period} s; task {world.task.name!r} "
+                f"has {world.model.nu} actuators stepped every {world.dt} s now"
+            )
         self.sensors = MujocoSensors(world.model, action["joints"])
         self.observation = PolicyObservation(metadata)
         commands = metadata.get("commands")
         if commands and "command" not in world.task.task_state:
-            raise ValueError(f"--policy: task {world.task.name!r} has commands in its metadata but no command task state")
-        self.commands = CommandSource(commands, np.random.default_rng(args.seed + 1), args.command) if commands else None
+            raise ValueError(
+                f"--policy: task {world.task.name!r} has commands in its metadata but no command task state"
+            )
+        self.commands = (
+            CommandSource(commands, np.random.default_rng(args.seed + 1), args.command) if commands else None
+        )
         self.last_action = np.zeros(len(self.offset))
 
     def command(self) -> np.ndarray:
@@ -186,7 +202,9 @@ def sim2sim(args: Sim2SimArgs) -> dict:
     if args.command is not None and not policy.metadata.get("commands"):
         raise ValueError(f"--command: {list(args.command)} is not allowed; task {task.name!r} takes no commands")
     if args.solver_iterations is not None and min(args.solver_iterations) < 1:
-        raise ValueError(f"--solver-iterations: {list(args.solver_iterations)} is not allowed; must be two positive integers")
+        raise ValueError(
+            f"--solver-iterations: {list(args.solver_iterations)} is not allowed; must be two positive integers"
+        )
     world = MujocoWorld(task, seed=args.seed, interval_events=args.pushes)
     if args.solver_iterations is not None:
         world.model.opt.iterations, world.model.opt.ls_iterations = args.solver_iterations
@@ -196,8 +214,9 @@ def sim2sim(args: Sim2SimArgs) -> dict:
     if args.video:
         from envs.video import VideoRecorder
 
-        recorder = VideoRecorder(load_model(task, render=True), args.video, args.width, args.height, args.camera,
-                                 fps=1.0 / world.dt)  # the model with a robot's visual meshes
+        recorder = VideoRecorder(
+            load_model(task, render=True), args.video, args.width, args.height, args.camera, fps=1.0 / world.dt
+        )  # the model with a robot's visual meshes
     returns, lengths, terminated_count, unstable_count, tracking = [], [], 0, 0, []
     for episode in range(args.episodes):
         observation = controller.reset(world) if legged else world.reset()
@@ -219,16 +238,28 @@ def sim2sim(args: Sim2SimArgs) -> dict:
         returns.append(world.episode_return)
         lengths.append(world.episode_length)
         tracking.append(np.mean(errors, axis=0).tolist() if errors else None)
-    result = {"policy": args.policy, "task": task.name, "episodes": len(returns), "mean_return": float(np.mean(returns)),
-              "mean_length": float(np.mean(lengths)), "returns": returns, "lengths": lengths, "terminated": terminated_count,
-              "unstable": unstable_count, "imported_frameworks": imported_frameworks()}
+    result = {
+        "policy": args.policy,
+        "task": task.name,
+        "episodes": len(returns),
+        "mean_return": float(np.mean(returns)),
+        "mean_length": float(np.mean(lengths)),
+        "returns": returns,
+        "lengths": lengths,
+        "terminated": terminated_count,
+        "unstable": unstable_count,
+        "imported_frameworks": imported_frameworks(),
+    }
     if legged:  # an episode that blew up at its first step has no tracking error (None)
         tracked = [error for error in tracking if error is not None]
-        result.update(falls=terminated_count - unstable_count, command=None if args.command is None else list(args.command),
-                      tracking_error_lin=[error and error[0] for error in tracking],
-                      tracking_error_yaw=[error and error[1] for error in tracking],
-                      mean_tracking_error_lin=float(np.mean([error[0] for error in tracked])) if tracked else None,
-                      mean_tracking_error_yaw=float(np.mean([error[1] for error in tracked])) if tracked else None)
+        result.update(
+            falls=terminated_count - unstable_count,
+            command=None if args.command is None else list(args.command),
+            tracking_error_lin=[error and error[0] for error in tracking],
+            tracking_error_yaw=[error and error[1] for error in tracking],
+            mean_tracking_error_lin=float(np.mean([error[0] for error in tracked])) if tracked else None,
+            mean_tracking_error_yaw=float(np.mean([error[1] for error in tracked])) if tracked else None,
+        )
     if recorder is not None:
         result.update(video=recorder.write(), video_frames=len(recorder.frames))
     return result
@@ -247,15 +278,30 @@ def main() -> None:
         sys.exit(2)
     legged = "falls" in result
     for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
-        tracking = (f", tracking error {_number(result['tracking_error_lin'][index])} m/s, "
-                    f"{_number(result['tracking_error_yaw'][index])} rad/s") if legged else ""
+        tracking = (
+            (
+                f", tracking error {_number(result['tracking_error_lin'][index])} m/s, "
+                f"{_number(result['tracking_error_yaw'][index])} rad/s"
+            )
+            if legged
+            else ""
+        )
         print(f"episode {index}: return {episode_return:.2f}, length {length}{tracking}")
-    summary = (f", mean tracking error {_number(result['mean_tracking_error_lin'])} m/s (linear), "
-               f"{_number(result['mean_tracking_error_yaw'])} rad/s (yaw), {result['falls']} falls") if legged else \
-        f", {result['terminated']} ended early (terminated)"
+    summary = (
+        (
+            f", mean tracking error {_number(result['mean_tracking_error_lin'])} m/s (linear), "
+            f"{_number(result['mean_tracking_error_yaw'])} rad/s (yaw), {result['falls']} falls"
+        )
+        if legged
+        else f", {result['terminated']} ended early (terminated)"
+    )
     if result["unstable"]:
-        summary += f", {result['unstable']} ended by an unstable simulation (MuJoCo reset it; try --solver-iterations 100 50)"
-    print(f"{result['episodes']} episodes: mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}{summary}")
+        summary += (
+            f", {result['unstable']} ended by an unstable simulation (MuJoCo reset it; try --solver-iterations 100 50)"
+        )
+    print(
+        f"{result['episodes']} episodes: mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}{summary}"
+    )
     print(json.dumps(result))
 
 

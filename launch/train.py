@@ -124,14 +124,20 @@ def validate(args: TrainArgs) -> None:
 def check_warp_launch(args: TrainArgs) -> None:
     """--framework warp: MuJoCo Warp only, one process; each refusal names the alternative."""
     if args.backend != "warp":
-        raise ValueError(f"--backend: {args.backend!r} is not allowed with --framework warp (the Warp agent reads MuJoCo Warp's "
-                         "arrays); use --framework jax (or torch) for --backend mjx")
+        raise ValueError(
+            f"--backend: {args.backend!r} is not allowed with --framework warp (the Warp agent reads MuJoCo Warp's "
+            "arrays); use --framework jax (or torch) for --backend mjx"
+        )
     if args.distributed or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("--framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
-                         "use --framework torch (torchrun)")
+        raise ValueError(
+            "--framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
+            "use --framework torch (torchrun)"
+        )
     if tasks.spec(args.task).states is not None:
-        raise ValueError(f"--framework: 'warp' is not allowed for {args.task} (its critic reads privileged states, which "
-                         "the Warp agent does not take); use --framework torch (or jax)")
+        raise ValueError(
+            f"--framework: 'warp' is not allowed for {args.task} (its critic reads privileged states, which "
+            "the Warp agent does not take); use --framework torch (or jax)"
+        )
 
 
 def check_batch(parsed, num_envs: int) -> None:

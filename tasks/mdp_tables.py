@@ -59,8 +59,16 @@ class ObservationGroup:
         input is term * scale, clipped to +-clip where clip is not None; noise is training's, not the robot's)."""
         out, start = [], 0
         for term in self.terms:
-            out.append({"name": term.name, "start": start, "size": term.size, "scale": term.scale, "clip": term.clip,
-                        "noise": term.noise if self.noise else 0.0})
+            out.append(
+                {
+                    "name": term.name,
+                    "start": start,
+                    "size": term.size,
+                    "scale": term.scale,
+                    "clip": term.clip,
+                    "noise": term.noise if self.noise else 0.0,
+                }
+            )
             start += term.size
         return out
 
@@ -69,7 +77,7 @@ class ObservationGroup:
         for term in self.terms:
             value = term.term(xp, s)
             if self.noise and term.noise > 0:
-                value = value + (2.0 * s.uniform[:, column:column + term.size] - 1.0) * term.noise
+                value = value + (2.0 * s.uniform[:, column : column + term.size] - 1.0) * term.noise
                 column += term.size
             if term.scale != 1.0:
                 value = value * term.scale

@@ -27,8 +27,9 @@ def spec(task: str) -> TaskSpec:
     return _TASKS[task]
 
 
-def make(task: str, backend: str = "warp", num_envs: int | None = None, device: str | None = None, seed: int = 0,
-         **overrides) -> VecEnv:
+def make(
+    task: str, backend: str = "warp", num_envs: int | None = None, device: str | None = None, seed: int = 0, **overrides
+) -> VecEnv:
     """`num_envs` worlds of a registered task on `backend` ("warp" or "mjx"). `overrides` replace TaskSpec
     fields (max_episode_steps=..., reset_noise_scale=..., nconmax=..., randomization=...); `randomization` may
     be an envs.Randomization or a dict of its fields, e.g. {"mass": (0.8, 1.2)}."""
@@ -38,6 +39,10 @@ def make(task: str, backend: str = "warp", num_envs: int | None = None, device: 
     if overrides:
         unknown = sorted(set(overrides) - set(TaskSpec.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"override: {unknown[0]!r} is not a task field; allowed: {', '.join(TaskSpec.__dataclass_fields__)}")
+            raise ValueError(
+                f"override: {unknown[0]!r} is not a task field; allowed: {', '.join(TaskSpec.__dataclass_fields__)}"
+            )
         task_spec = dataclasses.replace(task_spec, **overrides)
-    return envs.make_engine(task_spec, backend, task_spec.default_num_envs if num_envs is None else num_envs, device, seed)
+    return envs.make_engine(
+        task_spec, backend, task_spec.default_num_envs if num_envs is None else num_envs, device, seed
+    )

@@ -9,6 +9,7 @@ options) run on the MjSpec, so both engines compile the same model.
 from __future__ import annotations
 
 import os
+
 import mujoco
 
 VISUAL_GROUP = 2  # Menagerie's robots put their visual-only meshes in geom group 2 (no contact)
@@ -34,21 +35,30 @@ def robot_spec(robot: str, entry: str) -> mujoco.MjSpec:
     except (mujoco_menagerie.MenagerieError, OSError) as error:
         raise RobotUnavailableError(
             f"robot {robot!r}: model files not available ({where}: {str(error).splitlines()[0]}); point "
-            "MENAGERIE_ROOT at a local MuJoCo Menagerie copy or allow the one-time download") from None
+            "MENAGERIE_ROOT at a local MuJoCo Menagerie copy or allow the one-time download"
+        ) from None
     if not xml.is_file():
-        raise RobotUnavailableError(f"robot {robot!r}: model file {xml} is missing ({where}); point MENAGERIE_ROOT "
-                                    f"at a complete MuJoCo Menagerie copy")
+        raise RobotUnavailableError(
+            f"robot {robot!r}: model file {xml} is missing ({where}); point MENAGERIE_ROOT "
+            f"at a complete MuJoCo Menagerie copy"
+        )
     try:
         return mujoco.MjSpec.from_file(str(xml))
     except ValueError as error:  # a mesh or an included file is missing
-        raise RobotUnavailableError(f"robot {robot!r}: {xml} does not load ({where}): "
-                                    f"{str(error).splitlines()[0]}") from None
+        raise RobotUnavailableError(
+            f"robot {robot!r}: {xml} does not load ({where}): {str(error).splitlines()[0]}"
+        ) from None
 
 
 def add_flat_floor(spec: mujoco.MjSpec, name: str = "floor", friction: float = 1.0) -> None:
     """A ground plane and a directional light of the task's own (for robots loaded without their scene)."""
-    spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
-                            friction=[friction, 0.005, 0.0001], rgba=[0.3, 0.35, 0.4, 1])
+    spec.worldbody.add_geom(
+        name=name,
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[0, 0, 0.05],
+        friction=[friction, 0.005, 0.0001],
+        rgba=[0.3, 0.35, 0.4, 1],
+    )
     spec.worldbody.add_light(pos=[0, 0, 3], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
 
 
@@ -78,9 +88,15 @@ def add_contact_sensors(spec: mujoco.MjSpec, geoms: list[str], floor: str = "flo
     """One MuJoCo contact sensor per geom, against the floor: the largest contact's force in its contact frame (3
     numbers, the normal force first). Geom-to-geom matching, the form both MJX and MuJoCo Warp implement."""
     for geom in geoms:
-        spec.add_sensor(name=f"contact_{geom}", type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_GEOM,
-                        objname=geom, reftype=mujoco.mjtObj.mjOBJ_GEOM, refname=floor,
-                        intprm=[CONTACT_FORCE, CONTACT_MAX_FORCE, 1])
+        spec.add_sensor(
+            name=f"contact_{geom}",
+            type=mujoco.mjtSensor.mjSENS_CONTACT,
+            objtype=mujoco.mjtObj.mjOBJ_GEOM,
+            objname=geom,
+            reftype=mujoco.mjtObj.mjOBJ_GEOM,
+            refname=floor,
+            intprm=[CONTACT_FORCE, CONTACT_MAX_FORCE, 1],
+        )
 
 
 # contact sensor settings: data = force (bit 1 of mjtConDataField), reduce = the contact with the largest force

@@ -1,7 +1,6 @@
 """Shared, compiled-once environments: Warp kernels and MJX programs take seconds to build, so tests reuse them."""
 
 import os
-
 from pathlib import Path
 
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -27,5 +26,7 @@ def _torch_threads():
 @pytest.fixture(scope="session")
 def small_envs():
     """cartpole on both engines, few worlds and a short time limit (for parity, reset and truncation tests)."""
-    return {backend: tasks.make("cartpole", backend, num_envs=PARITY_WORLDS, seed=0, max_episode_steps=PARITY_EPISODE_STEPS)
-            for backend in envs.BACKENDS}
+    return {
+        backend: tasks.make("cartpole", backend, num_envs=PARITY_WORLDS, seed=0, max_episode_steps=PARITY_EPISODE_STEPS)
+        for backend in envs.BACKENDS
+    }

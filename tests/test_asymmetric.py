@@ -25,23 +25,40 @@ def _critic_states(xp, s):
     return xp.concatenate([s.qpos, s.qvel, s.qpos[:, 1:2] ** 2, xp.cos(s.qpos[:, 1:2]), s.ctrl], axis=-1)
 
 
-SPEC = dataclasses.replace(tasks.spec("cartpole"), states=_critic_states,
-                           single_state_space=gym.spaces.Box(-np.inf, np.inf, (STATE_SIZE,), np.float32))
+SPEC = dataclasses.replace(
+    tasks.spec("cartpole"),
+    states=_critic_states,
+    single_state_space=gym.spaces.Box(-np.inf, np.inf, (STATE_SIZE,), np.float32),
+)
 
 
 def _cfg(**trainer):
     return {
         "seed": 1,
-        "models": {"separate": True,
-                   "policy": {"class": "GaussianMixin", "hiddens": [16], "hidden_activation": "elu"},
-                   "value": {"class": "DeterministicMixin", "hiddens": [16], "hidden_activation": "elu"}},
+        "models": {
+            "separate": True,
+            "policy": {"class": "GaussianMixin", "hiddens": [16], "hidden_activation": "elu"},
+            "value": {"class": "DeterministicMixin", "hiddens": [16], "hidden_activation": "elu"},
+        },
         "memory": {"class": "RandomMemory", "memory_size": -1},
-        "agent": {"class": "PPO", "rollouts": ROLLOUTS, "learning_epochs": 2, "mini_batches": 2,
-                  "observation_preprocessor": "RunningStandardScaler", "state_preprocessor": "RunningStandardScaler",
-                  "value_preprocessor": "RunningStandardScaler",
-                  "experiment": {"write_interval": 0, "checkpoint_interval": 0}},
-        "trainer": {"class": "SequentialTrainer", "timesteps": 2 * ROLLOUTS, "headless": True,
-                    "disable_progressbar": True, "close_environment_at_exit": False, **trainer},
+        "agent": {
+            "class": "PPO",
+            "rollouts": ROLLOUTS,
+            "learning_epochs": 2,
+            "mini_batches": 2,
+            "observation_preprocessor": "RunningStandardScaler",
+            "state_preprocessor": "RunningStandardScaler",
+            "value_preprocessor": "RunningStandardScaler",
+            "experiment": {"write_interval": 0, "checkpoint_interval": 0},
+        },
+        "trainer": {
+            "class": "SequentialTrainer",
+            "timesteps": 2 * ROLLOUTS,
+            "headless": True,
+            "disable_progressbar": True,
+            "close_environment_at_exit": False,
+            **trainer,
+        },
     }
 
 
@@ -169,7 +186,9 @@ def test_jax_value_network_reads_the_states_step_by_step_then_compiled(mjx_env, 
     obs, states = jnp.ones((2, OBS_SIZE)), jnp.ones((2, STATE_SIZE))
     value = agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs, states))
     assert np.allclose(value, agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs * 3, states)))
-    assert not np.allclose(value, agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs, states * 3)))
+    assert not np.allclose(
+        value, agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs, states * 3))
+    )
     trainer.train()  # one rollout and update step by step
     counts = [float(agent.preprocessor_states["state"]["count"])]
     from toolkit.trainers.compiled_path import compiled_loop
@@ -180,7 +199,9 @@ def test_jax_value_network_reads_the_states_step_by_step_then_compiled(mjx_env, 
     counts.append(float(agent.preprocessor_states["state"]["count"]))
     assert counts[0] >= ROLLOUTS * WORLDS and counts[1] >= counts[0] + ROLLOUTS * WORLDS, counts
     assert trainer.compiled_loop is not None and trainer.states.shape == (WORLDS, STATE_SIZE)
-    np.testing.assert_allclose(np.asarray(trainer.states), np.asarray(mjx_env.unwrapped.critic_states()), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(trainer.states), np.asarray(mjx_env.unwrapped.critic_states()), rtol=1e-6, atol=1e-6
+    )
     path = str(tmp_path / "agent.pt")
     agent.save(path)
     other = Runner(mjx_env, _cfg()).agent

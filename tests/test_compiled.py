@@ -67,9 +67,28 @@ def test_compiled_true_where_it_cannot_apply_is_a_one_line_error(small_envs, tmp
 
 
 def test_num_seeds_trains_k_vmapped_agents_each_logged_in_its_own_run_and_resumes(tmp_path):
-    completed = _run("train.py", "--backend", "mjx", "--num-seeds", "2", "--seed", "5", "--num-envs", "8", "--timesteps", "64",
-                     "--headless", "--no-stop-when-solved", "--runs-dir", str(tmp_path / "runs"), "--agent.rollouts", "16",
-                     "--agent.experiment.write_interval", "16", cwd=tmp_path)
+    completed = _run(
+        "train.py",
+        "--backend",
+        "mjx",
+        "--num-seeds",
+        "2",
+        "--seed",
+        "5",
+        "--num-envs",
+        "8",
+        "--timesteps",
+        "64",
+        "--headless",
+        "--no-stop-when-solved",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--agent.rollouts",
+        "16",
+        "--agent.experiment.write_interval",
+        "16",
+        cwd=tmp_path,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["num_envs"] == 16 and [entry["seed"] for entry in result["seeds"]] == [5, 6]
@@ -82,7 +101,9 @@ def test_num_seeds_trains_k_vmapped_agents_each_logged_in_its_own_run_and_resume
         assert all(len(record["agents"]) == 1 and record["env_steps"] == record["timestep"] * 8 for record in records)
         curves.append([record["agents"][0]["Loss / Value loss"] for record in records])
         assert os.path.isfile(os.path.join(folder, "checkpoints", "last.pt"))
-        assert os.path.isfile(os.path.join(folder, "launch.yaml")) and os.path.isfile(os.path.join(folder, "config.yaml"))
+        assert os.path.isfile(os.path.join(folder, "launch.yaml")) and os.path.isfile(
+            os.path.join(folder, "config.yaml")
+        )
     assert curves[0] != curves[1], "two seeds must train two different agents"
 
     resumed = _run("train.py", "--resume", result["run_dir"], "--timesteps", "96", "--headless", cwd=tmp_path)

@@ -30,10 +30,19 @@ def _collectives(rank: int, store_path: str, results, received):
         distributed.broadcast_state(layer)
         layer(data).square().mean().backward()
         distributed.average_gradients(list(layer.parameters()))
-        results.put((rank, scaler.running_mean.clone(), scaler.running_variance.clone(), float(scaler.current_count),
-                     layer.weight.detach().clone(), layer.weight.grad.clone(),
-                     float(distributed.mean_across_ranks(torch.tensor(float(rank)))),
-                     distributed.any_rank(rank == 1), distributed.standardize(data[:, 0]).clone()))
+        results.put(
+            (
+                rank,
+                scaler.running_mean.clone(),
+                scaler.running_variance.clone(),
+                float(scaler.current_count),
+                layer.weight.detach().clone(),
+                layer.weight.grad.clone(),
+                float(distributed.mean_across_ranks(torch.tensor(float(rank)))),
+                distributed.any_rank(rank == 1),
+                distributed.standardize(data[:, 0]).clone(),
+            )
+        )
         received.wait(120)  # the tensors travel through this process's shared memory: stay until they are read
     finally:
         dist.destroy_process_group()
@@ -42,8 +51,9 @@ def _collectives(rank: int, store_path: str, results, received):
 def test_collectives_give_every_rank_the_statistics_and_gradients_of_the_whole_batch(tmp_path):
     context = mp.get_context("spawn")
     results, received = context.Queue(), context.Event()
-    processes = [context.Process(target=_collectives, args=(rank, str(tmp_path / "store"), results, received))
-                 for rank in (0, 1)]
+    processes = [
+        context.Process(target=_collectives, args=(rank, str(tmp_path / "store"), results, received)) for rank in (0, 1)
+    ]
     for process in processes:
         process.start()
     outputs = sorted(results.get(timeout=120) for _ in processes)
@@ -78,10 +88,20 @@ def test_collectives_give_every_rank_the_statistics_and_gradients_of_the_whole_b
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_train_cartpole_to_the_threshold_with_identical_weights(tmp_path):
-    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", os.path.join(REPO, "launch", "train.py"), "--headless",
-               "--torch-threads", "1", "--runs-dir", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                          env={**os.environ, "WANDB_MODE": "offline"})
+    command = [
+        TORCHRUN,
+        "--standalone",
+        "--nproc_per_node=2",
+        os.path.join(REPO, "launch", "train.py"),
+        "--headless",
+        "--torch-threads",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "WANDB_MODE": "offline"}
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["solved"] and result["mean_return"] >= 475 and result["world_size"] == 2
@@ -129,12 +149,33 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_jax_distributed_two_processes_train_cartpole_to_the_threshold_with_identical_weights(tmp_path):
-    env = {**os.environ, "WANDB_MODE": "offline", "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{_free_port()}",
-           "JAX_NUM_PROCESSES": "2"}
-    command = [sys.executable, os.path.join(REPO, "launch", "train.py"), "--backend", "mjx", "--distributed", "--headless",
-               "--runs-dir", str(tmp_path)]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                                  env={**env, "JAX_PROCESS_ID": str(rank)}) for rank in (0, 1)]
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{_free_port()}",
+        "JAX_NUM_PROCESSES": "2",
+    }
+    command = [
+        sys.executable,
+        os.path.join(REPO, "launch", "train.py"),
+        "--backend",
+        "mjx",
+        "--distributed",
+        "--headless",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    processes = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env={**env, "JAX_PROCESS_ID": str(rank)},
+        )
+        for rank in (0, 1)
+    ]
     try:
         outputs = [process.communicate(timeout=900) for process in processes]
     finally:
@@ -144,7 +185,9 @@ def test_jax_distributed_two_processes_train_cartpole_to_the_threshold_with_iden
         assert process.returncode == 0, stderr[-3000:]
     result = json.loads(outputs[0][0].strip().splitlines()[-1])
     assert "{" not in outputs[1][0]  # rank 1 prints no progress nor result (gloo's connection line aside)
-    assert result["solved"] and result["mean_return"] >= 475 and result["world_size"] == 2 and result["framework"] == "jax"
+    assert (
+        result["solved"] and result["mean_return"] >= 475 and result["world_size"] == 2 and result["framework"] == "jax"
+    )
     digest_rank0, digest_rank1 = result["rank_weight_digests"]
     assert digest_rank0 == digest_rank1  # networks, optimizer with its learning rate, preprocessor statistics
     assert sorted(os.listdir(tmp_path / "cartpole")) == [os.path.basename(result["run_dir"])]
@@ -160,6 +203,8 @@ def test_agents_that_do_not_average_over_ranks_are_refused_in_a_distributed_run(
         pass
 
     trainer = SimpleNamespace(agents=[Recurrent()])
-    with pytest.raises(ValueError, match=r"agent: tests.test_distributed.Recurrent is not allowed in a distributed run"):
+    with pytest.raises(
+        ValueError, match=r"agent: tests.test_distributed.Recurrent is not allowed in a distributed run"
+    ):
         Cluster("torch", rank=0, world_size=2).follow(trainer)
     Cluster("torch").follow(trainer)  # a single process takes any agent

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import envs
-from envs.task import MdpState
 import tasks
+from envs.task import MdpState
 from tasks.cartpole import mdp
 
 from .conftest import PARITY_EPISODE_STEPS, PARITY_WORLDS
@@ -39,7 +39,9 @@ def _mujoco_reference(qpos0, qvel0, actions):
             data.ctrl[:] = np.clip(action, -1, 1)
             mujoco.mj_step(model, data)
             state = MdpState(data.qpos[None].copy(), data.qvel[None].copy(), None, None, None, None, model.opt.timestep)
-            rows.append((mdp.observations(np, state)[0], mdp.reward(np, state)["alive"][0], mdp.terminated(np, state)[0]))
+            rows.append(
+                (mdp.observations(np, state)[0], mdp.reward(np, state)["alive"][0], mdp.terminated(np, state)[0])
+            )
         out.append(rows)
     return out
 
@@ -50,10 +52,17 @@ def _run(env, qpos0, qvel0, actions):
     env.unwrapped.set_state(qpos0, qvel0)
     rows = []
     for action in actions:
-
         obs, reward, terminated, truncated, info = env.step(torch.as_tensor(action))
-        rows.append((info["final_obs"].numpy().copy(), reward.numpy().copy(), terminated.numpy().copy(),
-                     truncated.numpy().copy(), obs.numpy().copy(), info["_episode"].numpy().copy()))
+        rows.append(
+            (
+                info["final_obs"].numpy().copy(),
+                reward.numpy().copy(),
+                terminated.numpy().copy(),
+                truncated.numpy().copy(),
+                obs.numpy().copy(),
+                info["_episode"].numpy().copy(),
+            )
+        )
     return rows
 
 
@@ -83,7 +92,9 @@ def test_engine_matches_plain_mujoco_until_each_world_ends(parity_runs, backend)
 
 def test_engines_agree_with_each_other(parity_runs):
     ended = np.zeros(PARITY_WORLDS, bool)  # after its first episode a world restarts from engine-specific noise
-    for (w_final, w_reward, w_term, w_trunc, *_), (m_final, m_reward, m_term, m_trunc, *_) in zip(parity_runs["warp"], parity_runs["mjx"]):
+    for (w_final, w_reward, w_term, w_trunc, *_), (m_final, m_reward, m_term, m_trunc, *_) in zip(
+        parity_runs["warp"], parity_runs["mjx"]
+    ):
         np.testing.assert_allclose(w_final[~ended], m_final[~ended], atol=2e-4)
         np.testing.assert_array_equal(w_reward[~ended], m_reward[~ended])
         np.testing.assert_array_equal(w_term[~ended], m_term[~ended])

@@ -30,38 +30,93 @@ spec_of_export = importlib.util.spec_from_file_location("export_script", ROOT / 
 export_script = sys.modules["export_script"] = importlib.util.module_from_spec(spec_of_export)
 spec_of_export.loader.exec_module(export_script)
 
-MLP = {"separate": True, "policy": {"class": "GaussianMixin", "hiddens": [16, 16], "hidden_activation": ["elu", "tanh"],
-                                    "output_activation": "tanh", "output_scale": 2.0},
-       "value": {"class": "DeterministicMixin", "hiddens": [16]}}
+MLP = {
+    "separate": True,
+    "policy": {
+        "class": "GaussianMixin",
+        "hiddens": [16, 16],
+        "hidden_activation": ["elu", "tanh"],
+        "output_activation": "tanh",
+        "output_scale": 2.0,
+    },
+    "value": {"class": "DeterministicMixin", "hiddens": [16]},
+}
 
 
 def _recurrent(rnn_type, layers, activation="elu"):
-    return {"separate": False, "policy": {"class": "GaussianMixin", "hiddens": [16], "hidden_activation": activation,
-                                          "rnn": {"type": rnn_type, "num_layers": layers, "hidden_size": 8, "sequence_length": 4}},
-            "value": {"class": "DeterministicMixin", "hiddens": [16]}}
+    return {
+        "separate": False,
+        "policy": {
+            "class": "GaussianMixin",
+            "hiddens": [16],
+            "hidden_activation": activation,
+            "rnn": {"type": rnn_type, "num_layers": layers, "hidden_size": 8, "sequence_length": 4},
+        },
+        "value": {"class": "DeterministicMixin", "hiddens": [16]},
+    }
 
 
 def _network(*blocks, output="ACTIONS"):
     """A model in skrl's model-instantiator grammar: blocks as (name, input, layers, activations)."""
-    return {"network": [{"name": name, "input": source, "layers": layers, "activations": activations}
-                        for name, source, layers, activations in blocks], "output": output}
+    return {
+        "network": [
+            {"name": name, "input": source, "layers": layers, "activations": activations}
+            for name, source, layers, activations in blocks
+        ],
+        "output": output,
+    }
 
 
 VALUE = {"class": "DeterministicMixin", **_network(("net", "STATES", [16], "elu"), output="ONE")}
 TWO_BLOCKS = _network(  # slices (with a step), arithmetic, a concatenate of an earlier block and the observations
     ("body", "OBSERVATIONS[:, 0:3] * 0.5 - 1", [16], "elu"),
     ("joint", "concatenate([body, -STATES[..., 1::2], OBSERVATIONS[:, 3:] / 2])", [16, 8], ["tanh", "softsign"]),
-    output="2 * tanh(ACTIONS) + 0.1 * gelu(ACTIONS)")
+    output="2 * tanh(ACTIONS) + 0.1 * gelu(ACTIONS)",
+)
 GRAMMAR_CASES = {  # skrl's model-instantiator grammar (toolkit/model_grammar.py)
-    "grammar_2_tanh": ("PPO", {"separate": True, "value": VALUE, "policy": {
-        "class": "GaussianMixin", **_network(("net", "STATES", [16, 16], ["elu", "gelu"]), output="2 * tanh(ACTIONS)")}}),
-    "grammar_two_blocks_concatenate": ("PPO", {"separate": True, "value": VALUE, "policy": {"class": "GaussianMixin", **TWO_BLOCKS}}),
-    "grammar_two_blocks_shared": ("PPO", {"separate": False, "value": VALUE, "policy": {"class": "GaussianMixin", **TWO_BLOCKS}}),
-    "grammar_clip_mean_actions": ("PPO", {"separate": True, "value": VALUE, "policy": {
-        "class": "GaussianMixin", "clip_mean_actions": True, **_network(("net", "OBSERVATIONS", [16], "relu"), output="4 * ACTIONS")}}),
-    "grammar_rnn_2_tanh": ("PPO_RNN", {"separate": False, "value": VALUE, "policy": {
-        "class": "GaussianMixin", "rnn": {"type": "LSTM", "num_layers": 1, "hidden_size": 8, "sequence_length": 4},
-        **_network(("net", "STATES", [16], "silu"), output="2 * tanh(ACTIONS)")}}),
+    "grammar_2_tanh": (
+        "PPO",
+        {
+            "separate": True,
+            "value": VALUE,
+            "policy": {
+                "class": "GaussianMixin",
+                **_network(("net", "STATES", [16, 16], ["elu", "gelu"]), output="2 * tanh(ACTIONS)"),
+            },
+        },
+    ),
+    "grammar_two_blocks_concatenate": (
+        "PPO",
+        {"separate": True, "value": VALUE, "policy": {"class": "GaussianMixin", **TWO_BLOCKS}},
+    ),
+    "grammar_two_blocks_shared": (
+        "PPO",
+        {"separate": False, "value": VALUE, "policy": {"class": "GaussianMixin", **TWO_BLOCKS}},
+    ),
+    "grammar_clip_mean_actions": (
+        "PPO",
+        {
+            "separate": True,
+            "value": VALUE,
+            "policy": {
+                "class": "GaussianMixin",
+                "clip_mean_actions": True,
+                **_network(("net", "OBSERVATIONS", [16], "relu"), output="4 * ACTIONS"),
+            },
+        },
+    ),
+    "grammar_rnn_2_tanh": (
+        "PPO_RNN",
+        {
+            "separate": False,
+            "value": VALUE,
+            "policy": {
+                "class": "GaussianMixin",
+                "rnn": {"type": "LSTM", "num_layers": 1, "hidden_size": 8, "sequence_length": 4},
+                **_network(("net", "STATES", [16], "silu"), output="2 * tanh(ACTIONS)"),
+            },
+        },
+    ),
 }
 
 CASES = {  # name: (agent class, models section)
@@ -70,9 +125,18 @@ CASES = {  # name: (agent class, models section)
     "ppo_rnn_gru": ("PPO_RNN", _recurrent("GRU", 1)),
     "ppo_rnn_lstm_2_layers": ("PPO_RNN", _recurrent("LSTM", 2, "relu")),
     "ppo_rnn_rnn_2_layers": ("PPO_RNN", _recurrent("RNN", 2, "selu")),
-    "ppo_rnn_value_only_recurrent": ("PPO_RNN", {  # a feed-forward policy beside a recurrent value: no state inputs
-        "separate": True, "policy": {"class": "GaussianMixin", "hiddens": [16]},
-        "value": {"class": "DeterministicMixin", "hiddens": [16], "rnn": {"type": "GRU", "hidden_size": 8, "sequence_length": 4}}}),
+    "ppo_rnn_value_only_recurrent": (
+        "PPO_RNN",
+        {  # a feed-forward policy beside a recurrent value: no state inputs
+            "separate": True,
+            "policy": {"class": "GaussianMixin", "hiddens": [16]},
+            "value": {
+                "class": "DeterministicMixin",
+                "hiddens": [16],
+                "rnn": {"type": "GRU", "hidden_size": 8, "sequence_length": 4},
+            },
+        },
+    ),
     **GRAMMAR_CASES,
 }
 
@@ -123,9 +187,17 @@ def _randomize(agent, framework, size):
 
         leaves, treedef = jax.tree_util.tree_flatten(agent.params)
         keys = jax.random.split(jax.random.key(1), len(leaves))
-        agent.params = jax.tree_util.tree_unflatten(treedef, [0.5 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
-        agent.preprocessor_states = {**agent.preprocessor_states, "observation": {
-            "mean": jnp.asarray(mean, jnp.float32), "variance": jnp.asarray(variance, jnp.float32), "count": jnp.asarray(1234.0)}}
+        agent.params = jax.tree_util.tree_unflatten(
+            treedef, [0.5 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)]
+        )
+        agent.preprocessor_states = {
+            **agent.preprocessor_states,
+            "observation": {
+                "mean": jnp.asarray(mean, jnp.float32),
+                "variance": jnp.asarray(variance, jnp.float32),
+                "count": jnp.asarray(1234.0),
+            },
+        }
 
 
 def _to(framework, array):
@@ -158,10 +230,19 @@ def _compare(agent, framework, run_exported, size, recurrent):
         exported, state_inputs = run_exported(obs, state_inputs)
         worst = max(worst, float(np.abs(exported - expected).max()))
         done = ended if step == 2 else np.zeros(BATCH, bool)
-        agent.record_transition(observations=_to(framework, obs), states=None, actions=outputs["mean_actions"],
-                                rewards=_to(framework, np.zeros(BATCH, np.float32)), next_observations=_to(framework, obs),
-                                next_states=None, terminated=_to(framework, done), truncated=_to(framework, np.zeros(BATCH, bool)),
-                                infos={}, timestep=step, timesteps=STEPS)
+        agent.record_transition(
+            observations=_to(framework, obs),
+            states=None,
+            actions=outputs["mean_actions"],
+            rewards=_to(framework, np.zeros(BATCH, np.float32)),
+            next_observations=_to(framework, obs),
+            next_states=None,
+            terminated=_to(framework, done),
+            truncated=_to(framework, np.zeros(BATCH, bool)),
+            infos={},
+            timestep=step,
+            timesteps=STEPS,
+        )
         if recurrent:
             state_inputs = {name: value * ~done[None, :, None] for name, value in state_inputs.items()}
     assert worst <= TOLERANCE, f"largest difference {worst}"
@@ -178,8 +259,12 @@ def _onnx_runner(path):
     output_names = [item.name for item in session.get_outputs()]
 
     def run(obs, states):
-        states = states or {name: np.zeros((session.get_inputs()[1 + i].shape[0], BATCH, session.get_inputs()[1 + i].shape[2]), np.float32)
-                            for i, name in enumerate(state_names)}
+        states = states or {
+            name: np.zeros(
+                (session.get_inputs()[1 + i].shape[0], BATCH, session.get_inputs()[1 + i].shape[2]), np.float32
+            )
+            for i, name in enumerate(state_names)
+        }
         outputs = dict(zip(output_names, session.run(None, {"obs": obs, **states})))
         return outputs["actions"], {name: outputs[name.replace("_in", "_out")] for name in state_names}
 
@@ -215,8 +300,14 @@ def test_exported_onnx_computes_the_agents_deterministic_action(framework, case,
     if framework == "torch":  # TorchScript, from a fresh agent in the same state
         agent = _agent(framework, agent_class, models, obs_space, gym.spaces.Box(-1, 1, (3,), np.float32))
         rnn = models["policy"].get("rnn")
-        states = {} if rnn is None else {name: (rnn["num_layers"], BATCH, rnn["hidden_size"])
-                                         for name in (["h_in", "c_in"] if rnn["type"] == "LSTM" else ["h_in"])}
+        states = (
+            {}
+            if rnn is None
+            else {
+                name: (rnn["num_layers"], BATCH, rnn["hidden_size"])
+                for name in (["h_in", "c_in"] if rnn["type"] == "LSTM" else ["h_in"])
+            }
+        )
         _compare(agent, framework, _torchscript_runner(paths["torchscript"], states), 5, recurrent)
 
 
@@ -224,7 +315,13 @@ def test_exported_onnx_computes_the_agents_deterministic_action(framework, case,
 def test_clip_mean_actions_is_exported_as_the_action_bounds(framework, tmp_path):
     """The clip case's mean (4 * ACTIONS) leaves [-1, 1] for most observations: the file clamps it as the agent does."""
     agent_class, models = CASES["grammar_clip_mean_actions"]
-    agent = _agent(framework, agent_class, models, gym.spaces.Box(-np.inf, np.inf, (5,), np.float32), gym.spaces.Box(-1, 1, (3,), np.float32))
+    agent = _agent(
+        framework,
+        agent_class,
+        models,
+        gym.spaces.Box(-np.inf, np.inf, (5,), np.float32),
+        gym.spaces.Box(-1, 1, (3,), np.float32),
+    )
     session = onnxruntime.InferenceSession(agent.export(str(tmp_path), formats=["onnx"])["onnx"])
     exported = session.run(None, {"obs": _observation_batches(5)[0]})[0]
     assert np.abs(exported).max() == 1.0 and (np.abs(exported) == 1.0).mean() > 0.2 and (np.abs(exported) < 1.0).any()
@@ -233,8 +330,12 @@ def test_clip_mean_actions_is_exported_as_the_action_bounds(framework, tmp_path)
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 @pytest.mark.parametrize("grammar", ["old", "network"])
 def test_discrete_policies_export_the_most_likely_action(framework, grammar, tmp_path):
-    models = {**MLP, "policy": {"class": "CategoricalMixin", "hiddens": [16]} if grammar == "old" else
-              {"class": "CategoricalMixin", **TWO_BLOCKS, "output": "ACTIONS - 0.5 * tanh(ACTIONS)"}}
+    models = {
+        **MLP,
+        "policy": {"class": "CategoricalMixin", "hiddens": [16]}
+        if grammar == "old"
+        else {"class": "CategoricalMixin", **TWO_BLOCKS, "output": "ACTIONS - 0.5 * tanh(ACTIONS)"},
+    }
     agent = _agent(framework, "PPO", models, gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(3))
     session = onnxruntime.InferenceSession(agent.export(str(tmp_path), formats=["onnx"])["onnx"])
     obs = _observation_batches(4)[0]
@@ -256,14 +357,21 @@ def test_both_frameworks_export_the_same_inputs_outputs_and_metadata(tmp_path):
         model = onnx.load(paths["onnx"])
         props = {entry.key: json.loads(entry.value) for entry in model.metadata_props}
         assert props == json.loads(Path(paths["json"]).read_text())  # inside the file and beside it: the same
-        io = ([(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input],
-              [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in model.graph.output])
-        described[framework] = (io, {key: value for key, value in props.items()
-                                     if key not in ("framework", "exported_at", "preprocessor")})
+        io = (
+            [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input],
+            [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in model.graph.output],
+        )
+        described[framework] = (
+            io,
+            {key: value for key, value in props.items() if key not in ("framework", "exported_at", "preprocessor")},
+        )
         assert props["framework"] == framework and props["agent"] == "PPO_RNN"
     assert described["torch"] == described["jax"]
     io, props = described["torch"]
-    assert io == ([("obs", ["batch", 2]), ("h_in", [1, "batch", 32])], [("actions", ["batch", 1]), ("h_out", [1, "batch", 32])])
+    assert io == (
+        [("obs", ["batch", 2]), ("h_in", [1, "batch", 32])],
+        [("actions", ["batch", 1]), ("h_out", [1, "batch", 32])],
+    )
     assert props["task"] == "cartpole-pomdp" and props["control"]["period"] == pytest.approx(0.02)
     assert props["recurrent"]["type"] == "GRU" and props["action"]["joints"] == ["slider"]
     assert props["action"]["gear"] == [10.0] and props["observation"]["size"] == 2
@@ -285,7 +393,9 @@ def test_warp_agent_exports_onnx_computing_its_deterministic_action(case, tmp_pa
     paths = agent.export(str(tmp_path), metadata=task_metadata(spec))
     assert set(paths) == {"onnx", "json"}
     _compare(agent, "warp", _onnx_runner(paths["onnx"]), 4, recurrent=False)
-    with pytest.raises(ExportError, match=r"^--format: torchscript is for torch agents; this run's agent is warp \(export onnx\)$"):
+    with pytest.raises(
+        ExportError, match=r"^--format: torchscript is for torch agents; this run's agent is warp \(export onnx\)$"
+    ):
         agent.export(str(tmp_path / "ts"), formats=["torchscript"])
 
 
@@ -300,11 +410,16 @@ def test_the_warp_and_torch_agents_export_the_same_inputs_outputs_and_metadata_o
         props = {entry.key: json.loads(entry.value) for entry in model.metadata_props}
         assert props["framework"] == framework and props["agent"] == "PPO"
         assert props["preprocessor"]["count"] == 1234.0 and props["preprocessor"]["mean"] == pytest.approx(
-            np.random.default_rng(1).normal(0, 2, 4).tolist(), rel=1e-6)
-        io = ([(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input],
-              [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in model.graph.output])
-        described[framework] = (io, {key: value for key, value in props.items()
-                                     if key not in ("framework", "exported_at", "preprocessor")})
+            np.random.default_rng(1).normal(0, 2, 4).tolist(), rel=1e-6
+        )
+        io = (
+            [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input],
+            [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in model.graph.output],
+        )
+        described[framework] = (
+            io,
+            {key: value for key, value in props.items() if key not in ("framework", "exported_at", "preprocessor")},
+        )
     assert described["torch"] == described["warp"]
     assert described["warp"][0] == ([("obs", ["batch", 4])], [("actions", ["batch", 1])])
 
@@ -313,12 +428,17 @@ def _run_folder(tmp_path, framework, task="cartpole"):
     """A run folder as launch/train.py writes it, with the agent's checkpoint as best.pt."""
     spec = tasks.spec(task)
     cfg = load_yaml(str(spec.agent_cfg))
-    agent = _agent(framework, cfg["agent"]["class"], cfg["models"], spec.single_observation_space, spec.single_action_space)
+    agent = _agent(
+        framework, cfg["agent"]["class"], cfg["models"], spec.single_observation_space, spec.single_action_space
+    )
     run = tmp_path / f"run_{framework}"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    (run / "launch.yaml").write_text(yaml.safe_dump({"task": task, "backend": "mjx" if framework == "jax" else "warp",
-                                                     "framework": framework, "seed": 42}))
+    (run / "launch.yaml").write_text(
+        yaml.safe_dump(
+            {"task": task, "backend": "mjx" if framework == "jax" else "warp", "framework": framework, "seed": 42}
+        )
+    )
     agent.save(str(run / "checkpoints" / "best.pt"))
     return run, agent
 
@@ -342,31 +462,68 @@ def test_export_errors_are_one_line(tmp_path):
         export_script.export_run(str(run), "last")
     with pytest.raises(ExportError, match="^--format: 'tflite' is not allowed"):
         export_script.export_run(str(run), formats=["tflite"])
-    result = subprocess.run([sys.executable, str(ROOT / "launch" / "export.py"), "--run", str(run), "--format", "torchscript"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "launch" / "export.py"), "--run", str(run), "--format", "torchscript"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: --format: torchscript is for torch agents; this run's agent is jax (export onnx)"
+    assert (
+        result.stderr.strip()
+        == "error: --format: torchscript is for torch agents; this run's agent is jax (export onnx)"
+    )
 
 
 def test_train_export_writes_each_seeds_policy_from_its_checkpoint(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "launch" / "train.py"), "--num-envs", "8", "--num-seeds", "2",
-                             "--timesteps", "32", "--headless", "--no-stop-when-solved", "--torch-threads", "1",
-                             "--runs-dir", str(tmp_path), "--export"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch" / "train.py"),
+            "--num-envs",
+            "8",
+            "--num-seeds",
+            "2",
+            "--timesteps",
+            "32",
+            "--headless",
+            "--no-stop-when-solved",
+            "--torch-threads",
+            "1",
+            "--runs-dir",
+            str(tmp_path),
+            "--export",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(summary["exported"]) == 2
     for seed, files in zip(summary["seeds"], summary["exported"]):
         folder = Path(seed["run_dir"])
-        assert files == {"onnx": str(folder / "exported" / "policy.onnx"), "torchscript": str(folder / "exported" / "policy.pt"),
-                         "json": str(folder / "exported" / "policy.json")}
+        assert files == {
+            "onnx": str(folder / "exported" / "policy.onnx"),
+            "torchscript": str(folder / "exported" / "policy.pt"),
+            "json": str(folder / "exported" / "policy.json"),
+        }
         checkpoint = json.loads(Path(files["json"]).read_text())["run"]["checkpoint"]
         assert checkpoint in (str(folder / "checkpoints" / "best.pt"), str(folder / "checkpoints" / "last.pt"))
         agent, _, _ = export_script.load_agent(str(folder), Path(checkpoint).stem)
         _compare(agent, "torch", _onnx_runner(files["onnx"]), 4, recurrent=False)
 
 
-@pytest.mark.parametrize("source", ["OBSERVATIONS[:, 1:5:2]", "STATES[..., -2:] * 3 - 1", "concatenate([-OBSERVATIONS[:, :2], 2 / (1 + OBSERVATIONS[:, 4:])])",
-                                    "OBSERVATIONS[:, -3:-1] + OBSERVATIONS[:, 0:2]", "concatenate([OBSERVATIONS[:, ::2], OBSERVATIONS]) / 4"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "OBSERVATIONS[:, 1:5:2]",
+        "STATES[..., -2:] * 3 - 1",
+        "concatenate([-OBSERVATIONS[:, :2], 2 / (1 + OBSERVATIONS[:, 4:])])",
+        "OBSERVATIONS[:, -3:-1] + OBSERVATIONS[:, 0:2]",
+        "concatenate([OBSERVATIONS[:, ::2], OBSERVATIONS]) / 4",
+    ],
+)
 def test_the_onnx_writer_evaluates_input_expressions_as_numpy_does(source):
     """The writer's expressions on their own (no agent): a block without layers passes its input to an identity head."""
     from toolkit.export.onnx_writer import build_model
@@ -375,9 +532,17 @@ def test_the_onnx_writer_evaluates_input_expressions_as_numpy_does(source):
 
     expr = parse_expression(source, "network[0].input", ("concatenate",))
     obs = _observation_batches(5)[0]
-    expected = np.asarray(expr.compile({}, lambda arrays: np.concatenate(arrays, -1))({"OBSERVATIONS": obs, "STATES": obs}))
+    expected = np.asarray(
+        expr.compile({}, lambda arrays: np.concatenate(arrays, -1))({"OBSERVATIONS": obs, "STATES": obs})
+    )
     size = expected.shape[1]
-    graph = PolicyGraph(observation_size=5, normalizer=None, rnn=None, blocks=[Block("inputs", expr, [])],
-                        head=Dense(np.eye(size, dtype=np.float32), np.zeros(size, np.float32)), action_kind="continuous")
+    graph = PolicyGraph(
+        observation_size=5,
+        normalizer=None,
+        rnn=None,
+        blocks=[Block("inputs", expr, [])],
+        head=Dense(np.eye(size, dtype=np.float32), np.zeros(size, np.float32)),
+        action_kind="continuous",
+    )
     session = onnxruntime.InferenceSession(build_model(graph).SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"obs": obs})[0], expected, rtol=1e-6, atol=1e-6)

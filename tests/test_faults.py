@@ -32,16 +32,28 @@ def _fill(agent, rewards, obs_factory):
     for step in range(4):
         obs = obs_factory(rng.normal(size=(3, 3)).astype(np.float32))
         actions, _ = agent.act(obs, None, timestep=step, timesteps=4)
-        agent.record_transition(observations=obs, states=None, actions=actions, rewards=rewards, next_observations=obs,
-                                next_states=None, terminated=rewards != rewards, truncated=rewards != rewards, infos={},
-                                timestep=step, timesteps=4)
+        agent.record_transition(
+            observations=obs,
+            states=None,
+            actions=actions,
+            rewards=rewards,
+            next_observations=obs,
+            next_states=None,
+            terminated=rewards != rewards,
+            truncated=rewards != rewards,
+            infos={},
+            timestep=step,
+            timesteps=4,
+        )
 
 
 def test_torch_update_with_a_nan_reward_stops_before_any_step_and_names_the_agent_and_the_loss():
     agent = test_ppo._agent()
     before = {name: tensor.clone() for name, tensor in agent.policy.state_dict().items()}
     _fill(agent, torch.full((3,), float("nan")), torch.as_tensor)
-    with pytest.raises(NonFiniteError, match=r"^agent PPO \(.*\): non-finite (policy|value) loss at timestep 3; the update was stopped"):
+    with pytest.raises(
+        NonFiniteError, match=r"^agent PPO \(.*\): non-finite (policy|value) loss at timestep 3; the update was stopped"
+    ):
         agent.update(timestep=3, timesteps=4)
     for name, tensor in agent.policy.state_dict().items():
         assert torch.equal(tensor, before[name]), name  # no optimizer step was taken
@@ -75,10 +87,18 @@ def test_jax_update_with_a_huge_learning_rate_stops_and_its_checkpoint_is_refuse
     from toolkit.jax import PPO, PPO_CFG, RandomMemory, build_models
 
     cfg = PPO_CFG(rollouts=4, learning_rate=1e20, grad_norm_clip=0.0, learning_epochs=4)
-    models = build_models({"policy": {"hiddens": [8]}, "value": {"class": "DeterministicMixin", "hiddens": [8]}},
-                          test_jax_agent.OBS, test_jax_agent.ACT)
-    agent = PPO(models=models, memory=RandomMemory(4, 3), observation_space=test_jax_agent.OBS,
-                action_space=test_jax_agent.ACT, cfg=cfg)
+    models = build_models(
+        {"policy": {"hiddens": [8]}, "value": {"class": "DeterministicMixin", "hiddens": [8]}},
+        test_jax_agent.OBS,
+        test_jax_agent.ACT,
+    )
+    agent = PPO(
+        models=models,
+        memory=RandomMemory(4, 3),
+        observation_space=test_jax_agent.OBS,
+        action_space=test_jax_agent.ACT,
+        cfg=cfg,
+    )
     agent.init(trainer_cfg={})
     _fill(agent, jnp.ones(3), jnp.asarray)
     with pytest.raises(NonFiniteError, match="non-finite (policy loss|value loss|gradient|parameter) at timestep 3"):
@@ -91,7 +111,9 @@ def test_jax_update_with_a_huge_learning_rate_stops_and_its_checkpoint_is_refuse
 
 
 def test_nonfinite_entry_names_the_first_bad_array():
-    assert nonfinite_entry({"a": np.ones(2), "b": {"c": [torch.zeros(1), torch.tensor([1.0, float("inf")])]}}) == "b.c.1"
+    assert (
+        nonfinite_entry({"a": np.ones(2), "b": {"c": [torch.zeros(1), torch.tensor([1.0, float("inf")])]}}) == "b.c.1"
+    )
     assert nonfinite_entry({"rng": torch.zeros(4, dtype=torch.uint8), "x": 1.0, "y": jnp.ones(3)}) is None
 
 
@@ -182,13 +204,13 @@ def test_a_gymnasium_env_whose_reward_is_nan_is_reported():
 
 def test_the_readme_gymnasium_example_runs_and_the_wrap_env_advice_is_the_same():
     readme = (ROOT / "README.md").read_text()
-    call = readme[readme.index('gym.make_vec("CartPole-v1"'):]
-    call = call[:call.index("`")]
+    call = readme[readme.index('gym.make_vec("CartPole-v1"') :]
+    call = call[: call.index("`")]
     env = envs.wrap_env(eval(call, {"gym": gym}), "torch")
     assert env.num_envs == 32
     with pytest.raises(ValueError, match="vectorization_mode='sync', vector_kwargs=") as error:
         envs.wrap_env(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"))
-    advice = str(error.value)[str(error.value).index("gymnasium.make_vec"):].replace("gymnasium.", "gym.")
+    advice = str(error.value)[str(error.value).index("gymnasium.make_vec") :].replace("gymnasium.", "gym.")
     env = envs.wrap_env(eval(advice.replace("id, num_envs", "'CartPole-v1', 2"), {"gym": gym}), "torch")
     assert env.num_envs == 2
 
@@ -204,19 +226,34 @@ def test_train_config_env_cls_runs_no_arbitrary_import_path(monkeypatch):
     assert not called
     trainer = TrainConfig(env_cls="CartPole-v1", num_envs=4, horizon=8).build()
     assert trainer.env.num_envs == 4
-    trainer = TrainConfig(env_cls=lambda num_envs: gym.make_vec("CartPole-v1", num_envs, vectorization_mode="sync", vector_kwargs={
-        "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}), num_envs=2).build()
+    trainer = TrainConfig(
+        env_cls=lambda num_envs: gym.make_vec(
+            "CartPole-v1",
+            num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        ),
+        num_envs=2,
+    ).build()
     assert trainer.env.num_envs == 2
 
 
 # ---- configuration mistakes that used to surface only once the env was built ----
-@pytest.mark.parametrize("agent, message", [
-    ({"learning_rate_scheduler": "KLAdaptiveLR", "learning_rate_scheduler_kwargs": {"kl_treshold": 0.01}},
-     "agent.learning_rate_scheduler_kwargs.kl_treshold: unknown key of KLAdaptiveLR; allowed: kl_threshold"),
-    ({"experiment": {"write_interval": -1}}, "agent.experiment.write_interval: -1 is not allowed; must be 'auto' or >= 0"),
-    ({"experiment": 5}, "agent.experiment: int is not allowed; expected a mapping"),
-    ({"learning_rate": 1e39}, "agent.learning_rate: 1e+39 is not allowed; must be > 0 and finite in float32"),
-])
+@pytest.mark.parametrize(
+    "agent, message",
+    [
+        (
+            {"learning_rate_scheduler": "KLAdaptiveLR", "learning_rate_scheduler_kwargs": {"kl_treshold": 0.01}},
+            "agent.learning_rate_scheduler_kwargs.kl_treshold: unknown key of KLAdaptiveLR; allowed: kl_threshold",
+        ),
+        (
+            {"experiment": {"write_interval": -1}},
+            "agent.experiment.write_interval: -1 is not allowed; must be 'auto' or >= 0",
+        ),
+        ({"experiment": 5}, "agent.experiment: int is not allowed; expected a mapping"),
+        ({"learning_rate": 1e39}, "agent.learning_rate: 1e+39 is not allowed; must be > 0 and finite in float32"),
+    ],
+)
 def test_agent_configuration_mistakes_are_one_line_errors(agent, message):
     from toolkit.runner_cfg import parse_runner_cfg
     from toolkit.torch import Runner

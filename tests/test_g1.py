@@ -49,9 +49,13 @@ def test_g1_steps_with_joint_targets_and_a_fallen_world_is_reset():
 @pytest.mark.long  # MJX compiles g1-flat's step for minutes on this CPU, then the steps of both engines
 def test_warp_and_mjx_agree_step_by_step_along_a_trajectory():
     events = dataclasses.replace(mdp.EVENTS, pushes=None)
-    quiet = dict(observations=mdp.POLICY.without_noise(), advance=events.advance, reset_state=events.reset_state,
-                 randomization=tasks.spec("cartpole").randomization,
-                 model_spec=partial(robot.model_spec, solver_iterations=(100, 50)))
+    quiet = dict(
+        observations=mdp.POLICY.without_noise(),
+        advance=events.advance,
+        reset_state=events.reset_state,
+        randomization=tasks.spec("cartpole").randomization,
+        model_spec=partial(robot.model_spec, solver_iterations=(100, 50)),
+    )
     envs_ = {backend: tasks.make("g1-flat", backend, num_envs=WORLDS, seed=0, **quiet) for backend in ("warp", "mjx")}
     numpy = {backend: converter(env.framework, "numpy") for backend, env in envs_.items()}
     to_env = {backend: converter("numpy", env.framework) for backend, env in envs_.items()}
@@ -60,14 +64,16 @@ def test_warp_and_mjx_agree_step_by_step_along_a_trajectory():
     rng = np.random.default_rng(0)
     for step in range(20):  # the trajectory is Warp's: each step both engines start where Warp's last step ended
         state = warp.state_dict()
-        task_state = {name[len("task."):]: value for name, value in state.items() if name.startswith("task.")}
+        task_state = {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
         action = rng.normal(0.0, 0.3, (WORLDS, 29)).astype(np.float32)
         out = {}
         for backend, env in envs_.items():
             env.set_state(state["qpos"], state["qvel"], task_state)
             obs, reward, terminated, truncated, info = env.step(to_env[backend](action))
             out[backend] = [numpy[backend](x) for x in (info["final_obs"], info["final_states"], reward, terminated)]
-        np.testing.assert_allclose(out["mjx"][0], out["warp"][0], atol=2e-2, rtol=1e-2, err_msg=f"observations, step {step}")
+        np.testing.assert_allclose(
+            out["mjx"][0], out["warp"][0], atol=2e-2, rtol=1e-2, err_msg=f"observations, step {step}"
+        )
         np.testing.assert_allclose(out["mjx"][1], out["warp"][1], atol=2e-2, rtol=1e-2, err_msg=f"states, step {step}")
         np.testing.assert_allclose(out["mjx"][2], out["warp"][2], atol=1e-3, err_msg=f"rewards, step {step}")
         np.testing.assert_array_equal(out["mjx"][3], out["warp"][3])

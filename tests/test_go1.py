@@ -27,8 +27,13 @@ WORLDS = 4
 def _quiet(**overrides):
     """go1-flat without observation noise, pushes or randomization (for comparisons across engines and runs)."""
     events = dataclasses.replace(mdp.EVENTS, pushes=None)
-    return dict(observations=mdp.POLICY.without_noise(), advance=events.advance, reset_state=events.reset_state,
-                randomization=tasks.spec("cartpole").randomization, **overrides)
+    return dict(
+        observations=mdp.POLICY.without_noise(),
+        advance=events.advance,
+        reset_state=events.reset_state,
+        randomization=tasks.spec("cartpole").randomization,
+        **overrides,
+    )
 
 
 CONVERGED = partial(robot.model_spec, solver_iterations=(100, 50))
@@ -123,7 +128,7 @@ def test_the_critic_group_is_noise_free_and_privileged(warp_env):
     layout = {term["name"]: term for term in mdp.CRITIC.layout()}
     height, feet, mass = (layout[name]["start"] for name in ("base_height", "feet_contact", "base_mass"))
     torch.testing.assert_close(states[:, height], env._qpos[:, 2])
-    torch.testing.assert_close(states[:, feet:feet + 4], env._task_state["contact"])
+    torch.testing.assert_close(states[:, feet : feet + 4], env._task_state["contact"])
     torch.testing.assert_close(states[:, mass], env._body_mass[:, 1] * 0.2)  # each world's randomized trunk mass
     assert states[:, mass].std() > 0
 
@@ -131,7 +136,10 @@ def test_the_critic_group_is_noise_free_and_privileged(warp_env):
 @pytest.mark.slow
 @pytest.mark.long  # MJX compiles go1-flat's step for 5 minutes on this CPU, then 8 minutes of parity
 def test_warp_and_mjx_agree_step_by_step():
-    envs_ = {backend: tasks.make("go1-flat", backend, num_envs=WORLDS, seed=0, **_quiet(model_spec=CONVERGED)) for backend in ("warp", "mjx")}
+    envs_ = {
+        backend: tasks.make("go1-flat", backend, num_envs=WORLDS, seed=0, **_quiet(model_spec=CONVERGED))
+        for backend in ("warp", "mjx")
+    }
     numpy = {backend: converter(env.framework, "numpy") for backend, env in envs_.items()}
     to_env = {backend: converter("numpy", env.framework) for backend, env in envs_.items()}
     warp = envs_["warp"]
@@ -139,7 +147,7 @@ def test_warp_and_mjx_agree_step_by_step():
     rng = np.random.default_rng(0)
     for step in range(20):
         state = warp.state_dict()
-        task_state = {name[len("task."):]: value for name, value in state.items() if name.startswith("task.")}
+        task_state = {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
         action = rng.normal(0.0, 0.5, (WORLDS, 12)).astype(np.float32)
         out = {}
         for backend, env in envs_.items():

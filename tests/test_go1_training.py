@@ -28,8 +28,10 @@ TRACKING = "reward/track_lin_vel_xy"
 def test_go1_flat_learns_to_track_a_forward_command(tmp_path):
     torch.set_num_threads(1)
     events = dataclasses.replace(mdp.EVENTS, commands=FORWARD)
-    env = envs.wrap_env(tasks.make("go1-flat", "warp", num_envs=128, seed=0, advance=events.advance,
-                                   reset_state=events.reset_state), "torch")
+    env = envs.wrap_env(
+        tasks.make("go1-flat", "warp", num_envs=128, seed=0, advance=events.advance, reset_state=events.reset_state),
+        "torch",
+    )
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec("go1-flat").agent_cfg))
     cfg["agent"]["experiment"].update(directory=str(tmp_path), checkpoint_interval=0)
     cfg["trainer"].update(timesteps=24 * 25, disable_progressbar=True, headless=True)  # 25 updates, 77k env steps
@@ -43,5 +45,7 @@ def test_go1_flat_learns_to_track_a_forward_command(tmp_path):
 
     Runner(env, cfg).run("train", stop=learned)
     steps, tracking, length = reports[-1]
-    assert tracking >= 2 * reports[0][1], f"tracking reward {reports[0][1]:.5f} -> {tracking:.5f} after {steps} env steps"
+    assert tracking >= 2 * reports[0][1], (
+        f"tracking reward {reports[0][1]:.5f} -> {tracking:.5f} after {steps} env steps"
+    )
     assert length is not None and length > next(l for _, _, l in reports if l is not None), reports

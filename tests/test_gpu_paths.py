@@ -43,15 +43,20 @@ def test_task_terms_make_their_tensors_on_the_state_device(task):
         return _meta(value) if isinstance(value, torch.Tensor) else value
 
     state = env._state()
-    state = state._replace(**{name: meta(getattr(state, name)) for name in state._fields if name not in ("data", "before")},
-                           data=MetaFields(), before=None)
+    state = state._replace(
+        **{name: meta(getattr(state, name)) for name in state._fields if name not in ("data", "before")},
+        data=MetaFields(),
+        before=None,
+    )
     if spec.tracked is not None:
         state = state._replace(before=spec.tracked(torch, state))
     if spec.advance is not None:
         task_state, kicked_qvel = spec.advance(torch, state)
         assert kicked_qvel is None or kicked_qvel.device.type == "meta"
         state = state._replace(task=task_state)
-    result = evaluate_step(torch, spec, state, torch.zeros(2, device="meta"), torch.zeros(2, dtype=torch.int32, device="meta"))
+    result = evaluate_step(
+        torch, spec, state, torch.zeros(2, device="meta"), torch.zeros(2, dtype=torch.int32, device="meta")
+    )
     for name in ("obs", "reward", "terminated", "truncated", "nonfinite"):
         assert getattr(result, name).device.type == "meta", name
     assert all(value.device.type == "meta" for value in result.log.values())
@@ -65,9 +70,11 @@ def test_task_terms_make_their_tensors_on_the_state_device(task):
 @contextlib.contextmanager
 def _host_reads_raise():
     """torch.Tensor's ways of reading a value on the host raise (what set_sync_debug_mode('error') does on CUDA)."""
+
     def refuse(name):
         def method(self, *args, **kwargs):
             raise AssertionError(f"Tensor.{name}() in the step loop: on CUDA it waits for the device")
+
         return method
 
     names = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__")
@@ -101,9 +108,19 @@ def test_torch_step_loop_never_reads_the_device_on_the_host(small_envs, tmp_path
             agent.pre_interaction(timestep=timestep, timesteps=100)
             actions, _ = agent.act(observations, None, timestep=timestep, timesteps=100)
             next_observations, rewards, terminated, truncated, infos = env.step(actions)
-            agent.record_transition(observations=observations, states=None, actions=actions, rewards=rewards,
-                                    next_observations=next_observations, next_states=None, terminated=terminated,
-                                    truncated=truncated, infos=infos, timestep=timestep, timesteps=100)
+            agent.record_transition(
+                observations=observations,
+                states=None,
+                actions=actions,
+                rewards=rewards,
+                next_observations=next_observations,
+                next_states=None,
+                terminated=terminated,
+                truncated=truncated,
+                infos=infos,
+                timestep=timestep,
+                timesteps=100,
+            )
             episodes.record(infos["episode"], infos["_episode"])
             env_log.record(infos["log"])
             observations = next_observations
@@ -140,14 +157,41 @@ def test_gpu_check_runs_its_checks_on_the_cpu(tmp_path):
     captured graphs and NCCL); one JSON object per check and a non-zero exit on failure."""
     out = tmp_path / "checks.jsonl"
     completed = subprocess.run(
-        [sys.executable, os.path.join(REPO, "launch", "gpu_check.py"), "--device", "cpu", "--num-envs", "8", "--tasks",
-         "cartpole", "--steps", "3", "--jobs", "2", "--checks", "step", "warp_graph", "sync_free_rollout", "transfer_guard",
-         "--out", str(out)], capture_output=True, text=True, timeout=1200, env=dict(os.environ, WANDB_MODE="offline"))
+        [
+            sys.executable,
+            os.path.join(REPO, "launch", "gpu_check.py"),
+            "--device",
+            "cpu",
+            "--num-envs",
+            "8",
+            "--tasks",
+            "cartpole",
+            "--steps",
+            "3",
+            "--jobs",
+            "2",
+            "--checks",
+            "step",
+            "warp_graph",
+            "sync_free_rollout",
+            "transfer_guard",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=dict(os.environ, WANDB_MODE="offline"),
+    )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["check"] for r in results} == {"environment", "step", "warp_graph", "sync_free_rollout", "transfer_guard"}
     assert all(r["ok"] for r in results) and len(results) == 6
     assert "5 passed, 0 failed" in completed.stdout
-    bad = subprocess.run([sys.executable, os.path.join(REPO, "launch", "gpu_check.py"), "--checks", "nope"],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, os.path.join(REPO, "launch", "gpu_check.py"), "--checks", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: --checks: 'nope'")

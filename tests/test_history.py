@@ -15,13 +15,14 @@ OBS = 4  # cartpole's observations
 
 def _blocks(obs):
     obs = np.asarray(obs)
-    return [obs[:, k * OBS:(k + 1) * OBS] for k in range(HISTORY)]
+    return [obs[:, k * OBS : (k + 1) * OBS] for k in range(HISTORY)]
 
 
 @pytest.fixture(scope="module", params=envs.BACKENDS)
 def env(request):
-    raw = tasks.make("cartpole", request.param, num_envs=WORLDS, seed=0, observation_history=HISTORY,
-                     max_episode_steps=EPISODE)
+    raw = tasks.make(
+        "cartpole", request.param, num_envs=WORLDS, seed=0, observation_history=HISTORY, max_episode_steps=EPISODE
+    )
     return envs.wrap_env(raw, "torch")
 
 

@@ -26,8 +26,12 @@ def test_gae_matches_the_reference_and_never_crosses_an_episode_end():
     rewards, values = rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)
     dones = rng.random((6, 3)) < 0.3
     last_values = rng.normal(size=3).astype(np.float32)
-    advantages, returns = compute_gae(jnp.asarray(rewards), jnp.asarray(values), jnp.asarray(dones), jnp.asarray(last_values), 0.9, 0.8)
-    np.testing.assert_allclose(np.asarray(advantages), _reference_gae(rewards, values, dones, last_values, 0.9, 0.8), rtol=1e-5, atol=1e-6)
+    advantages, returns = compute_gae(
+        jnp.asarray(rewards), jnp.asarray(values), jnp.asarray(dones), jnp.asarray(last_values), 0.9, 0.8
+    )
+    np.testing.assert_allclose(
+        np.asarray(advantages), _reference_gae(rewards, values, dones, last_values, 0.9, 0.8), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(np.asarray(returns), np.asarray(advantages) + values, rtol=1e-6)
 
 
@@ -43,7 +47,9 @@ def test_distributions_are_finite_and_correct():
 
 def _agent(seed=0):
     cfg = PPO_CFG(rollouts=4, observation_preprocessor=RunningStandardScaler, value_preprocessor=RunningStandardScaler)
-    models = build_models({"policy": {"hiddens": [8]}, "value": {"class": "DeterministicMixin", "hiddens": [8]}}, OBS, ACT)
+    models = build_models(
+        {"policy": {"hiddens": [8]}, "value": {"class": "DeterministicMixin", "hiddens": [8]}}, OBS, ACT
+    )
     agent = PPO(models=models, memory=RandomMemory(4, 3), observation_space=OBS, action_space=ACT, cfg=cfg, seed=seed)
     agent.init(trainer_cfg={})
     return agent
@@ -55,9 +61,19 @@ def test_checkpoint_round_trip_gives_identical_actions_statistics_and_optimizer(
     for step in range(4):
         obs = jnp.asarray(rng.normal(size=(3, 3)), jnp.float32)
         actions, _ = agent.act(obs, None, timestep=step, timesteps=4)
-        agent.record_transition(observations=obs, states=None, actions=actions, rewards=jnp.ones(3), next_observations=obs,
-                                next_states=None, terminated=jnp.zeros(3, bool), truncated=jnp.zeros(3, bool), infos={},
-                                timestep=step, timesteps=4)
+        agent.record_transition(
+            observations=obs,
+            states=None,
+            actions=actions,
+            rewards=jnp.ones(3),
+            next_observations=obs,
+            next_states=None,
+            terminated=jnp.zeros(3, bool),
+            truncated=jnp.zeros(3, bool),
+            infos={},
+            timestep=step,
+            timesteps=4,
+        )
         agent.post_interaction(timestep=step, timesteps=4)
     path = str(tmp_path / "agent.pt")
     agent.save(path, extra={"timestep": 4, "env": {"qpos": np.ones((3, 2))}})
@@ -67,8 +83,10 @@ def test_checkpoint_round_trip_gives_identical_actions_statistics_and_optimizer(
     agent.enable_training_mode(False)
     restored.enable_training_mode(False)
     obs = jnp.asarray(rng.normal(size=(3, 3)), jnp.float32)
-    np.testing.assert_array_equal(np.asarray(agent.act(obs, None, timestep=0, timesteps=1)[1]["mean_actions"]),
-                                  np.asarray(restored.act(obs, None, timestep=0, timesteps=1)[1]["mean_actions"]))
+    np.testing.assert_array_equal(
+        np.asarray(agent.act(obs, None, timestep=0, timesteps=1)[1]["mean_actions"]),
+        np.asarray(restored.act(obs, None, timestep=0, timesteps=1)[1]["mean_actions"]),
+    )
     assert float(restored.preprocessor_states["observation"]["count"]) == 13.0  # 1 + 4 steps x 3 worlds
     assert restored.learning_rate == agent.learning_rate
     (tmp_path / "torch.pt").write_bytes(b"PK\x03\x04 not a simtrain jax checkpoint")
@@ -90,14 +108,20 @@ def test_jax_ppo_solves_cartpole_on_mjx(compiled, tmp_path):
 
 @pytest.mark.slow
 def test_jax_ppo_solves_gymnasium_cartpole_through_wrap_env(tmp_path):
-    vector_env = gym.make_vec("CartPole-v1", num_envs=32, vectorization_mode="sync",
-                              vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    vector_env = gym.make_vec(
+        "CartPole-v1",
+        num_envs=32,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec("cartpole").agent_cfg))
     cfg["models"]["policy"]["class"] = "CategoricalMixin"
     cfg["agent"]["rollouts"] = 64
     cfg["agent"]["experiment"].update(directory=str(tmp_path), checkpoint_interval=0)
     cfg["trainer"].update(disable_progressbar=True, headless=True, timesteps=8000)
-    stats = Runner(envs.wrap_env(vector_env, "jax"), cfg).run("train", stop=lambda s: s.mean_return is not None and s.mean_return >= SOLVED)
+    stats = Runner(envs.wrap_env(vector_env, "jax"), cfg).run(
+        "train", stop=lambda s: s.mean_return is not None and s.mean_return >= SOLVED
+    )
     assert stats.mean_return >= SOLVED, f"mean return {stats.mean_return} after {stats.env_steps} env steps"
 
 

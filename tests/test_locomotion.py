@@ -4,9 +4,8 @@ hand-made states in torch and in jax.numpy (the same numbers from both)."""
 
 import math
 
-import mujoco
-
 import jax.numpy as jnp
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -39,8 +38,10 @@ def _state(xp, uniform, task_before, qvel=None, action=None, site_z=0.01):
     to = (lambda a: torch.as_tensor(a)) if xp is torch else jnp.asarray
     data.site_xpos = to(site_xpos)
     # the contact sensors: each foot presses with 30 N where it is on the ground (its site below 2 cm), else 0
-    sensordata = np.zeros((WORLDS, LAYOUT.contact_sensor_start + 3 * (4 + len(LAYOUT.illegal_contact_geoms))), np.float32)
-    sensordata[:, LAYOUT.contact_sensor_start:LAYOUT.contact_sensor_start + 12:3] = 30.0 * (site_z < 0.02)
+    sensordata = np.zeros(
+        (WORLDS, LAYOUT.contact_sensor_start + 3 * (4 + len(LAYOUT.illegal_contact_geoms))), np.float32
+    )
+    sensordata[:, LAYOUT.contact_sensor_start : LAYOUT.contact_sensor_start + 12 : 3] = 30.0 * (site_z < 0.02)
     data.sensordata = to(sensordata)
     data.actuator_force = to(np.zeros((WORLDS, 12), np.float32))
     data.qacc = to(np.zeros((WORLDS, 18), np.float32))
@@ -50,11 +51,14 @@ def _state(xp, uniform, task_before, qvel=None, action=None, site_z=0.01):
 
 def _fresh_task_state(xp, events: Locomotion, uniform):
     state = events.reset_state(xp, uniform)
-    return {name: np.asarray(state[name]) if name in state else np.zeros((WORLDS, *shape), np.float32)
-            for name, shape in events.task_state.items()}
+    return {
+        name: np.asarray(state[name]) if name in state else np.zeros((WORLDS, *shape), np.float32)
+        for name, shape in events.task_state.items()
+    }
 
 
 # ---- robot loading ----
+
 
 def test_go1_loads_from_menagerie_root_and_its_layout_matches_the_compiled_model():
     model = robot.model_spec().compile()
@@ -83,7 +87,9 @@ def _assert_contact_sensors(model, layout):
     for index, geom in enumerate(geoms):
         sensor = model.sensor(first + index)
         assert sensor.name == f"contact_{geom}" and sensor.type == mujoco.mjtSensor.mjSENS_CONTACT
-        assert model.sensor_adr[sensor.id] == layout.contact_sensor_start + 3 * index and model.sensor_dim[sensor.id] == 3
+        assert (
+            model.sensor_adr[sensor.id] == layout.contact_sensor_start + 3 * index and model.sensor_dim[sensor.id] == 3
+        )
     trunk = model.body(layout.base_body).id
     assert all(model.geom_bodyid[model.geom(g).id] == trunk for g in layout.illegal_contact_geoms[:1])
 
@@ -157,7 +163,9 @@ def test_an_unknown_robot_is_one_line():
 
 
 def test_bad_command_and_push_ranges_are_one_line_each():
-    with pytest.raises(ValueError, match=r"commands.vx: \(1.0, -1.0\) is not allowed; must be \(low, high\) with low <= high"):
+    with pytest.raises(
+        ValueError, match=r"commands.vx: \(1.0, -1.0\) is not allowed; must be \(low, high\) with low <= high"
+    ):
         VelocityCommands(vx=(1.0, -1.0))
     with pytest.raises(ValueError, match="commands.standing_fraction"):
         VelocityCommands(standing_fraction=1.5)
@@ -169,10 +177,17 @@ def test_bad_command_and_push_ranges_are_one_line_each():
 
 # ---- commands, pushes, air time ----
 
+
 @pytest.mark.parametrize("xp", [torch, jnp], ids=["torch", "jax"])
 def test_commands_are_drawn_in_range_kept_until_their_timer_ends_and_standing_worlds_get_zero(xp):
-    commands = VelocityCommands(vx=(0.5, 1.0), vy=(-0.2, 0.2), wz=(-0.5, 0.5), resample_s=(1.0, 2.0),
-                                standing_fraction=0.0, heading_fraction=0.0)
+    commands = VelocityCommands(
+        vx=(0.5, 1.0),
+        vy=(-0.2, 0.2),
+        wz=(-0.5, 0.5),
+        resample_s=(1.0, 2.0),
+        standing_fraction=0.0,
+        heading_fraction=0.0,
+    )
     events = Locomotion(LAYOUT, commands=commands, pushes=None)
     rng = np.random.default_rng(0)
     before = _fresh_task_state(np, events, rng.uniform(size=(WORLDS, events.reset_uniforms)).astype(np.float32))
@@ -220,8 +235,9 @@ def test_pushes_kick_the_base_when_their_timer_ends(xp):
 
 @pytest.mark.parametrize("xp", [torch, jnp], ids=["torch", "jax"])
 def test_air_time_counts_in_the_air_and_is_rewarded_at_touch_down(xp):
-    events = Locomotion(LAYOUT, commands=VelocityCommands(vx=(1.0, 1.0), standing_fraction=0.0, heading_fraction=0.0),
-                        pushes=None)
+    events = Locomotion(
+        LAYOUT, commands=VelocityCommands(vx=(1.0, 1.0), standing_fraction=0.0, heading_fraction=0.0), pushes=None
+    )
     task = _fresh_task_state(np, events, np.full((WORLDS, events.reset_uniforms), 0.5, np.float32))
     uniform = np.zeros((WORLDS, events.step_uniforms), np.float32)
     for _ in range(35):  # 0.7 s in the air
@@ -238,15 +254,22 @@ def test_air_time_counts_in_the_air_and_is_rewarded_at_touch_down(xp):
 
 # ---- tables ----
 
+
 @pytest.mark.parametrize("xp", [torch, jnp], ids=["torch", "jax"])
 def test_observation_noise_is_bounded_and_off_without_noise_and_tables_scale_by_dt(xp):
     events = mdp.EVENTS
-    task = _fresh_task_state(np, events, np.random.default_rng(1).uniform(size=(WORLDS, events.reset_uniforms)).astype(np.float32))
+    task = _fresh_task_state(
+        np, events, np.random.default_rng(1).uniform(size=(WORLDS, events.reset_uniforms)).astype(np.float32)
+    )
     task["command"][:] = 0.0
     total = mdp.POLICY.uniform_count + events.step_uniforms
     qvel = np.zeros((WORLDS, 18), np.float32)
     qvel[:, 6:] = 2.0  # joint velocities
-    noisy = np.asarray(mdp.POLICY(xp, _state(xp, np.random.default_rng(2).uniform(size=(WORLDS, total)).astype(np.float32), task, qvel)))
+    noisy = np.asarray(
+        mdp.POLICY(
+            xp, _state(xp, np.random.default_rng(2).uniform(size=(WORLDS, total)).astype(np.float32), task, qvel)
+        )
+    )
     clean = np.asarray(mdp.POLICY.without_noise()(xp, _state(xp, np.zeros((WORLDS, total), np.float32), task, qvel)))
     assert noisy.shape == clean.shape == (WORLDS, mdp.POLICY.size)
     np.testing.assert_allclose(clean[:, 6:9], [[0, 0, -1]] * WORLDS, atol=1e-6)  # upright: gravity straight down

@@ -25,8 +25,13 @@ def _agent(env, worlds: int, directory, agent_cls=PPO, **overrides):
     cfg["agent"]["experiment"].update(directory=str(directory), checkpoint_interval=0)
     parsed = parse_runner_cfg(cfg, Runner.resolve_class)
     models = build_models(parsed.models, env.observation_space, env.action_space, torch.device("cpu"))
-    return agent_cls(models=models, memory=RandomMemory(parsed.agent.rollouts, worlds), observation_space=env.observation_space,
-                     action_space=env.action_space, cfg=parsed.agent)
+    return agent_cls(
+        models=models,
+        memory=RandomMemory(parsed.agent.rollouts, worlds),
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        cfg=parsed.agent,
+    )
 
 
 class FailingPPO(PPO):
@@ -65,7 +70,10 @@ def parity_env(small_envs):
 def test_two_agents_of_different_learning_rates_solve_cartpole_side_by_side(tmp_path):
     torch.manual_seed(0)
     env = envs.wrap_env(tasks.make("cartpole", "warp", num_envs=1024, seed=0), "torch")
-    agents = [_agent(env, 512, tmp_path / "a", learning_rate=3e-4), _agent(env, 512, tmp_path / "b", learning_rate=1e-3)]
+    agents = [
+        _agent(env, 512, tmp_path / "a", learning_rate=3e-4),
+        _agent(env, 512, tmp_path / "b", learning_rate=1e-3),
+    ]
     trainer = ParallelTrainer(env=env, agents=agents, scopes=[512, 512], cfg={"timesteps": 3200, **HEADLESS})
     try:
         stats = trainer.train(stop=lambda s: all((a["mean_return"] or 0) >= 475 for a in s.agents))
@@ -97,8 +105,11 @@ def test_a_worker_that_raises_makes_train_raise_with_its_index_and_error(parity_
 
 def test_a_killed_worker_makes_train_raise_within_seconds_and_leaves_no_process(parity_env, tmp_path):
     before = _children()
-    trainer = ParallelTrainer(env=parity_env, agents=[_agent(parity_env, 2, tmp_path), _agent(parity_env, 2, tmp_path)],
-                              cfg={"timesteps": 10**7, **HEADLESS})
+    trainer = ParallelTrainer(
+        env=parity_env,
+        agents=[_agent(parity_env, 2, tmp_path), _agent(parity_env, 2, tmp_path)],
+        cfg={"timesteps": 10**7, **HEADLESS},
+    )
     trainer.start()
     victim = trainer.processes[0].pid
     killed_at = []

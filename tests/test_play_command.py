@@ -25,10 +25,13 @@ COMMAND = (0.5, 0.0, 0.3)
 def _restless_go1(**overrides):
     """go1-flat whose commands are drawn again every step or two, all in heading mode, episodes of 6 steps: a held
     command that survived this survived resampling, heading control and resets."""
-    commands = dataclasses.replace(mdp.EVENTS.commands, resample_s=(0.02, 0.04), heading_fraction=1.0, standing_fraction=0.0)
+    commands = dataclasses.replace(
+        mdp.EVENTS.commands, resample_s=(0.02, 0.04), heading_fraction=1.0, standing_fraction=0.0
+    )
     events = dataclasses.replace(mdp.EVENTS, commands=commands)
-    return dataclasses.replace(tasks.spec("go1-flat"), advance=events.advance, reset_state=events.reset_state,
-                               max_episode_steps=6, **overrides)
+    return dataclasses.replace(
+        tasks.spec("go1-flat"), advance=events.advance, reset_state=events.reset_state, max_episode_steps=6, **overrides
+    )
 
 
 def _commands_along(task, steps=14):
@@ -62,13 +65,20 @@ def test_the_tracking_error_is_summed_per_episode_as_sim2sim_measures_it():
     for action in torch.as_tensor(np.random.default_rng(1).uniform(-1, 1, (14, WORLDS, 12)), dtype=torch.float32):
         _, _, _, _, info = env.step(action)
         velocities = info["final_states"].numpy()
-        reference += np.stack([np.linalg.norm(np.asarray(COMMAND[:2]) - velocities[:, lin:lin + 2], axis=-1),
-                               np.abs(COMMAND[2] - velocities[:, ang + 2])], axis=-1)
+        reference += np.stack(
+            [
+                np.linalg.norm(np.asarray(COMMAND[:2]) - velocities[:, lin : lin + 2], axis=-1),
+                np.abs(COMMAND[2] - velocities[:, ang + 2]),
+            ],
+            axis=-1,
+        )
         np.testing.assert_allclose(info["final_task_state"][TRACKING_ERROR].numpy(), reference, rtol=1e-4, atol=1e-5)
         done = info["_episode"].numpy()
         reference[done] = 0.0
         checked_ends += int(done.sum())
-        np.testing.assert_allclose(env.state_dict()[f"task.{TRACKING_ERROR}"], reference, atol=1e-6)  # zero after a reset
+        np.testing.assert_allclose(
+            env.state_dict()[f"task.{TRACKING_ERROR}"], reference, atol=1e-6
+        )  # zero after a reset
     assert checked_ends >= WORLDS and reference.max() > 0
 
 
@@ -76,17 +86,53 @@ def test_the_tracking_error_is_summed_per_episode_as_sim2sim_measures_it():
 def go1_run(tmp_path_factory):
     """A go1-flat run of one PPO update on 2 worlds (behaviour is not the point: its checkpoint is)."""
     root = tmp_path_factory.mktemp("runs")
-    result = subprocess.run([sys.executable, str(ROOT / "launch" / "train.py"), "--task", "go1-flat", "--num-envs", "2",
-                             "--timesteps", "24", "--headless", "--no-stop-when-solved", "--runs-dir", str(root)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch" / "train.py"),
+            "--task",
+            "go1-flat",
+            "--num-envs",
+            "2",
+            "--timesteps",
+            "24",
+            "--headless",
+            "--no-stop-when-solved",
+            "--runs-dir",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"])
 
 
 def test_play_with_a_command_reports_tracking_errors_and_falls_per_episode(go1_run):
-    result = subprocess.run([sys.executable, str(ROOT / "launch" / "play.py"), "--run", str(go1_run), "--checkpoint", "last",
-                             "--command", "0.5", "0", "0", "--episodes", "2", "--num-envs", "2", "--max-steps", "15"],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch" / "play.py"),
+            "--run",
+            str(go1_run),
+            "--checkpoint",
+            "last",
+            "--command",
+            "0.5",
+            "0",
+            "0",
+            "--episodes",
+            "2",
+            "--num-envs",
+            "2",
+            "--max-steps",
+            "15",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
@@ -95,7 +141,9 @@ def test_play_with_a_command_reports_tracking_errors_and_falls_per_episode(go1_r
     assert all(0 < length <= 15 for length in summary["lengths"])
     for name in ("tracking_error_lin", "tracking_error_yaw", "fell"):
         assert len(summary[name]) == episodes
-    assert all(np.isfinite(error) and error >= 0 for error in summary["tracking_error_lin"] + summary["tracking_error_yaw"])
+    assert all(
+        np.isfinite(error) and error >= 0 for error in summary["tracking_error_lin"] + summary["tracking_error_yaw"]
+    )
     # a robot that stands still (or falls) does not track 0.5 m/s: its mean error is near 0.5, not 0
     assert 0.2 < summary["mean_tracking_error_lin"] < 1.5
     assert summary["mean_tracking_error_lin"] == pytest.approx(np.mean(summary["tracking_error_lin"]))
@@ -108,7 +156,9 @@ def test_play_with_a_command_reports_tracking_errors_and_falls_per_episode(go1_r
 
 def test_without_pushes_the_interval_events_do_not_kick_the_robot():
     """Pushes of 3 m/s every step: the base flies off with them, stays near its reset speed (<= 0.2 m/s) without."""
-    events = dataclasses.replace(mdp.EVENTS, pushes=dataclasses.replace(mdp.EVENTS.pushes, interval_s=(0.02, 0.02), velocity=3.0))
+    events = dataclasses.replace(
+        mdp.EVENTS, pushes=dataclasses.replace(mdp.EVENTS.pushes, interval_s=(0.02, 0.02), velocity=3.0)
+    )
     pushed = dataclasses.replace(tasks.spec("go1-flat"), advance=events.advance, reset_state=events.reset_state)
     speeds = {}
     for name, task in (("pushed", pushed), ("unpushed", without_pushes(pushed))):

@@ -11,10 +11,21 @@ from launch.plot_metrics import COLORS, PANEL_H, PANEL_W, PlotArgs, plot
 
 
 def test_a_run_is_drawn_with_its_tracking_terms(tmp_path):
-    records = [{"timestep": 24 * k, "env_steps": 3072 * k, "wall_s": 30.0 * k, "mean_return": None if k == 1 else -2.0 + k,
-                "mean_length": None if k == 1 else 80.0 + 20 * k,
-                "log": {"reward/track_lin_vel_xy": 0.004 * k, "reward/track_ang_vel_z": 0.002 * k, "reward/lin_vel_z": -0.1}}
-               for k in range(1, 6)]
+    records = [
+        {
+            "timestep": 24 * k,
+            "env_steps": 3072 * k,
+            "wall_s": 30.0 * k,
+            "mean_return": None if k == 1 else -2.0 + k,
+            "mean_length": None if k == 1 else 80.0 + 20 * k,
+            "log": {
+                "reward/track_lin_vel_xy": 0.004 * k,
+                "reward/track_ang_vel_z": 0.002 * k,
+                "reward/lin_vel_z": -0.1,
+            },
+        }
+        for k in range(1, 6)
+    ]
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records) + '{"timestep": 14')
     output = plot(PlotArgs(run=str(tmp_path)))

@@ -47,9 +47,15 @@ def test_gae_never_crosses_an_episode_end():
 
 
 def _agent(cfg=None, memory_size=4, num_envs=3, separate=True):
-    models = build_models({"separate": separate, "policy": {"hiddens": [8]}, "value": {"class": "DeterministicMixin", "hiddens": [8]}}, OBS, ACT)
+    models = build_models(
+        {"separate": separate, "policy": {"hiddens": [8]}, "value": {"class": "DeterministicMixin", "hiddens": [8]}},
+        OBS,
+        ACT,
+    )
     cfg = PPO_CFG(rollouts=memory_size, **(cfg or {}))
-    agent = PPO(models=models, memory=RandomMemory(memory_size, num_envs), observation_space=OBS, action_space=ACT, cfg=cfg)
+    agent = PPO(
+        models=models, memory=RandomMemory(memory_size, num_envs), observation_space=OBS, action_space=ACT, cfg=cfg
+    )
     agent.init(trainer_cfg={"timesteps": 0})
     return agent
 
@@ -62,9 +68,19 @@ def test_time_limit_bootstrap_uses_the_true_final_state_only_on_truncation():
     next_obs = torch.full((3, 3), -3.0)  # what the worlds were reset to: must not be used
     terminated = torch.tensor([False, True, True])
     truncated = torch.tensor([True, False, True])
-    agent.record_transition(observations=obs, states=None, actions=actions, rewards=torch.ones(3), next_observations=next_obs,
-                            next_states=None, terminated=terminated, truncated=truncated, infos={"final_obs": final_obs},
-                            timestep=0, timesteps=1)
+    agent.record_transition(
+        observations=obs,
+        states=None,
+        actions=actions,
+        rewards=torch.ones(3),
+        next_observations=next_obs,
+        next_states=None,
+        terminated=terminated,
+        truncated=truncated,
+        infos={"final_obs": final_obs},
+        timestep=0,
+        timesteps=1,
+    )
     with torch.no_grad():
         final_value = agent.value(final_obs)[0]
     stored = agent.memory.get_tensor_by_name("rewards")[0]
@@ -109,9 +125,19 @@ def _trained_agent(tmp_path):
     for step in range(4):
         obs = torch.randn(3, 3) * 2 + 1
         actions, _ = agent.act(obs, None, timestep=step, timesteps=4)
-        agent.record_transition(observations=obs, states=None, actions=actions, rewards=torch.randn(3), next_observations=obs,
-                                next_states=None, terminated=torch.zeros(3, dtype=torch.bool),
-                                truncated=torch.zeros(3, dtype=torch.bool), infos={}, timestep=step, timesteps=4)
+        agent.record_transition(
+            observations=obs,
+            states=None,
+            actions=actions,
+            rewards=torch.randn(3),
+            next_observations=obs,
+            next_states=None,
+            terminated=torch.zeros(3, dtype=torch.bool),
+            truncated=torch.zeros(3, dtype=torch.bool),
+            infos={},
+            timestep=step,
+            timesteps=4,
+        )
         agent.post_interaction(timestep=step, timesteps=4)
     return agent
 
@@ -128,7 +154,11 @@ def test_checkpoint_round_trip_gives_identical_actions_and_statistics(tmp_path):
     _, out = agent.act(obs, None, timestep=0, timesteps=1)
     _, out_restored = restored.act(obs, None, timestep=0, timesteps=1)
     torch.testing.assert_close(out["mean_actions"], out_restored["mean_actions"], rtol=0, atol=0)
-    assert float(restored._observation_preprocessor.current_count) == float(agent._observation_preprocessor.current_count) > 1
+    assert (
+        float(restored._observation_preprocessor.current_count)
+        == float(agent._observation_preprocessor.current_count)
+        > 1
+    )
     assert restored.optimizer.state_dict()["state"], "optimizer moments must be restored"
 
 

@@ -23,17 +23,27 @@ TRUNCATED = {(5, 0), (4, 1), (5, 2)}
 
 
 def _models(cell="GRU", separate=False):
-    spec = {"separate": separate,
-            "policy": {"hiddens": [8], "rnn": {"type": cell, "num_layers": 2, "hidden_size": 5, "sequence_length": LENGTH}},
-            "value": {"class": "DeterministicMixin", "hiddens": [8],
-                      "rnn": {"type": cell, "num_layers": 1, "hidden_size": 4, "sequence_length": LENGTH}}}
+    spec = {
+        "separate": separate,
+        "policy": {"hiddens": [8], "rnn": {"type": cell, "num_layers": 2, "hidden_size": 5, "sequence_length": LENGTH}},
+        "value": {
+            "class": "DeterministicMixin",
+            "hiddens": [8],
+            "rnn": {"type": cell, "num_layers": 1, "hidden_size": 4, "sequence_length": LENGTH},
+        },
+    }
     return build_recurrent_models(spec, OBS, ACT, WORLDS)
 
 
 def _agent(cell="GRU", separate=False, **cfg):
     torch.manual_seed(0)
-    agent = PPO_RNN(models=_models(cell, separate), memory=RandomMemory(STEPS, WORLDS), observation_space=OBS, action_space=ACT,
-                    cfg=PPO_CFG(rollouts=STEPS, mini_batches=2, **cfg))
+    agent = PPO_RNN(
+        models=_models(cell, separate),
+        memory=RandomMemory(STEPS, WORLDS),
+        observation_space=OBS,
+        action_space=ACT,
+        cfg=PPO_CFG(rollouts=STEPS, mini_batches=2, **cfg),
+    )
     agent.init(trainer_cfg={"timesteps": 0})
     return agent
 
@@ -45,10 +55,19 @@ def _done_mask(pattern, step):
 def _rollout(agent, observations):
     for step in range(STEPS):
         actions, _ = agent.act(observations[step], None, timestep=step, timesteps=STEPS)
-        agent.record_transition(observations=observations[step], states=None, actions=actions, rewards=torch.ones(WORLDS),
-                                next_observations=observations[step + 1], next_states=None,
-                                terminated=_done_mask(TERMINATED, step), truncated=_done_mask(TRUNCATED, step), infos={},
-                                timestep=step, timesteps=STEPS)
+        agent.record_transition(
+            observations=observations[step],
+            states=None,
+            actions=actions,
+            rewards=torch.ones(WORLDS),
+            next_observations=observations[step + 1],
+            next_states=None,
+            terminated=_done_mask(TERMINATED, step),
+            truncated=_done_mask(TRUNCATED, step),
+            infos={},
+            timestep=step,
+            timesteps=STEPS,
+        )
 
 
 def _reference_values(model, observations):
@@ -58,7 +77,7 @@ def _reference_values(model, observations):
         for world in range(WORLDS):
             state = model.initial_state(1)
             for step in range(STEPS):
-                _, value, state = model(observations[step, world:world + 1], state)
+                _, value, state = model(observations[step, world : world + 1], state)
                 values[step, world] = value[0]
                 if (step, world) in TERMINATED | TRUNCATED:
                     state = model.initial_state(1)
@@ -87,14 +106,18 @@ def test_sequence_replay_reproduces_the_rollout_and_depends_on_the_resets(cell, 
     batch, initial = agent._rollout_sequences()
     assert batch["observations"].shape == (STEPS // LENGTH * WORLDS, LENGTH, 3)
     with torch.no_grad():
-        params, values, _ = agent._step(batch["observations"], {r: tuple(s.transpose(0, 1) for s in v) for r, v in initial.items()},
-                                        batch["starts"])
+        params, values, _ = agent._step(
+            batch["observations"], {r: tuple(s.transpose(0, 1) for s in v) for r, v in initial.items()}, batch["starts"]
+        )
         replayed = agent.head.log_prob(params, batch["actions"].flatten(0, 1))
         torch.testing.assert_close(replayed, batch["log_prob"].flatten(0, 1), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(values, batch["values"].flatten(0, 1), rtol=1e-5, atol=1e-5)
         # without the resets inside sequences the replay is another policy: the test sees a missing reset
-        params, _, _ = agent._step(batch["observations"], {r: tuple(s.transpose(0, 1) for s in v) for r, v in initial.items()},
-                                   torch.zeros_like(batch["starts"]))
+        params, _, _ = agent._step(
+            batch["observations"],
+            {r: tuple(s.transpose(0, 1) for s in v) for r, v in initial.items()},
+            torch.zeros_like(batch["starts"]),
+        )
         assert not torch.allclose(agent.head.log_prob(params, batch["actions"].flatten(0, 1)), replayed, atol=1e-4)
 
 
@@ -106,7 +129,9 @@ def test_update_learns_from_sequences_and_keeps_the_next_states():
     next_states = agent._rnn_states["policy"][0].clone()
     agent.update(timestep=STEPS, timesteps=STEPS)
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.policy.parameters()))
-    torch.testing.assert_close(agent._rnn_states["policy"][0], next_states)  # an update does not touch the worlds' memory
+    torch.testing.assert_close(
+        agent._rnn_states["policy"][0], next_states
+    )  # an update does not touch the worlds' memory
     assert np.isfinite(agent.tracking_data["Loss / Policy loss"][-1])
 
 
@@ -115,9 +140,19 @@ def test_evaluation_resets_states_at_episode_ends_and_at_mode_switches():
     agent.enable_training_mode(False)
     observations = torch.randn(2, WORLDS, 3)
     agent.act(observations[0], None, timestep=0, timesteps=1)
-    agent.record_transition(observations=observations[0], states=None, actions=None, rewards=torch.ones(WORLDS),
-                            next_observations=observations[1], next_states=None, terminated=torch.tensor([True, False, False]),
-                            truncated=torch.tensor([False, False, True]), infos={}, timestep=0, timesteps=1)
+    agent.record_transition(
+        observations=observations[0],
+        states=None,
+        actions=None,
+        rewards=torch.ones(WORLDS),
+        next_observations=observations[1],
+        next_states=None,
+        terminated=torch.tensor([True, False, False]),
+        truncated=torch.tensor([False, False, True]),
+        infos={},
+        timestep=0,
+        timesteps=1,
+    )
     norms = agent._rnn_states["policy"][0].abs().sum((0, 2))
     assert norms[0] == 0 and norms[2] == 0 and norms[1] > 0
     agent.enable_training_mode(True)  # the trainer reset every world: no memory of the evaluation survives
@@ -164,17 +199,32 @@ def test_recurrent_agent_checkpoint_loads_and_evaluates_on_cartpole_pomdp(tmp_pa
 
 
 def test_configuration_errors_name_the_field():
-    with pytest.raises(ConfigError, match=r"agent.rollouts: 6 is not allowed; must be a multiple of rnn.sequence_length \(4\)"):
-        PPO_RNN(models=_models(), memory=RandomMemory(6, WORLDS), observation_space=OBS, action_space=ACT, cfg={"rollouts": 6})
-    with pytest.raises(ValueError, match="models: policy is a SharedModel; PPO_RNN needs models from toolkit.torch.build_recurrent_models"):
+    with pytest.raises(
+        ConfigError, match=r"agent.rollouts: 6 is not allowed; must be a multiple of rnn.sequence_length \(4\)"
+    ):
+        PPO_RNN(
+            models=_models(),
+            memory=RandomMemory(6, WORLDS),
+            observation_space=OBS,
+            action_space=ACT,
+            cfg={"rollouts": 6},
+        )
+    with pytest.raises(
+        ValueError,
+        match="models: policy is a SharedModel; PPO_RNN needs models from toolkit.torch.build_recurrent_models",
+    ):
         PPO_RNN(models=build_models({"separate": False}, OBS, ACT), observation_space=OBS, action_space=ACT)
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec("cartpole-pomdp").agent_cfg))
     cfg["agent"]["class"] = "PPO"
-    with pytest.raises(ConfigError, match="models.policy.rnn: .* is not allowed; recurrent models need agent class PPO_RNN"):
+    with pytest.raises(
+        ConfigError, match="models.policy.rnn: .* is not allowed; recurrent models need agent class PPO_RNN"
+    ):
         parse_runner_cfg(cfg, Runner.resolve_class)
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec("cartpole-pomdp").agent_cfg))
     cfg["models"]["policy"]["rnn"]["type"] = "Transformer"
-    with pytest.raises(ConfigError, match="models.policy.rnn.type: 'Transformer' is not allowed; choose one of RNN, GRU, LSTM"):
+    with pytest.raises(
+        ConfigError, match="models.policy.rnn.type: 'Transformer' is not allowed; choose one of RNN, GRU, LSTM"
+    ):
         parse_runner_cfg(cfg, Runner.resolve_class)
 
 
@@ -185,28 +235,70 @@ def test_play_evaluates_a_recurrent_run(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    train = subprocess.run([sys.executable, str(root / "launch" / "train.py"), "--task", "cartpole-pomdp", "--num-envs", "8",
-                            "--timesteps", "32", "--headless", "--no-stop-when-solved", "--runs-dir", str(tmp_path)],
-                           capture_output=True, text=True, timeout=600)
+    train = subprocess.run(
+        [
+            sys.executable,
+            str(root / "launch" / "train.py"),
+            "--task",
+            "cartpole-pomdp",
+            "--num-envs",
+            "8",
+            "--timesteps",
+            "32",
+            "--headless",
+            "--no-stop-when-solved",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert train.returncode == 0, train.stderr[-2000:]
     run_dir = json.loads(train.stdout.strip().splitlines()[-1])["run_dir"]
-    play = subprocess.run([sys.executable, str(root / "launch" / "play.py"), "--run", run_dir, "--checkpoint", "last",
-                           "--episodes", "4", "--num-envs", "2"], capture_output=True, text=True, timeout=600)
+    play = subprocess.run(
+        [
+            sys.executable,
+            str(root / "launch" / "play.py"),
+            "--run",
+            run_dir,
+            "--checkpoint",
+            "last",
+            "--episodes",
+            "4",
+            "--num-envs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert play.returncode == 0, play.stderr[-2000:]
     assert json.loads(play.stdout.strip().splitlines()[-1])["episodes"] >= 4
 
 
 # ---- JAX ----
 
+
 def _jax_agent(cell="GRU", separate=False, **cfg):
     import toolkit.jax as tj
 
-    spec = {"separate": separate,
-            "policy": {"hiddens": [8], "rnn": {"type": cell, "num_layers": 2, "hidden_size": 5, "sequence_length": LENGTH}},
-            "value": {"class": "DeterministicMixin", "hiddens": [8],
-                      "rnn": {"type": cell, "num_layers": 1, "hidden_size": 4, "sequence_length": LENGTH}}}
-    agent = tj.PPO_RNN(models=tj.build_recurrent_models(spec, OBS, ACT, WORLDS), memory=tj.RandomMemory(STEPS, WORLDS),
-                       observation_space=OBS, action_space=ACT, cfg=PPO_CFG(rollouts=STEPS, mini_batches=2, **cfg))
+    spec = {
+        "separate": separate,
+        "policy": {"hiddens": [8], "rnn": {"type": cell, "num_layers": 2, "hidden_size": 5, "sequence_length": LENGTH}},
+        "value": {
+            "class": "DeterministicMixin",
+            "hiddens": [8],
+            "rnn": {"type": cell, "num_layers": 1, "hidden_size": 4, "sequence_length": LENGTH},
+        },
+    }
+    agent = tj.PPO_RNN(
+        models=tj.build_recurrent_models(spec, OBS, ACT, WORLDS),
+        memory=tj.RandomMemory(STEPS, WORLDS),
+        observation_space=OBS,
+        action_space=ACT,
+        cfg=PPO_CFG(rollouts=STEPS, mini_batches=2, **cfg),
+    )
     agent.init(trainer_cfg={"timesteps": 0})
     return agent
 
@@ -216,10 +308,19 @@ def _jax_rollout(agent, observations):
 
     for step in range(STEPS):
         actions, _ = agent.act(jnp.asarray(observations[step]), None, timestep=step, timesteps=STEPS)
-        agent.record_transition(observations=None, states=None, actions=actions, rewards=jnp.ones(WORLDS),
-                                next_observations=jnp.asarray(observations[step + 1]), next_states=None,
-                                terminated=jnp.asarray(_done_mask(TERMINATED, step).numpy()),
-                                truncated=jnp.asarray(_done_mask(TRUNCATED, step).numpy()), infos={}, timestep=step, timesteps=STEPS)
+        agent.record_transition(
+            observations=None,
+            states=None,
+            actions=actions,
+            rewards=jnp.ones(WORLDS),
+            next_observations=jnp.asarray(observations[step + 1]),
+            next_states=None,
+            terminated=jnp.asarray(_done_mask(TERMINATED, step).numpy()),
+            truncated=jnp.asarray(_done_mask(TRUNCATED, step).numpy()),
+            infos={},
+            timestep=step,
+            timesteps=STEPS,
+        )
 
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
@@ -232,7 +333,7 @@ def test_jax_acting_resets_each_worlds_state_exactly_where_its_episode_ended(cel
     for world in range(WORLDS):  # each world alone, step by step, its state zeroed after each of its episode ends
         state = model.initial_state(1)
         for step in range(STEPS):
-            obs = agent._normalize(agent.preprocessor_states, observations[step, world:world + 1], False)[1]
+            obs = agent._normalize(agent.preprocessor_states, observations[step, world : world + 1], False)[1]
             stored = np.asarray(rollout["rnn/policy/0"][step][:, world])
             np.testing.assert_allclose(stored, np.asarray(state["policy"][0][:, 0]), atol=1e-6)
             _, _, state = model(params, obs, state)
@@ -256,7 +357,9 @@ def test_jax_sequence_replay_reproduces_the_rollout_and_depends_on_the_resets(ce
     dist, values, _ = agent.model(agent.params, batch["observations"], states, batch["starts"])
     replayed = agent.model.head.log_prob(dist, batch["actions"].reshape(-1, 2))
     np.testing.assert_allclose(replayed, batch["log_prob"].reshape(-1), atol=1e-5)
-    np.testing.assert_allclose(values, rollout["values"].reshape(STEPS // LENGTH, LENGTH, WORLDS).swapaxes(1, 2).reshape(-1), atol=1e-5)
+    np.testing.assert_allclose(
+        values, rollout["values"].reshape(STEPS // LENGTH, LENGTH, WORLDS).swapaxes(1, 2).reshape(-1), atol=1e-5
+    )
     dist, _, _ = agent.model(agent.params, batch["observations"], states, jnp.zeros_like(batch["starts"]))
     assert not np.allclose(agent.model.head.log_prob(dist, batch["actions"].reshape(-1, 2)), replayed, atol=1e-4)
     loss, stats = agent._loss(agent.params, batch)  # a fresh policy: ratio 1, no KL
@@ -282,8 +385,18 @@ def test_jax_evaluation_resets_states_and_checkpoint_round_trip(tmp_path):
     restored.enable_training_mode(False)  # the trainer reset every world
     assert float(jnp.abs(restored.rnn_states["policy"][0]).sum()) == 0
     restored.act(jnp.asarray(observations[0]), None, timestep=0, timesteps=1)
-    restored.record_transition(observations=None, states=None, actions=None, rewards=jnp.ones(WORLDS), next_observations=None,
-                               next_states=None, terminated=jnp.asarray([True, False, False]),
-                               truncated=jnp.asarray([False, False, True]), infos={}, timestep=0, timesteps=1)
+    restored.record_transition(
+        observations=None,
+        states=None,
+        actions=None,
+        rewards=jnp.ones(WORLDS),
+        next_observations=None,
+        next_states=None,
+        terminated=jnp.asarray([True, False, False]),
+        truncated=jnp.asarray([False, False, True]),
+        infos={},
+        timestep=0,
+        timesteps=1,
+    )
     norms = np.abs(np.asarray(restored.rnn_states["policy"][0])).sum((0, 2))
     assert norms[0] == 0 and norms[2] == 0 and norms[1] > 0

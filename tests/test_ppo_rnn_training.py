@@ -45,8 +45,12 @@ def test_recurrent_ppo_solves_cartpole_pomdp_where_feed_forward_ppo_does_not(fra
     recurrent = Runner(env, _cfg(framework, tasks.spec(TASK).agent_cfg, seed, tmp_path / "rnn"))
     assert type(recurrent.agent).__name__ == "PPO_RNN"
     stats = recurrent.run("train", stop=lambda s: s.mean_return is not None and s.mean_return >= SOLVED)
-    assert stats.mean_return >= SOLVED, f"PPO_RNN: mean return {stats.mean_return} after {stats.timestep} of {BUDGET} steps"
+    assert stats.mean_return >= SOLVED, (
+        f"PPO_RNN: mean return {stats.mean_return} after {stats.timestep} of {BUDGET} steps"
+    )
 
     feed_forward = Runner(env, _cfg(framework, tasks.spec("cartpole").agent_cfg, seed, tmp_path / "ff"))
     stats = feed_forward.run("train")
-    assert stats.mean_return < 0.8 * SOLVED, f"PPO: mean return {stats.mean_return} after {BUDGET} steps; the task needs no memory?"
+    assert stats.mean_return < 0.8 * SOLVED, (
+        f"PPO: mean return {stats.mean_return} after {BUDGET} steps; the task needs no memory?"
+    )

@@ -17,8 +17,14 @@ TRAIN = [sys.executable, str(ROOT / "launch" / "train.py"), "--headless", "--no-
 
 
 def _start(tmp_path, *args):
-    return subprocess.Popen([*TRAIN, "--runs-dir", str(tmp_path / "runs"), *args], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [*TRAIN, "--runs-dir", str(tmp_path / "runs"), *args],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -48,8 +54,9 @@ def _checkpoint_timestep(path: Path) -> int:
 
 
 def _resume(run_dir: Path, timesteps: int) -> dict:
-    result = subprocess.run([*TRAIN, "--resume", str(run_dir), "--timesteps", str(timesteps)], capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [*TRAIN, "--resume", str(run_dir), "--timesteps", str(timesteps)], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -76,14 +83,18 @@ def test_sigterm_writes_a_checkpoint_and_resume_continues_from_it(tmp_path):
 def test_resume_of_a_folder_without_checkpoints_is_a_one_line_error(tmp_path):
     result = subprocess.run([*TRAIN, "--resume", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: --resume: {tmp_path} has no checkpoints/last.pt; expected a run folder written by launch/train.py"
+    assert (
+        result.stderr.strip()
+        == f"error: --resume: {tmp_path} has no checkpoints/last.pt; expected a run folder written by launch/train.py"
+    )
 
 
 @pytest.mark.slow
 def test_sigkill_loses_at_most_one_interval_and_the_return_does_not_drop_after_resume(tmp_path):
     interval = 64
-    process = _start(tmp_path, "--num-envs", "1024", "--timesteps", "4000",
-                     "--agent.experiment.checkpoint_interval", str(interval))
+    process = _start(
+        tmp_path, "--num-envs", "1024", "--timesteps", "4000", "--agent.experiment.checkpoint_interval", str(interval)
+    )
 
     def trained_checkpoint():
         run_dir = _run_dir(tmp_path)

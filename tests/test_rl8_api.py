@@ -75,7 +75,9 @@ def test_plateau_needs_patience_checks_without_improvement():
     values = [10.0, 20.0, 21.0, 21.5, 30.0, 30.0, 30.0]
     stops = [plateau(TrainStats(mean_return=v)) for v in values]
     assert stops == [False, False, False, True, False, False, True]
-    assert conditions.MeanReturnReached(5)(TrainStats(mean_return=5)) and not conditions.MeanReturnReached(5)(TrainStats())
+    assert conditions.MeanReturnReached(5)(TrainStats(mean_return=5)) and not conditions.MeanReturnReached(5)(
+        TrainStats()
+    )
 
 
 def test_json_files_load_and_unknown_fields_are_refused(tmp_path):
@@ -85,5 +87,7 @@ def test_json_files_load_and_unknown_fields_are_refused(tmp_path):
     path.write_text(json.dumps({"horizn": 4}))
     with pytest.raises(ConfigError, match="TrainConfig.horizn: unknown key; allowed: env_cls, env_config"):
         TrainConfig.from_file(path)
-    with pytest.raises(ConfigError, match="TrainConfig.env_cls: 'nowhere.make' is not allowed; choose tasks.make, a registered task"):
+    with pytest.raises(
+        ConfigError, match="TrainConfig.env_cls: 'nowhere.make' is not allowed; choose tasks.make, a registered task"
+    ):
         TrainConfig(env_cls="nowhere.make").build()

@@ -20,7 +20,16 @@ from toolkit.runner_base import runner_class
 from toolkit.runner_cfg import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-GYMNASIUM_TASKS = ["inverted-pendulum", "inverted-double-pendulum", "hopper", "walker2d", "half-cheetah", "ant", "humanoid", "reacher"]
+GYMNASIUM_TASKS = [
+    "inverted-pendulum",
+    "inverted-double-pendulum",
+    "hopper",
+    "walker2d",
+    "half-cheetah",
+    "ant",
+    "humanoid",
+    "reacher",
+]
 
 
 def _load(name):
@@ -55,8 +64,11 @@ def recurrent_policy(tmp_path_factory):
     return agent, agent.export(str(folder), formats=["onnx"], metadata=task_metadata(spec))["onnx"]
 
 
-@pytest.mark.parametrize("task,backend", [(task, "warp") for task in ["cartpole", "cartpole-pomdp", *GYMNASIUM_TASKS]]
-                         + [("cartpole", "mjx"), ("cartpole-pomdp", "mjx")])  # MJX compiles the others' RK4 steps for minutes
+@pytest.mark.parametrize(
+    "task,backend",
+    [(task, "warp") for task in ["cartpole", "cartpole-pomdp", *GYMNASIUM_TASKS]]
+    + [("cartpole", "mjx"), ("cartpole-pomdp", "mjx")],
+)  # MJX compiles the others' RK4 steps for minutes
 def test_first_observation_equals_the_training_engines_for_the_same_state(task, backend):
     env = tasks.make(task, backend, num_envs=3, seed=5)
     observations, _ = env.reset()
@@ -90,8 +102,19 @@ def test_sim2sim_policy_carries_the_recurrent_state_as_the_agent_does(recurrent_
     for obs in observations:
         _, outputs = agent.act(torch.as_tensor(obs), None, timestep=0, timesteps=0)
         no = torch.zeros(1, dtype=torch.bool)
-        agent.record_transition(observations=None, states=None, actions=None, rewards=None, next_observations=None,
-                                next_states=None, terminated=no, truncated=no, infos={}, timestep=0, timesteps=0)
+        agent.record_transition(
+            observations=None,
+            states=None,
+            actions=None,
+            rewards=None,
+            next_observations=None,
+            next_states=None,
+            terminated=no,
+            truncated=no,
+            infos={},
+            timestep=0,
+            timesteps=0,
+        )
         np.testing.assert_allclose(policy(obs), outputs["mean_actions"].numpy(), atol=1e-5)
     assert np.abs(policy.states["h_in"]).max() > 0.1
 
@@ -99,9 +122,27 @@ def test_sim2sim_policy_carries_the_recurrent_state_as_the_agent_does(recurrent_
 def test_sim2sim_runs_the_file_without_torch_jax_or_warp_and_records_a_video(recurrent_policy, tmp_path):
     _, path = recurrent_policy
     video = tmp_path / "sim2sim.mp4"
-    result = subprocess.run([sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", path, "--episodes", "2",
-                             "--max-steps", "40", "--video", str(video), "--width", "160", "--height", "120"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch" / "sim2sim.py"),
+            "--policy",
+            path,
+            "--episodes",
+            "2",
+            "--max-steps",
+            "40",
+            "--video",
+            str(video),
+            "--width",
+            "160",
+            "--height",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["imported_frameworks"] == []  # sys.modules of the process that ran the policy
@@ -111,29 +152,67 @@ def test_sim2sim_runs_the_file_without_torch_jax_or_warp_and_records_a_video(rec
 
 
 def test_sim2sim_errors_are_one_line(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", str(tmp_path / "none.onnx")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", str(tmp_path / "none.onnx")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: --policy: {tmp_path / 'none.onnx'} does not exist; export a run with launch/export.py --run RUN"
+    assert (
+        result.stderr.strip()
+        == f"error: --policy: {tmp_path / 'none.onnx'} does not exist; export a run with launch/export.py --run RUN"
+    )
 
 
 @pytest.mark.slow
 def test_a_trained_cartpole_policy_balances_in_plain_mujoco_as_it_did_in_training(tmp_path):
     """Train (MuJoCo Warp, torch) until solved, export with train.py --export, then: sim2sim balances the pole for
     every one of 500 steps, and its mean return is within 5 % of play.py's on the training engine."""
-    trained = subprocess.run([sys.executable, str(ROOT / "launch" / "train.py"), "--task", "cartpole", "--headless",
-                              "--torch-threads", "1", "--runs-dir", str(tmp_path), "--export"],
-                             capture_output=True, text=True, timeout=900)
+    trained = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch" / "train.py"),
+            "--task",
+            "cartpole",
+            "--headless",
+            "--torch-threads",
+            "1",
+            "--runs-dir",
+            str(tmp_path),
+            "--export",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert trained.returncode == 0, trained.stderr[-2000:]
     summary = json.loads(trained.stdout.strip().splitlines()[-1])
     assert summary["solved"]
     policy = summary["exported"][0]["onnx"]
-    sim = subprocess.run([sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", policy, "--episodes", "10"],
-                         capture_output=True, text=True, timeout=600)
+    sim = subprocess.run(
+        [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", policy, "--episodes", "10"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert sim.returncode == 0, sim.stderr[-2000:]
     sim_result = json.loads(sim.stdout.strip().splitlines()[-1])
-    played = subprocess.run([sys.executable, str(ROOT / "launch" / "play.py"), "--run", summary["run_dir"], "--episodes", "10",
-                             "--num-envs", "10"], capture_output=True, text=True, timeout=600)
+    played = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "launch" / "play.py"),
+            "--run",
+            summary["run_dir"],
+            "--episodes",
+            "10",
+            "--num-envs",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert played.returncode == 0, played.stderr[-2000:]
     play_result = json.loads(played.stdout.strip().splitlines()[-1])
     assert sim_result["lengths"] == [500] * 10 and sim_result["imported_frameworks"] == []
@@ -167,13 +246,23 @@ def test_task_metadata_derives_joints_and_gains_and_takes_the_tasks_own_fields(t
     from envs import TaskSpec
 
     (tmp_path / "arm.xml").write_text(ARM)
-    extra = {"action": {"scale": [0.25, 1.0], "offset": [0.3, 0.0]},
-             "commands": {"names": ["vx", "vy", "wz"], "ranges": [[-1, 1], [-0.5, 0.5], [-1, 1]]}}
-    spec = TaskSpec(name="arm", mjcf=tmp_path / "arm.xml", observations=lambda xp, s: xp.concatenate([s.qpos, s.qvel], axis=-1),
-                    reward=lambda xp, s: s.qpos[:, 0] * 0, terminated=lambda xp, s: s.qpos[:, 0] != s.qpos[:, 0],
-                    single_observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
-                    single_action_space=gym.spaces.Box(-1, 1, (2,), np.float32), max_episode_steps=100,
-                    reset_noise_scale=0.0, frame_skip=4, metadata=extra)
+    extra = {
+        "action": {"scale": [0.25, 1.0], "offset": [0.3, 0.0]},
+        "commands": {"names": ["vx", "vy", "wz"], "ranges": [[-1, 1], [-0.5, 0.5], [-1, 1]]},
+    }
+    spec = TaskSpec(
+        name="arm",
+        mjcf=tmp_path / "arm.xml",
+        observations=lambda xp, s: xp.concatenate([s.qpos, s.qvel], axis=-1),
+        reward=lambda xp, s: s.qpos[:, 0] * 0,
+        terminated=lambda xp, s: s.qpos[:, 0] != s.qpos[:, 0],
+        single_observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
+        single_action_space=gym.spaces.Box(-1, 1, (2,), np.float32),
+        max_episode_steps=100,
+        reset_noise_scale=0.0,
+        frame_skip=4,
+        metadata=extra,
+    )
     metadata = task_metadata(spec)
     action = metadata["action"]
     assert action["actuators"] == ["shoulder_pd", "elbow_motor"] and action["joints"] == ["shoulder", "elbow"]
@@ -181,6 +270,8 @@ def test_task_metadata_derives_joints_and_gains_and_takes_the_tasks_own_fields(t
     assert action["default_joint_pos"] == pytest.approx([0.3, 0.0])
     assert action["scale"] == [0.25, 1.0] and action["offset"] == [0.3, 0.0] and action["low"] == [-1.0, -1.0]
     assert metadata["commands"] == extra["commands"]
-    assert metadata["control"]["period"] == pytest.approx(0.02) and metadata["control"]["frequency"] == pytest.approx(50.0)
+    assert metadata["control"]["period"] == pytest.approx(0.02) and metadata["control"]["frequency"] == pytest.approx(
+        50.0
+    )
     world = MujocoWorld(spec)  # and the world runs a task of that kind
     np.testing.assert_allclose(world.reset()[0], [0.3, 0.0, 0.0, 0.0], atol=1e-7)

@@ -78,18 +78,24 @@ def test_first_observation_from_the_metadata_equals_the_training_engines_for_the
     sensors, observe = MujocoSensors(world.model, metadata["action"]["joints"]), PolicyObservation(metadata)
     reset_observations, _ = env.reset()
     after_reset = env.state_dict()
-    actions = torch.as_tensor(np.random.default_rng(0).uniform(-1, 1, (WORLDS, env.single_action_space.shape[0])), dtype=torch.float32)
+    actions = torch.as_tensor(
+        np.random.default_rng(0).uniform(-1, 1, (WORLDS, env.single_action_space.shape[0])), dtype=torch.float32
+    )
     stepped_observations, *_ = env.step(actions)
     after_step = env.state_dict()
     for observations, state in ((reset_observations, after_reset), (stepped_observations, after_step)):
         for index in range(WORLDS):
-            task_state = {name[len("task."):]: value[index] for name, value in state.items() if name.startswith("task.")}
+            task_state = {
+                name[len("task.") :]: value[index] for name, value in state.items() if name.startswith("task.")
+            }
             own = world.set_state(state["qpos"][index], state["qvel"][index], task_state)
             observe.reset()
             mine = observe(sensors.read(world.data), task_state["command"], task_state["last_action"])
             assert mine.shape == own.shape == (1, metadata["observation"]["size"]) and mine.dtype == np.float32
             np.testing.assert_allclose(mine[0], np.asarray(observations[index]), rtol=1e-5, atol=1e-5)
-            np.testing.assert_allclose(own[0], np.asarray(observations[index]), rtol=1e-5, atol=1e-5)  # the task's table in numpy
+            np.testing.assert_allclose(
+                own[0], np.asarray(observations[index]), rtol=1e-5, atol=1e-5
+            )  # the task's table in numpy
     assert np.abs(after_step["task.last_action"]).max() > 0.5 and np.abs(after_step["task.command"]).max() > 0.05
 
 
@@ -133,8 +139,25 @@ def test_velocity_commands_follow_the_metadatas_ranges_or_are_held():
 def test_sim2sim_runs_an_exported_go1_policy_without_torch_jax_or_warp(go1_policy, tmp_path):
     sim2sim = [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", go1_policy]
     # a converged solver: at training's 4 Newton iterations C MuJoCo blows up from some go1-flat resets (README)
-    result = subprocess.run([*sim2sim, "--episodes", "2", "--max-steps", "25", "--command", "0.5", "0", "0.2",
-                             "--solver-iterations", "100", "50"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            *sim2sim,
+            "--episodes",
+            "2",
+            "--max-steps",
+            "25",
+            "--command",
+            "0.5",
+            "0",
+            "0.2",
+            "--solver-iterations",
+            "100",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
@@ -143,12 +166,18 @@ def test_sim2sim_runs_an_exported_go1_policy_without_torch_jax_or_warp(go1_polic
     assert all(0 < length <= 25 for length in summary["lengths"]) and summary["unstable"] == 0
     assert summary["falls"] == summary["terminated"]
     assert len(summary["tracking_error_lin"]) == len(summary["tracking_error_yaw"]) == 2
-    assert all(np.isfinite(error) and error >= 0 for error in summary["tracking_error_lin"] + summary["tracking_error_yaw"])
+    assert all(
+        np.isfinite(error) and error >= 0 for error in summary["tracking_error_lin"] + summary["tracking_error_yaw"]
+    )
     assert "tracking error" in lines[-2] and "falls" in lines[-2]
     # a video of the robot with its visual meshes (a few frames: software rendering takes seconds per frame here)
     video = tmp_path / "go1.mp4"
-    result = subprocess.run([*sim2sim, "--episodes", "1", "--max-steps", "3", "--video", str(video), "--width", "96",
-                             "--height", "72"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [*sim2sim, "--episodes", "1", "--max-steps", "3", "--video", str(video), "--width", "96", "--height", "72"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["video_frames"] == summary["lengths"][0] == 3 and video.stat().st_size > 0
@@ -158,7 +187,9 @@ def test_sim2sim_legged_input_errors_are_one_line(go1_policy, tmp_path):
     metadata = _metadata(go1_policy)
     bad = copy.deepcopy(metadata)
     bad["observation"]["terms"][0]["name"] = "height_scan"
-    with pytest.raises(ValueError, match="^observation.terms: 'height_scan' is not a term sim2sim computes; known: base_lin_vel"):
+    with pytest.raises(
+        ValueError, match="^observation.terms: 'height_scan' is not a term sim2sim computes; known: base_lin_vel"
+    ):
         PolicyObservation(bad)
     bad = copy.deepcopy(metadata)
     bad["observation"]["terms"][0]["size"] = 4
@@ -169,13 +200,21 @@ def test_sim2sim_legged_input_errors_are_one_line(go1_policy, tmp_path):
     with pytest.raises(ValueError, match="^action.joints: 'FR_wheel_joint' is not a joint of the model$"):
         MujocoSensors(MujocoWorld(tasks.spec("go1-flat")).model, bad["action"]["joints"])
     sim2sim = _load("sim2sim")
-    with pytest.raises(ValueError, match=r"^--solver-iterations: \[0, 5\] is not allowed; must be two positive integers$"):
+    with pytest.raises(
+        ValueError, match=r"^--solver-iterations: \[0, 5\] is not allowed; must be two positive integers$"
+    ):
         sim2sim.sim2sim(sim2sim.Sim2SimArgs(policy=go1_policy, solver_iterations=(0, 5)))
     cartpole = _export("cartpole", tmp_path)
-    result = subprocess.run([sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", cartpole, "--command", "1", "0", "0"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", cartpole, "--command", "1", "0", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: --command: [1.0, 0.0, 0.0] is not allowed; task 'cartpole' takes no commands"
+    assert (
+        result.stderr.strip() == "error: --command: [1.0, 0.0, 0.0] is not allowed; task 'cartpole' takes no commands"
+    )
 
 
 def test_with_history_the_policy_reads_its_last_observations_oldest_first(go1_policy):
@@ -202,15 +241,31 @@ def test_with_history_the_policy_reads_its_last_observations_oldest_first(go1_po
 def test_go1_metadata_carries_what_a_robot_side_program_needs(go1_policy):
     metadata = _metadata(go1_policy)
     action = metadata["action"]
-    assert action["target"] == "joint_position" and action["joints"][:3] == ["FR_hip_joint", "FR_thigh_joint", "FR_calf_joint"]
+    assert action["target"] == "joint_position" and action["joints"][:3] == [
+        "FR_hip_joint",
+        "FR_thigh_joint",
+        "FR_calf_joint",
+    ]
     assert action["offset"] == action["default_joint_pos"] == [0.0, 0.9, -1.8] * 4 and action["scale"] == [0.25] * 12
     assert action["stiffness"] == [35.0] * 12 and action["damping"] == [0.5] * 12
     assert metadata["control"]["period"] == pytest.approx(0.02) and metadata["control"]["frame_skip"] == 5
     assert metadata["model"]["builder"] == "tasks.go1_flat.robot.model_spec" and metadata["robot"] == "unitree_go1"
     commands = metadata["commands"]
-    assert commands["names"] == ["vx", "vy", "wz"] and commands["vx"] == [-1.0, 1.0] and commands["resample_s"] == [5.0, 10.0]
+    assert (
+        commands["names"] == ["vx", "vy", "wz"]
+        and commands["vx"] == [-1.0, 1.0]
+        and commands["resample_s"] == [5.0, 10.0]
+    )
     terms = {term["name"]: term for term in metadata["observation"]["terms"]}
-    assert list(terms) == ["base_lin_vel", "base_ang_vel", "projected_gravity", "command", "joint_pos", "joint_vel", "last_action"]
+    assert list(terms) == [
+        "base_lin_vel",
+        "base_ang_vel",
+        "projected_gravity",
+        "command",
+        "joint_pos",
+        "joint_vel",
+        "last_action",
+    ]
     assert terms["joint_vel"]["scale"] == 0.05 and terms["joint_vel"]["clip"] is None and terms["command"]["start"] == 9
 
 

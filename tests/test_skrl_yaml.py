@@ -40,8 +40,17 @@ def test_every_key_takes_skrls_meaning(skrl_cfg):
     cfg = parse_runner_cfg(copy.deepcopy(skrl_cfg), TorchRunner.resolve_class)
     agent = cfg.agent
     # state_preprocessor: null (with _kwargs: null) is "no observation preprocessor"; lambda is gae_lambda
-    assert agent.observation_preprocessor is None and agent.value_preprocessor is None and agent.observation_preprocessor_kwargs == {}
-    assert agent.gae_lambda == 0.95 and agent.mini_batches == 8 and agent.value_clip == 0.2 and agent.rewards_shaper is None
+    assert (
+        agent.observation_preprocessor is None
+        and agent.value_preprocessor is None
+        and agent.observation_preprocessor_kwargs == {}
+    )
+    assert (
+        agent.gae_lambda == 0.95
+        and agent.mini_batches == 8
+        and agent.value_clip == 0.2
+        and agent.rewards_shaper is None
+    )
     assert agent.experiment.write_interval == "auto" and agent.experiment.checkpoint_interval == "auto"
     assert cfg.models.separate is False and cfg.models.policy.network[0]["input"] == "STATES"
     assert cfg.trainer == {"timesteps": 2400, "environment_info": "log"}
@@ -66,7 +75,9 @@ def test_auto_intervals_and_the_envs_log(skrl_cfg, small_envs, tmp_path, monkeyp
     cfg["trainer"].update(timesteps=320, headless=True, disable_progressbar=True)
     runner = _runner(framework)(envs.wrap_env(env, framework), cfg)
     trainer = runner.trainer
-    assert trainer.report_interval == 3 and trainer.checkpoint_interval == 32  # 320 / 100; 320 / 10 on an update boundary
+    assert (
+        trainer.report_interval == 3 and trainer.checkpoint_interval == 32
+    )  # 320 / 100; 320 / 10 on an update boundary
     reports = []
     trainer.loggers.append(reports.append)
     stats = runner.run("train")
@@ -91,8 +102,12 @@ class _ExtraInfo:
         return observations, rewards, terminated, truncated, info
 
 
-@pytest.mark.parametrize("environment_info, logged", [("extras", {"reward/alive", "bonus"}), ("episode", {"reward/alive"})])
-def test_environment_info_names_the_info_entry_to_log(skrl_cfg, small_envs, tmp_path, monkeypatch, environment_info, logged):
+@pytest.mark.parametrize(
+    "environment_info, logged", [("extras", {"reward/alive", "bonus"}), ("episode", {"reward/alive"})]
+)
+def test_environment_info_names_the_info_entry_to_log(
+    skrl_cfg, small_envs, tmp_path, monkeypatch, environment_info, logged
+):
     monkeypatch.chdir(tmp_path)
     small_envs["warp"].reset()
     cfg = copy.deepcopy(skrl_cfg)
@@ -125,19 +140,53 @@ def test_the_isaac_lab_style_file_solves_cartpole(skrl_cfg, tmp_path, monkeypatc
 
 def _train_command(tmp_path, *args):
     root = Path(__file__).resolve().parents[1]
-    return subprocess.run([sys.executable, str(root / "launch" / "train.py"), "--task", "cartpole", "--backend", "warp",
-                           "--agent-cfg", str(SKRL_YAML), "--num-envs", "16", "--headless", "--runs-dir", str(tmp_path / "runs"),
-                           *args], cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(root / "launch" / "train.py"),
+            "--task",
+            "cartpole",
+            "--backend",
+            "warp",
+            "--agent-cfg",
+            str(SKRL_YAML),
+            "--num-envs",
+            "16",
+            "--headless",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            *args,
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_train_py_takes_the_file_and_its_grammar_errors_are_one_line(tmp_path):
-    result = _train_command(tmp_path, "--timesteps", "32", "--no-stop-when-solved",
-                            "--models.policy.network", "[{name: net, input: STATES, layers: [16], activations: [tanh]}]",
-                            "--models.policy.output", "2 * tanh(ACTIONS)")
+    result = _train_command(
+        tmp_path,
+        "--timesteps",
+        "32",
+        "--no-stop-when-solved",
+        "--models.policy.network",
+        "[{name: net, input: STATES, layers: [16], activations: [tanh]}]",
+        "--models.policy.output",
+        "2 * tanh(ACTIONS)",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    config = yaml.safe_load((Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"]) / "config.yaml").read_text())
-    assert config["models"]["policy"]["network"][0]["layers"] == [16] and config["models"]["policy"]["output"] == "2 * tanh(ACTIONS)"
+    config = yaml.safe_load(
+        (Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"]) / "config.yaml").read_text()
+    )
+    assert (
+        config["models"]["policy"]["network"][0]["layers"] == [16]
+        and config["models"]["policy"]["output"] == "2 * tanh(ACTIONS)"
+    )
     bad = _train_command(tmp_path, "--models.policy.output", "sin(ACTIONS)")
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1] == ("error: models.policy.output: 'sin(ACTIONS)' is not allowed; sin(...) is not a "
-                                                   "function here; allowed: " + ", ".join(ACTIVATIONS))
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "error: models.policy.output: 'sin(ACTIONS)' is not allowed; sin(...) is not a "
+        "function here; allowed: " + ", ".join(ACTIVATIONS)
+    )

@@ -35,7 +35,9 @@ def test_randomization_is_off_by_default_and_worlds_differ_when_on(backend, smal
     observations = _same_start_rollout(small_envs[backend])  # cartpole as registered: no randomization
     np.testing.assert_array_equal(observations, np.broadcast_to(observations[:, :1], observations.shape))
 
-    randomized = tasks.make("cartpole", backend, num_envs=WORLDS, seed=0, max_episode_steps=1000, randomization=RANDOMIZED)
+    randomized = tasks.make(
+        "cartpole", backend, num_envs=WORLDS, seed=0, max_episode_steps=1000, randomization=RANDOMIZED
+    )
     observations = _same_start_rollout(randomized)
     spread = np.abs(observations - observations[:, :1]).max(axis=(0, 2))
     assert (spread[1:] > 1e-5).all(), spread  # every world moved differently from world 0
@@ -50,8 +52,11 @@ def test_randomized_model_fields_stay_in_their_ranges_and_are_redrawn_at_reset()
     friction = wp.to_torch(env._model.geom_friction)[..., 0]
     gain = wp.to_torch(env._model.actuator_gainprm)[..., 0]
     env.reset()
-    for value, nominal in ((mass, env.mj_model.body_mass), (friction, env.mj_model.geom_friction[:, 0]),
-                           (gain, env.mj_model.actuator_gainprm[:, 0])):
+    for value, nominal in (
+        (mass, env.mj_model.body_mass),
+        (friction, env.mj_model.geom_friction[:, 0]),
+        (gain, env.mj_model.actuator_gainprm[:, 0]),
+    ):
         ratio = value.numpy() / np.where(nominal == 0, 1, nominal)
         assert value.shape[0] == WORLDS
         assert ((ratio >= 0.5 - 1e-6) & (ratio <= 1.5 + 1e-6) | (nominal == 0)).all()
@@ -67,8 +72,16 @@ def test_randomized_model_fields_stay_in_their_ranges_and_are_redrawn_at_reset()
 def test_saved_worlds_continue_with_their_randomized_model(backend):
     """A checkpoint's env state carries each world's drawn masses and gains: a fresh env (other seed, other
     draws) that loads it steps exactly as the saved one."""
-    made = [tasks.make("cartpole", backend, num_envs=WORLDS, seed=seed, randomization={"mass": (0.5, 2.0), "actuator_gain": (0.5, 2.0)})
-            for seed in (0, 1)]
+    made = [
+        tasks.make(
+            "cartpole",
+            backend,
+            num_envs=WORLDS,
+            seed=seed,
+            randomization={"mass": (0.5, 2.0), "actuator_gain": (0.5, 2.0)},
+        )
+        for seed in (0, 1)
+    ]
     to_numpy, to_env = converter(made[0].framework, "numpy"), converter("numpy", made[0].framework)
     push = to_env(np.full((WORLDS, 1), 0.5, np.float32))
     for env in made:
@@ -79,8 +92,9 @@ def test_saved_worlds_continue_with_their_randomized_model(backend):
     first, second = (to_numpy(env.step(push)[0]) for env in made)
     np.testing.assert_allclose(second, first, rtol=1e-6, atol=1e-7)
     # set_state keeps the worlds' models too
-    first, second = (to_numpy(env.set_state(state["qpos"].reshape(WORLDS, -1), state["qvel"].reshape(WORLDS, -1)))
-                     for env in made)
+    first, second = (
+        to_numpy(env.set_state(state["qpos"].reshape(WORLDS, -1), state["qvel"].reshape(WORLDS, -1))) for env in made
+    )
     np.testing.assert_allclose(second, first, rtol=1e-6, atol=1e-7)
     first, second = (to_numpy(env.step(push)[0]) for env in made)
     np.testing.assert_allclose(second, first, rtol=1e-6, atol=1e-7)

@@ -80,16 +80,26 @@ def _case(task: str, backend: str):
     return pytest.param(task, backend, marks=marks, id=f"{task}-{backend}")
 
 
-@pytest.mark.parametrize("task, backend", [_case(task, backend) for task in sorted(CASES) for backend in ("warp", "mjx")])
+@pytest.mark.parametrize(
+    "task, backend", [_case(task, backend) for task in sorted(CASES) for backend in ("warp", "mjx")]
+)
 def test_one_step_parity_with_gymnasium_along_a_trajectory(engines, task, backend):
     gym_id, gym_kwargs, _, obs_atol, obs_rtol, reward_atol = CASES[task]
     env = engines(task, backend)
     to_numpy = envs.convert.converter(env.framework, "numpy")
     episode_ends = 0
-    for step, (qpos, qvel, action, (g_obs, g_reward, g_terminated, g_truncated, _), reset_obs, reset_state) in enumerate(
-            _gymnasium_trajectory(gym_id, gym_kwargs, env.single_action_space)):
+    for step, (
+        qpos,
+        qvel,
+        action,
+        (g_obs, g_reward, g_terminated, g_truncated, _),
+        reset_obs,
+        reset_state,
+    ) in enumerate(_gymnasium_trajectory(gym_id, gym_kwargs, env.single_action_space)):
         env.set_state(qpos[None], qvel[None])
-        obs, reward, terminated, truncated, info = env.step(envs.convert.converter("numpy", env.framework)(action[None]))
+        obs, reward, terminated, truncated, info = env.step(
+            envs.convert.converter("numpy", env.framework)(action[None])
+        )
         final_obs = to_numpy(info["final_obs"])[0]
         where = f"{task} on {backend}, step {step}"
         np.testing.assert_allclose(final_obs, g_obs, atol=obs_atol, rtol=obs_rtol, err_msg=where)

@@ -22,8 +22,15 @@ def _advance(xp, s):
 
 def _counting_cartpole(backend):
     """The counter starts at zero (no reset_state), so it must equal the episode length of every world."""
-    return tasks.make("cartpole", backend, num_envs=WORLDS, seed=0, max_episode_steps=EPISODE,
-                      task_state={"steps": (1,), "last_action": (1,)}, advance=_advance)
+    return tasks.make(
+        "cartpole",
+        backend,
+        num_envs=WORLDS,
+        seed=0,
+        max_episode_steps=EPISODE,
+        task_state={"steps": (1,), "last_action": (1,)},
+        advance=_advance,
+    )
 
 
 def _task_state(env) -> dict:

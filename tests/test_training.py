@@ -34,8 +34,12 @@ def test_ppo_solves_cartpole(backend, tmp_path):
 
 @pytest.mark.slow
 def test_ppo_solves_gymnasium_cartpole_through_wrap_env(tmp_path):
-    vector_env = gym.make_vec("CartPole-v1", num_envs=32, vectorization_mode="sync",
-                              vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    vector_env = gym.make_vec(
+        "CartPole-v1",
+        num_envs=32,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
     env = envs.wrap_env(vector_env)
     cfg = _runner(env, tmp_path, rollouts=64)
     cfg["models"]["policy"]["class"] = "CategoricalMixin"

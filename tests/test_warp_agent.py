@@ -21,12 +21,28 @@ from toolkit.warp.interop import as_warp
 
 OBS, ACT = 4, 2
 SPACES = dict(observation_space=gym.spaces.Box(-np.inf, np.inf, (OBS,)), action_space=gym.spaces.Box(-1.0, 1.0, (ACT,)))
-MODELS = {"separate": False,
-          "policy": {"class": "GaussianMixin", "hiddens": [16, 8], "hidden_activation": ["elu", "tanh"], "min_log_std": -1.0,
-                     "max_log_std": 0.5},
-          "value": {"class": "DeterministicMixin", "hiddens": [16, 8], "hidden_activation": ["elu", "tanh"]}}
-AGENT = {"rollouts": 4, "learning_epochs": 1, "mini_batches": 1, "learning_rate": 3e-3, "grad_norm_clip": 0.05,
-         "ratio_clip": 0.2, "value_clip": 0.1, "entropy_loss_scale": 0.01, "value_loss_scale": 2.0}
+MODELS = {
+    "separate": False,
+    "policy": {
+        "class": "GaussianMixin",
+        "hiddens": [16, 8],
+        "hidden_activation": ["elu", "tanh"],
+        "min_log_std": -1.0,
+        "max_log_std": 0.5,
+    },
+    "value": {"class": "DeterministicMixin", "hiddens": [16, 8], "hidden_activation": ["elu", "tanh"]},
+}
+AGENT = {
+    "rollouts": 4,
+    "learning_epochs": 1,
+    "mini_batches": 1,
+    "learning_rate": 3e-3,
+    "grad_norm_clip": 0.05,
+    "ratio_clip": 0.2,
+    "value_clip": 0.1,
+    "entropy_loss_scale": 0.01,
+    "value_loss_scale": 2.0,
+}
 
 
 def _close(warp_value, torch_value, atol=1e-5, rtol=1e-4):
@@ -38,7 +54,7 @@ def _torch_linears(model):
     trunk = [m for m in model.trunk.modules() if isinstance(m, torch.nn.Linear)]
     head = getattr(model, "head", None)
     out = getattr(model, "value_out", None) or getattr(model, "out", None)
-    return [*trunk, *( [head.mean, head.log_std] if head is not None else []), *([out] if out is not None else [])]
+    return [*trunk, *([head.mean, head.log_std] if head is not None else []), *([out] if out is not None else [])]
 
 
 def _copy_params(torch_model, warp_model):
@@ -64,13 +80,26 @@ def _torch_grads(torch_model):
 def test_gae_matches_the_torch_agent_and_never_crosses_an_episode_end():
     rng = np.random.default_rng(0)
     steps, worlds = 9, 6
-    rewards, values = rng.normal(size=(steps, worlds)).astype(np.float32), rng.normal(size=(steps, worlds)).astype(np.float32)
+    rewards, values = (
+        rng.normal(size=(steps, worlds)).astype(np.float32),
+        rng.normal(size=(steps, worlds)).astype(np.float32),
+    )
     dones = rng.random((steps, worlds)) < 0.2
     last = rng.normal(size=worlds).astype(np.float32)
     advantages, returns = wp.zeros((steps, worlds)), wp.zeros((steps, worlds))
-    twarp.compute_gae(wp.array(rewards), wp.array(values), wp.array(dones.astype(np.uint8), dtype=wp.uint8), wp.array(last),
-                      0.97, 0.9, advantages, returns)
-    expected_adv, expected_ret = torch_gae(torch.tensor(rewards), torch.tensor(values), torch.tensor(dones), torch.tensor(last), 0.97, 0.9)
+    twarp.compute_gae(
+        wp.array(rewards),
+        wp.array(values),
+        wp.array(dones.astype(np.uint8), dtype=wp.uint8),
+        wp.array(last),
+        0.97,
+        0.9,
+        advantages,
+        returns,
+    )
+    expected_adv, expected_ret = torch_gae(
+        torch.tensor(rewards), torch.tensor(values), torch.tensor(dones), torch.tensor(last), 0.97, 0.9
+    )
     _close(advantages.numpy(), expected_adv)
     _close(returns.numpy(), expected_ret)
     # an episode end stops the flow: the advantage at a done step is its one-step TD error
@@ -93,8 +122,12 @@ def test_gaussian_log_prob_and_entropy_match_torch(reduction):
 
     warp_params = wp.array(log_std)
     out = wp.zeros(batch)
-    wp.launch(losses.gaussian_log_prob, dim=batch, inputs=[wp.array(mean), warp_params, 0, 1, -2.0, 0.8,
-              int(reduction == "mean"), wp.array(actions)], outputs=[out])
+    wp.launch(
+        losses.gaussian_log_prob,
+        dim=batch,
+        inputs=[wp.array(mean), warp_params, 0, 1, -2.0, 0.8, int(reduction == "mean"), wp.array(actions)],
+        outputs=[out],
+    )
     _close(out.numpy(), expected_log_prob)
     sums, grad = wp.zeros(4), wp.zeros(3)
     wp.launch(losses.entropy_term, dim=1, inputs=[warp_params, 0, 3, 1, -2.0, 0.8, -1.0], outputs=[sums, grad])
@@ -108,16 +141,24 @@ def test_sampled_actions_have_the_log_prob_of_their_distribution():
     mean = np.zeros((batch, 2), np.float32)
     params = wp.array(np.array([math.log(0.5), 0.0], np.float32))
     actions, log_prob = wp.zeros((batch, 2)), wp.zeros(batch)
-    wp.launch(losses.gaussian_sample, dim=batch, inputs=[wp.array(mean), params, 0, 1, -20.0, 2.0, 0, 123, 1],
-              outputs=[actions, log_prob])
+    wp.launch(
+        losses.gaussian_sample,
+        dim=batch,
+        inputs=[wp.array(mean), params, 0, 1, -20.0, 2.0, 0, 123, 1],
+        outputs=[actions, log_prob],
+    )
     sampled = actions.numpy()
     np.testing.assert_allclose(sampled.std(0), [0.5, 1.0], rtol=0.05)
-    expected = torch.distributions.Normal(torch.zeros(2), torch.tensor([0.5, 1.0])).log_prob(torch.tensor(sampled)).sum(-1)
+    expected = (
+        torch.distributions.Normal(torch.zeros(2), torch.tensor([0.5, 1.0])).log_prob(torch.tensor(sampled)).sum(-1)
+    )
     _close(log_prob.numpy(), expected)
 
 
 def _warp_agent(**agent_cfg):
-    models = twarp.build_models({**MODELS, "separate": True}, SPACES["observation_space"], SPACES["action_space"], "cpu")
+    models = twarp.build_models(
+        {**MODELS, "separate": True}, SPACES["observation_space"], SPACES["action_space"], "cpu"
+    )
     return twarp.PPO(models=models, cfg={**AGENT, **agent_cfg}, **SPACES)
 
 
@@ -145,18 +186,23 @@ def _minibatch(torch_agent, batch=64):
         dist, values = torch_agent._policy_value(obs)
         log_prob = torch_agent.head.log_prob(dist, actions)
     # old log-probabilities and values away from the current ones: both clips are active for some samples
-    return {"observations": obs, "actions": actions,
-            "log_prob": log_prob + torch.tensor(rng.normal(scale=0.3, size=batch).astype(np.float32)),
-            "advantages": torch.tensor(rng.normal(size=batch).astype(np.float32)),
-            "values": values + torch.tensor(rng.normal(scale=0.2, size=batch).astype(np.float32)),
-            "returns": torch.tensor(rng.normal(size=batch).astype(np.float32))}
+    return {
+        "observations": obs,
+        "actions": actions,
+        "log_prob": log_prob + torch.tensor(rng.normal(scale=0.3, size=batch).astype(np.float32)),
+        "advantages": torch.tensor(rng.normal(size=batch).astype(np.float32)),
+        "values": values + torch.tensor(rng.normal(scale=0.2, size=batch).astype(np.float32)),
+        "returns": torch.tensor(rng.normal(size=batch).astype(np.float32)),
+    }
 
 
 @pytest.mark.parametrize("separate", [False, True], ids=["shared", "separate"])
 def test_clipped_losses_gradients_and_adam_step_match_the_torch_agent(separate):
     torch_agent, warp_agent = _agents(separate)
     mb = _minibatch(torch_agent)
-    ratio = (torch_agent.head.log_prob(torch_agent._policy_value(mb["observations"])[0], mb["actions"]) - mb["log_prob"]).exp()
+    ratio = (
+        torch_agent.head.log_prob(torch_agent._policy_value(mb["observations"])[0], mb["actions"]) - mb["log_prob"]
+    ).exp()
     assert ((ratio < 0.8) | (ratio > 1.2)).any() and ((ratio > 0.8) & (ratio < 1.2)).any()  # the clip matters here
 
     for step in range(3):  # three steps: Adam's moments and bias corrections, and the clip of a larger gradient
@@ -169,13 +215,18 @@ def test_clipped_losses_gradients_and_adam_step_match_the_torch_agent(separate):
         warp_agent.minibatch_losses({name: as_warp(value.contiguous()) for name, value in mb.items()})
         warp_agent.minibatch_backward()
         sums = warp_agent._losses.numpy()
-        np.testing.assert_allclose(sums, [float(x.detach()) for x in (policy_loss, value_loss, entropy_loss, kl)],
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            sums, [float(x.detach()) for x in (policy_loss, value_loss, entropy_loss, kl)], rtol=1e-4, atol=1e-6
+        )
         norm = math.sqrt(float(warp_agent.optimizer.grad_square_sum().numpy()[0]))
         coef = min(1.0, AGENT["grad_norm_clip"] / (norm + 1e-6))
-        warp_grads = np.concatenate([warp_agent.policy.grad.numpy()]
-                                    + ([warp_agent.value.grad.numpy()] if separate else [])) * coef
-        torch_grads = np.concatenate([_torch_grads(torch_agent.policy)] + ([_torch_grads(torch_agent.value)] if separate else []))
+        warp_grads = (
+            np.concatenate([warp_agent.policy.grad.numpy()] + ([warp_agent.value.grad.numpy()] if separate else []))
+            * coef
+        )
+        torch_grads = np.concatenate(
+            [_torch_grads(torch_agent.policy)] + ([_torch_grads(torch_agent.value)] if separate else [])
+        )
         np.testing.assert_allclose(warp_grads, torch_grads, rtol=1e-3, atol=1e-6)
 
         torch_agent.optimizer.step()
@@ -222,7 +273,10 @@ def test_kl_adaptive_lr_follows_the_torch_rule():
     params = wp.zeros(3)
     adam = twarp.Adam([{"params": params, "grad": wp.zeros_like(params)}], lr=1e-3)
     torch_adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(3))], lr=1e-3)
-    warp_scheduler, torch_scheduler = twarp.KLAdaptiveLR(adam, max_lr=1e-2), ttorch.KLAdaptiveLR(torch_adam, max_lr=1e-2)
+    warp_scheduler, torch_scheduler = (
+        twarp.KLAdaptiveLR(adam, max_lr=1e-2),
+        ttorch.KLAdaptiveLR(torch_adam, max_lr=1e-2),
+    )
     for kl in (0.001, 0.001, 0.05, 0.008, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0):
         warp_scheduler.step(kl)
         torch_scheduler.step(kl)
@@ -247,7 +301,9 @@ def test_checkpoint_round_trip_is_an_npz_without_pickle(tmp_path):
     assert fresh.optimizer.param_groups[0]["lr"] == 7e-4 and fresh.optimizer.steps == 3
     obs = wp.array(np.ones((5, OBS), np.float32))
     agent.training = fresh.training = False
-    np.testing.assert_array_equal(agent.act(obs, timestep=0, timesteps=1)[0].numpy(), fresh.act(obs, timestep=0, timesteps=1)[0].numpy())
+    np.testing.assert_array_equal(
+        agent.act(obs, timestep=0, timesteps=1)[0].numpy(), fresh.act(obs, timestep=0, timesteps=1)[0].numpy()
+    )
 
 
 def test_unsupported_settings_are_one_line_errors_naming_torch():
@@ -256,15 +312,31 @@ def test_unsupported_settings_are_one_line_errors_naming_torch():
     rnn = {**MODELS, "policy": {**MODELS["policy"], "rnn": {"type": "GRU"}}}
     with pytest.raises(ConfigError, match=r"^models.policy.rnn: .*--framework torch"):
         twarp.build_models(rnn, SPACES["observation_space"], SPACES["action_space"])
-    blocks = {**MODELS, "separate": True, "value": {"class": "DeterministicMixin", "network": [
-        {"name": "a", "input": "OBSERVATIONS", "layers": [8]}, {"name": "b", "input": "a", "layers": [8]}], "output": "ONE"}}
+    blocks = {
+        **MODELS,
+        "separate": True,
+        "value": {
+            "class": "DeterministicMixin",
+            "network": [
+                {"name": "a", "input": "OBSERVATIONS", "layers": [8]},
+                {"name": "b", "input": "a", "layers": [8]},
+            ],
+            "output": "ONE",
+        },
+    }
     with pytest.raises(ConfigError, match=r"^models.value.network: .*--framework torch"):
         twarp.build_models(blocks, SPACES["observation_space"], SPACES["action_space"])
 
 
 def test_output_expressions_fold_into_the_output_layer():
-    models = {**MODELS, "policy": {"class": "GaussianMixin", "network": [{"name": "net", "input": "OBSERVATIONS", "layers": [8],
-              "activations": "relu"}], "output": "2 * tanh(ACTIONS) - 0.5"}}
+    models = {
+        **MODELS,
+        "policy": {
+            "class": "GaussianMixin",
+            "network": [{"name": "net", "input": "OBSERVATIONS", "layers": [8], "activations": "relu"}],
+            "output": "2 * tanh(ACTIONS) - 0.5",
+        },
+    }
     torch_models = ttorch.build_models(models, SPACES["observation_space"], SPACES["action_space"])
     warp_models = twarp.build_models(models, SPACES["observation_space"], SPACES["action_space"])
     _copy_params(torch_models["policy"], warp_models["policy"])
@@ -275,19 +347,37 @@ def test_output_expressions_fold_into_the_output_layer():
 
 def test_the_warp_env_hands_its_arrays_to_the_agent_without_copies(small_envs):
     env = envs.wrap_env(small_envs["warp"], "torch")  # what train.py gives --framework warp
-    agent = twarp.Runner(env, {"models": MODELS, "agent": {**AGENT, "observation_preprocessor": None},
-                               "trainer": {"timesteps": 8, "headless": True}}).agent
+    agent = twarp.Runner(
+        env,
+        {
+            "models": MODELS,
+            "agent": {**AGENT, "observation_preprocessor": None},
+            "trainer": {"timesteps": 8, "headless": True},
+        },
+    ).agent
     agent.init()
     observations, _ = env.reset()
     assert as_warp(observations).ptr == observations.data_ptr()  # the agent reads the env's memory
     actions, outputs = agent.act(observations, timestep=0, timesteps=8)
-    assert actions.data_ptr() == agent._buffer("actions", (env.num_envs, env.action_space.shape[0])).ptr  # and hands its own back
+    assert (
+        actions.data_ptr() == agent._buffer("actions", (env.num_envs, env.action_space.shape[0])).ptr
+    )  # and hands its own back
     next_observations, rewards, terminated, truncated, infos = env.step(actions)
     for tensor in (rewards, terminated, truncated):
         assert as_warp(tensor).ptr == tensor.data_ptr()
-    agent.record_transition(observations=observations, states=None, actions=actions, rewards=rewards,
-                            next_observations=next_observations, next_states=None, terminated=terminated, truncated=truncated,
-                            infos=infos, timestep=0, timesteps=8)
+    agent.record_transition(
+        observations=observations,
+        states=None,
+        actions=actions,
+        rewards=rewards,
+        next_observations=next_observations,
+        next_states=None,
+        terminated=terminated,
+        truncated=truncated,
+        infos=infos,
+        timestep=0,
+        timesteps=8,
+    )
     np.testing.assert_array_equal(agent.memory.tensors["observations"].numpy()[0], observations.numpy())
     np.testing.assert_array_equal(agent.memory.tensors["rewards"].numpy()[0], rewards.numpy())
     env.reset()
@@ -317,11 +407,24 @@ def test_a_time_limit_bootstraps_with_the_value_of_the_true_final_state():
     rewards = torch.tensor([1.0, 2.0, 3.0])
     final_values = wp.zeros(3)
     agent._values_of(as_warp(final), final_values)
-    for truncated, terminated in (([True, False, True], [False, False, True]), ([False, False, False], [True, False, False])):
+    for truncated, terminated in (
+        ([True, False, True], [False, False, True]),
+        ([False, False, False], [True, False, False]),
+    ):
         actions, _ = agent.act(observations, timestep=0, timesteps=4)
-        agent.record_transition(observations=observations, states=None, actions=actions, rewards=rewards,
-                                next_observations=observations, next_states=None, terminated=torch.tensor(terminated),
-                                truncated=torch.tensor(truncated), infos={"final_obs": final}, timestep=0, timesteps=4)
+        agent.record_transition(
+            observations=observations,
+            states=None,
+            actions=actions,
+            rewards=rewards,
+            next_observations=observations,
+            next_states=None,
+            terminated=torch.tensor(terminated),
+            truncated=torch.tensor(truncated),
+            infos={"final_obs": final},
+            timestep=0,
+            timesteps=4,
+        )
         recorded = agent.memory.tensors["rewards"].numpy()[agent.memory.memory_index - 1]
         # only a truncation that is not also a termination bootstraps
         expected = rewards.numpy() + 0.9 * final_values.numpy() * (np.array(truncated) & ~np.array(terminated))

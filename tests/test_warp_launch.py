@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN = [sys.executable, str(ROOT / "launch" / "train.py"), "--framework", "warp", "--headless", "--no-stop-when-solved"]
+TRAIN = [
+    sys.executable,
+    str(ROOT / "launch" / "train.py"),
+    "--framework",
+    "warp",
+    "--headless",
+    "--no-stop-when-solved",
+]
 
 
 def _launch_module(name: str):
@@ -27,27 +34,48 @@ def _launch_module(name: str):
 
 def _run(*args, cwd, script="train.py", timeout=600):
     command = [*TRAIN, *args] if script == "train.py" else [sys.executable, str(ROOT / "launch" / script), *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--backend", "mjx"], "error: --backend: 'mjx' is not allowed with --framework warp (the Warp agent reads MuJoCo Warp's "
-                           "arrays); use --framework jax (or torch) for --backend mjx"),
-    (["--distributed"], "error: --framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
-                        "use --framework torch (torchrun)"),
-    (["--agent.mixed_precision", "true"], "error: agent.mixed_precision: True is not allowed with --framework warp (skrl's "
-                                          "Warp PPO has no mixed precision); use --framework torch (or jax) for it"),
-    (["--task", "cartpole-pomdp"], "error: agent.class: 'PPO_RNN' is not allowed with --framework warp (PPO only, no RNN); "
-                                   "use --framework torch (or jax) for it"),
-    (["--task", "go1-flat"], "error: --framework: 'warp' is not allowed for go1-flat (its critic reads privileged states, "
-                             "which the Warp agent does not take); use --framework torch (or jax)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--backend", "mjx"],
+            "error: --backend: 'mjx' is not allowed with --framework warp (the Warp agent reads MuJoCo Warp's "
+            "arrays); use --framework jax (or torch) for --backend mjx",
+        ),
+        (
+            ["--distributed"],
+            "error: --framework: 'warp' is not allowed in a distributed run (skrl's Warp PPO is not distributed); "
+            "use --framework torch (torchrun)",
+        ),
+        (
+            ["--agent.mixed_precision", "true"],
+            "error: agent.mixed_precision: True is not allowed with --framework warp (skrl's "
+            "Warp PPO has no mixed precision); use --framework torch (or jax) for it",
+        ),
+        (
+            ["--task", "cartpole-pomdp"],
+            "error: agent.class: 'PPO_RNN' is not allowed with --framework warp (PPO only, no RNN); "
+            "use --framework torch (or jax) for it",
+        ),
+        (
+            ["--task", "go1-flat"],
+            "error: --framework: 'warp' is not allowed for go1-flat (its critic reads privileged states, "
+            "which the Warp agent does not take); use --framework torch (or jax)",
+        ),
+    ],
+)
 def test_what_the_warp_agent_lacks_is_a_one_line_error_before_any_world(tmp_path, args, message, monkeypatch, capsys):
     train = _launch_module("train")
     monkeypatch.setattr(train.tasks, "make", lambda *a, **k: pytest.fail("a world was built"))
-    parsed = train.tyro.cli(train.with_override_flags(train.TrainArgs),
-                            args=["--framework", "warp", "--runs-dir", str(tmp_path / "runs"), *args])
+    parsed = train.tyro.cli(
+        train.with_override_flags(train.TrainArgs),
+        args=["--framework", "warp", "--runs-dir", str(tmp_path / "runs"), *args],
+    )
     launch_args, overrides = train.split_overrides(parsed, train.TrainArgs)
     with pytest.raises(SystemExit) as exit_info:
         train.run_main("train", lambda: train.train(launch_args, overrides))
@@ -67,9 +95,24 @@ def _timestep(path: Path) -> int:
 
 
 def test_warp_agent_trains_checkpoints_on_sigterm_resumes_and_plays(tmp_path):
-    process = subprocess.Popen([*TRAIN, "--num-envs", "32", "--timesteps", "1000000", "--runs-dir", str(tmp_path / "runs"),
-                                "--agent.experiment.write_interval", "16"], cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [
+            *TRAIN,
+            "--num-envs",
+            "32",
+            "--timesteps",
+            "1000000",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--agent.experiment.write_interval",
+            "16",
+        ],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.monotonic() + 300
     run_dir = None
     while time.monotonic() < deadline:
@@ -102,8 +145,22 @@ def test_warp_agent_trains_checkpoints_on_sigterm_resumes_and_plays(tmp_path):
 
 
 def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
-    result = _run("--backend", "warp", "--framework", "torch", "warp", "--num-envs", "16", "--sim-steps", "20",
-                  "--train-timesteps", "16", "--json", script="bench.py", cwd=tmp_path)
+    result = _run(
+        "--backend",
+        "warp",
+        "--framework",
+        "torch",
+        "warp",
+        "--num-envs",
+        "16",
+        "--sim-steps",
+        "20",
+        "--train-timesteps",
+        "16",
+        "--json",
+        script="bench.py",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [row["framework"] for row in rows] == ["torch", "warp"]
@@ -111,8 +168,18 @@ def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
 
 
 def test_train_export_writes_the_warp_agents_onnx_policy(tmp_path):
-    result = _run("--num-envs", "8", "--timesteps", "32", "--torch-threads", "1", "--runs-dir", str(tmp_path / "runs"),
-                  "--export", cwd=tmp_path)
+    result = _run(
+        "--num-envs",
+        "8",
+        "--timesteps",
+        "32",
+        "--torch-threads",
+        "1",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--export",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     (files,) = summary["exported"]

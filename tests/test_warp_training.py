@@ -9,7 +9,9 @@ from toolkit.warp import Runner
 
 
 def _train(task, num_envs, tmp_path, timesteps, threshold, seed=0):
-    env = envs.wrap_env(tasks.make(task, "warp", num_envs=num_envs, seed=seed), "torch")  # the Warp agent views its tensors
+    env = envs.wrap_env(
+        tasks.make(task, "warp", num_envs=num_envs, seed=seed), "torch"
+    )  # the Warp agent views its tensors
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec(task).agent_cfg))
     cfg["seed"] = seed
     cfg["agent"]["experiment"].update(directory=str(tmp_path), checkpoint_interval=0)

@@ -24,8 +24,12 @@ class AgentBase:
     def post_interaction(self, *, timestep: int, timesteps: int) -> None:
         """Update after every `rollouts` recorded steps (once `learning_starts` has passed)."""
         self._rollout += 1
-        if self.training and self.memory is not None and self._rollout % self.cfg.rollouts == 0 \
-                and timestep >= self.cfg.learning_starts:
+        if (
+            self.training
+            and self.memory is not None
+            and self._rollout % self.cfg.rollouts == 0
+            and timestep >= self.cfg.learning_starts
+        ):
             self.update(timestep=timestep, timesteps=timesteps)
 
     @property
@@ -35,16 +39,20 @@ class AgentBase:
 
     def nonfinite_error(self, quantity: str, timestep: int | None) -> NonFiniteError:
         when = f" at timestep {timestep}" if timestep is not None else ""
-        return NonFiniteError(f"agent {self.name}: non-finite {quantity}{when}; the update was stopped and no checkpoint "
-                              "holds it (last.pt and best.pt, where written, keep the last good state). Lower agent.learning_rate, set "
-                              "agent.grad_norm_clip, or check the rewards and observations")
+        return NonFiniteError(
+            f"agent {self.name}: non-finite {quantity}{when}; the update was stopped and no checkpoint "
+            "holds it (last.pt and best.pt, where written, keep the last good state). Lower agent.learning_rate, set "
+            "agent.grad_norm_clip, or check the rewards and observations"
+        )
 
     def check_checkpoint_finite(self, state: dict, path: str) -> None:
         """Refuse to write a checkpoint holding NaN or inf."""
         bad = nonfinite_entry(state)
         if bad is not None:
-            raise NonFiniteError(f"agent {self.name}: non-finite value in {bad}; checkpoint {path} was not written "
-                                 "(last.pt and best.pt keep the last good state)")
+            raise NonFiniteError(
+                f"agent {self.name}: non-finite value in {bad}; checkpoint {path} was not written "
+                "(last.pt and best.pt keep the last good state)"
+            )
 
     def track_data(self, tag: str, value: float) -> None:
         self.tracking_data[tag].append(value)

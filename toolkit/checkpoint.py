@@ -100,8 +100,9 @@ def read_npz(path: str, format: str, written_by: str) -> tuple[dict, dict]:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(str(arrays.pop("__meta__")))
     except Exception as error:
-        raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by "
-                              "PPO.save") from None
+        raise CheckpointError(
+            f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by PPO.save"
+        ) from None
     if meta.get("format") != format:
         raise CheckpointError(f"checkpoint: {path} is not a simtrain {written_by} checkpoint")
     return meta, arrays
@@ -111,7 +112,9 @@ def check_npz_meta(path: str, meta: dict, expected: dict) -> None:
     """Each of `expected`'s keys (observation_shape, action_space, ...) as this agent needs it."""
     for key, mine in expected.items():
         if meta.get(key) != mine:
-            raise CheckpointError(f"checkpoint: {path} has {key} {meta.get(key)}; this agent needs {mine} (another task?)")
+            raise CheckpointError(
+                f"checkpoint: {path} has {key} {meta.get(key)}; this agent needs {mine} (another task?)"
+            )
 
 
 def extra_from_npz(arrays: dict) -> dict:

@@ -51,7 +51,9 @@ def validate(obj: Any, section: str) -> None:
         if dataclasses.is_dataclass(value):
             validate(value, f"{section}.{field.name}")
         elif not _matches(value, hints[field.name]):
-            raise ConfigError(f"{section}.{field.name}: {value!r} is not allowed; expected {_describe(hints[field.name])}")
+            raise ConfigError(
+                f"{section}.{field.name}: {value!r} is not allowed; expected {_describe(hints[field.name])}"
+            )
 
 
 def from_dict(cls: type[T], data: dict | T | None, section: str) -> T:
@@ -62,7 +64,9 @@ def from_dict(cls: type[T], data: dict | T | None, section: str) -> T:
         validate(data, section)
         return data
     if not isinstance(data, dict):
-        raise ConfigError(f"{section}: {type(data).__name__} is not allowed; expected a mapping of {cls.__name__} fields")
+        raise ConfigError(
+            f"{section}: {type(data).__name__} is not allowed; expected a mapping of {cls.__name__} fields"
+        )
     fields = {field.name: field for field in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}

@@ -15,14 +15,18 @@ def resolve_device(requested: str | None, uses_jax: bool = False) -> str:
     if platform == "cuda":
         count = torch.cuda.device_count()
         if int(index or 0) >= count:
-            raise ValueError(f"--device: {requested!r} is not allowed; this machine has {count or 'no'} CUDA GPU"
-                             f"{'s' if count != 1 else ''} that torch can use" + ("; choose cpu" if not count else ""))
+            raise ValueError(
+                f"--device: {requested!r} is not allowed; this machine has {count or 'no'} CUDA GPU"
+                f"{'s' if count != 1 else ''} that torch can use" + ("; choose cpu" if not count else "")
+            )
         if uses_jax:
             import jax
 
             try:
                 jax.local_devices(backend="gpu")
             except RuntimeError:
-                raise ValueError(f"--device: {requested!r} is not allowed for this engine/agent; JAX has no GPU "
-                                 "backend here (install the jax[cuda12] extra) or choose cpu") from None
+                raise ValueError(
+                    f"--device: {requested!r} is not allowed for this engine/agent; JAX has no GPU "
+                    "backend here (install the jax[cuda12] extra) or choose cpu"
+                ) from None
     return requested

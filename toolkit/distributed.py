@@ -22,12 +22,17 @@ class JaxProcessArgs:
     process_id: int | None = None
 
 
-
 class Cluster:
     """One process's view of the run: a single process (rank 0 of 1) unless a launcher says otherwise."""
 
-    def __init__(self, framework: str = "torch", rank: int = 0, world_size: int = 1, local_rank: int = 0,
-                 process_group: str | None = None):
+    def __init__(
+        self,
+        framework: str = "torch",
+        rank: int = 0,
+        world_size: int = 1,
+        local_rank: int = 0,
+        process_group: str | None = None,
+    ):
         self.framework, self.rank, self.world_size, self.local_rank = framework, rank, world_size, local_rank
         self.process_group = process_group  # torch's backend ("nccl" or "gloo") once joined, one rank's group included
 
@@ -70,8 +75,10 @@ class Cluster:
             entry = entry_of(agent)
             if entry is None or not entry.averages_over_ranks:
                 name = f"{type(agent).__module__}.{type(agent).__name__}"
-                raise ValueError(f"agent: {name} is not allowed in a distributed run; it keeps ranks in sync only for "
-                                 "agents registered with averages_over_ranks (PPO)")
+                raise ValueError(
+                    f"agent: {name} is not allowed in a distributed run; it keeps ranks in sync only for "
+                    "agents registered with averages_over_ranks (PPO)"
+                )
         if self.framework == "jax":
             self._ops().distribute_agents(trainer.agents)
         trainer.cluster = self
@@ -95,7 +102,9 @@ def join(framework: str, device: str | None = None, jax_args: JaxProcessArgs | N
         return Cluster(framework)
     from .jax import distributed as jax_distributed
 
-    rank, world_size = jax_distributed.initialize(jax_args.coordinator_address, jax_args.num_processes, jax_args.process_id)
+    rank, world_size = jax_distributed.initialize(
+        jax_args.coordinator_address, jax_args.num_processes, jax_args.process_id
+    )
     return Cluster("jax", rank, world_size, rank)
 
 

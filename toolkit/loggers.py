@@ -10,7 +10,9 @@ import os
 
 def flatten_metrics(metrics: dict) -> dict[str, float]:
     """Numeric values only, agents' values under their tag (prefixed "agentN/" when there are several)."""
-    flat = {key: value for key, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    flat = {
+        key: value for key, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
     flat.update({f"env/{name}": value for name, value in (metrics.get("log") or {}).items()})  # e.g. env/reward/alive
     agents = metrics.get("agents") or []
     for index, agent in enumerate(agents):
@@ -36,15 +38,32 @@ class WandbLogger:
     """Logs metrics (and videos) to wandb. Without an API key, or when wandb cannot reach its server, the run is
     recorded offline in `directory` (upload later with `wandb sync`) instead of failing."""
 
-    def __init__(self, directory: str, config: dict, project: str = "simtrain", entity: str | None = None,
-                 name: str | None = None, run_id: str | None = None, group: str | None = None):
+    def __init__(
+        self,
+        directory: str,
+        config: dict,
+        project: str = "simtrain",
+        entity: str | None = None,
+        name: str | None = None,
+        run_id: str | None = None,
+        group: str | None = None,
+    ):
         import wandb
 
         self._wandb = wandb
         mode = os.environ.get("WANDB_MODE") or ("online" if _wandb_key_available() else "offline")
         # create_new: the runs of several seeds trained in one process are logged side by side
-        kwargs = dict(project=project, entity=entity, name=name, id=run_id, group=group, resume="allow", config=config,
-                      dir=directory, reinit="create_new")
+        kwargs = dict(
+            project=project,
+            entity=entity,
+            name=name,
+            id=run_id,
+            group=group,
+            resume="allow",
+            config=config,
+            dir=directory,
+            reinit="create_new",
+        )
         try:
             self.run = wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
         except Exception:  # no network or server: keep the metrics locally rather than lose the run

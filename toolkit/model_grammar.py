@@ -26,8 +26,20 @@ OUTPUT_TOKENS = {"policy": "ACTIONS", "value": "ONE"}
 # layer widths skrl lets a file write as a name
 SIZE_TOKENS = ("NUM_OBSERVATIONS", "NUM_STATES", "NUM_ACTIONS", "ONE", "OBSERVATIONS", "STATES", "ACTIONS")
 # skrl's activation names, plus simtrain's own (gelu, silu, identity); "" or null: none
-ACTIVATIONS = ("elu", "leaky_relu", "relu", "selu", "sigmoid", "softmax", "softplus", "softsign", "tanh", "gelu", "silu",
-               "identity")
+ACTIVATIONS = (
+    "elu",
+    "leaky_relu",
+    "relu",
+    "selu",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "softsign",
+    "tanh",
+    "gelu",
+    "silu",
+    "identity",
+)
 BLOCK_KEYS = ("name", "input", "layers", "activations")
 _ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _NOT_BUILT = {
@@ -111,11 +123,15 @@ class Expr:
 def parse_expression(source: Any, where: str, calls: tuple[str, ...]) -> Expr:
     """Parse `source` allowing the function names in `calls` (activations and/or concatenate)."""
     if not isinstance(source, str) or not source.strip():
-        raise _error(where, source, "expected an expression such as OBSERVATIONS, STATES, concatenate([...]), tanh(ACTIONS)")
+        raise _error(
+            where, source, "expected an expression such as OBSERVATIONS, STATES, concatenate([...]), tanh(ACTIONS)"
+        )
     try:
         node = ast.parse(source.strip(), mode="eval").body
     except SyntaxError:
-        raise _error(where, source, "it is not an expression skrl's grammar reads (names, numbers, + - * /, calls, [...])") from None
+        raise _error(
+            where, source, "it is not an expression skrl's grammar reads (names, numbers, + - * /, calls, [...])"
+        ) from None
     return Expr(source.strip(), _tree(node, source, where, calls))
 
 
@@ -145,8 +161,9 @@ def _tree(node: ast.AST, source: str, where: str, calls: tuple[str, ...]) -> tup
                 raise _error(where, source, "concatenate takes a list: concatenate([a, b])")
             return ("cat", tuple(_tree(item, source, where, calls) for item in items.elts))
         return ("call", name, _tree(node.args[0], source, where, calls))
-    raise _error(where, source, "expressions use names, numbers, + - * /, [...] slices and "
-                 f"{', '.join(calls) or 'no'} calls")
+    raise _error(
+        where, source, f"expressions use names, numbers, + - * /, [...] slices and {', '.join(calls) or 'no'} calls"
+    )
 
 
 def _index_key(node: ast.AST, source: str, where: str):
@@ -211,8 +228,15 @@ class NetworkPlan:
     def resolve(self, observation_size: int, action_size: int, where: str) -> list[tuple[Block, int, list[int]]]:
         """Each block with its input width and its layers' widths, for these spaces (shapes inferred by running the
         expressions on numpy arrays); a mismatch is a one-line error."""
-        sizes = {"NUM_OBSERVATIONS": observation_size, "NUM_STATES": observation_size, "NUM_ACTIONS": action_size, "ONE": 1,
-                 "OBSERVATIONS": observation_size, "STATES": observation_size, "ACTIONS": action_size}
+        sizes = {
+            "NUM_OBSERVATIONS": observation_size,
+            "NUM_STATES": observation_size,
+            "NUM_ACTIONS": action_size,
+            "ONE": 1,
+            "OBSERVATIONS": observation_size,
+            "STATES": observation_size,
+            "ACTIONS": action_size,
+        }
         batch = 3
         env = {token: np.zeros((batch, observation_size), np.float32) for token in INPUT_TOKENS}
         numpy_functions = {name: (lambda x: x) for name in ACTIVATIONS}
@@ -222,10 +246,16 @@ class NetworkPlan:
             try:
                 value = np.asarray(block.input.compile(numpy_functions, lambda xs: np.concatenate(xs, -1))(env))
             except (IndexError, ValueError) as error:
-                raise _error(here, block.input.source, f"it does not apply to observations of size {observation_size} ({error})") from None
+                raise _error(
+                    here, block.input.source, f"it does not apply to observations of size {observation_size} ({error})"
+                ) from None
             if value.ndim != 2 or value.shape[0] != batch or value.shape[1] == 0:
-                raise _error(here, block.input.source, f"it gives shape {('batch', *value.shape[1:]) if value.ndim else ()} from "
-                             f"observations of size {observation_size}; a block's input must be (batch, features), e.g. OBSERVATIONS[:, 0:2]")
+                raise _error(
+                    here,
+                    block.input.source,
+                    f"it gives shape {('batch', *value.shape[1:]) if value.ndim else ()} from "
+                    f"observations of size {observation_size}; a block's input must be (batch, features), e.g. OBSERVATIONS[:, 0:2]",
+                )
             units = [sizes[unit] if isinstance(unit, str) else unit for unit in block.units]
             resolved.append((block, int(value.shape[1]), units))
             env[block.name] = np.zeros((batch, units[-1] if units else value.shape[1]), np.float32)
@@ -235,7 +265,9 @@ class NetworkPlan:
 def parse_network(network: Any, output: Any, role: str, where: str) -> NetworkPlan:
     """`network` and `output` of models.<role> (role: policy or value) -> NetworkPlan."""
     if not isinstance(network, list) or not network:
-        raise _error(f"{where}.network", network, "expected a list of blocks, each with name, input, layers and activations")
+        raise _error(
+            f"{where}.network", network, "expected a list of blocks, each with name, input, layers and activations"
+        )
     blocks: list[Block] = []
     for index, item in enumerate(network):
         blocks.append(_parse_block(item, [block.name for block in blocks], f"{where}.network[{index}]"))
@@ -244,8 +276,12 @@ def parse_network(network: Any, output: Any, role: str, where: str) -> NetworkPl
     names = output_expr.names()
     if names != {token}:
         other = sorted(names - {token})
-        reason = (f"a {role} model's output is built on {token}" + (f" alone ({', '.join(other)} cannot be used there)" if other else "")
-                  + f"; e.g. {token}" + (", tanh(ACTIONS), 2 * tanh(ACTIONS)" if token == "ACTIONS" else ""))
+        reason = (
+            f"a {role} model's output is built on {token}"
+            + (f" alone ({', '.join(other)} cannot be used there)" if other else "")
+            + f"; e.g. {token}"
+            + (", tanh(ACTIONS), 2 * tanh(ACTIONS)" if token == "ACTIONS" else "")
+        )
         raise _error(f"{where}.output", output, reason)
     return NetworkPlan(tuple(blocks), output_expr, token)
 
@@ -258,18 +294,28 @@ def _parse_block(item: Any, earlier: list[str], where: str) -> Block:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(BLOCK_KEYS)}")
     name = item.get("name")
     if not isinstance(name, str) or not name.isidentifier() or name in (*INPUT_TOKENS, *SIZE_TOKENS, "concatenate"):
-        raise _error(f"{where}.name", name, "expected a Python identifier other than a token (OBSERVATIONS, STATES, ACTIONS, ...)")
+        raise _error(
+            f"{where}.name",
+            name,
+            "expected a Python identifier other than a token (OBSERVATIONS, STATES, ACTIONS, ...)",
+        )
     if name in earlier:
         raise _error(f"{where}.name", name, f"block names must be unique; already used: {', '.join(earlier)}")
     expr = parse_expression(item.get("input"), f"{where}.input", ("concatenate",))
     allowed = (*INPUT_TOKENS, *earlier)
     for ref in sorted(expr.names()):
         if ref not in allowed:
-            reason = "PPO's models are not given the actions" if ref == "ACTIONS" else "it is not a token nor an earlier block"
+            reason = (
+                "PPO's models are not given the actions"
+                if ref == "ACTIONS"
+                else "it is not a token nor an earlier block"
+            )
             raise _error(f"{where}.input", expr.source, f"{ref}: {reason}; allowed names: {', '.join(allowed)}")
     layers = item.get("layers", [])
     if not isinstance(layers, list):
-        raise _error(f"{where}.layers", layers, "expected a list of layers (an int for a linear layer, linear: ..., flatten)")
+        raise _error(
+            f"{where}.layers", layers, "expected a list of layers (an int for a linear layer, linear: ..., flatten)"
+        )
     activations = expand_activations(item.get("activations"), len(layers), f"{where}.activations")
     units, kept = [], []
     for position, (layer, act) in enumerate(zip(layers, activations)):
@@ -332,12 +378,18 @@ def _parse_layer(layer: Any, where: str):
     params = {{"features": "out_features", "use_bias": "bias"}.get(key, key): value for key, value in params.items()}
     unknown = sorted(set(params) - {"out_features", "in_features", "bias"})
     if unknown:
-        raise ConfigError(f"{where}.linear.{unknown[0]}: unknown key; allowed: out_features (features), in_features, bias (use_bias)")
+        raise ConfigError(
+            f"{where}.linear.{unknown[0]}: unknown key; allowed: out_features (features), in_features, bias (use_bias)"
+        )
     if params.get("bias", True) is not True:
         raise _error(f"{where}.linear.bias", params["bias"], "simtrain's linear layers always have a bias")
     if "in_features" in params:
         # checked against the inferred width when the model is built
-        raise _error(f"{where}.linear.in_features", params["in_features"], "leave it out: simtrain infers each layer's input width")
+        raise _error(
+            f"{where}.linear.in_features",
+            params["in_features"],
+            "leave it out: simtrain infers each layer's input width",
+        )
     if "out_features" not in params:
         raise ConfigError(f"{where}.linear.out_features: missing; a linear layer needs its width")
     return _width(params["out_features"], f"{where}.linear.out_features")

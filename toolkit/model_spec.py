@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from .config import ConfigError, check, from_dict
 from .model_grammar import ACTIVATIONS, INPUT_TOKENS, OUTPUT_TOKENS, NetworkPlan, expand_activations, parse_network
 
-STOCHASTIC = {"GaussianMixin": "gaussian", "Gaussian": "gaussian", "CategoricalMixin": "categorical", "Categorical": "categorical"}
+STOCHASTIC = {
+    "GaussianMixin": "gaussian",
+    "Gaussian": "gaussian",
+    "CategoricalMixin": "categorical",
+    "Categorical": "categorical",
+}
 DETERMINISTIC = {"DeterministicMixin": "deterministic", "Deterministic": "deterministic"}
 RNN_TYPES = ("RNN", "GRU", "LSTM")
 REDUCTIONS = ("sum", "mean")  # skrl's "prod" and "none" give no per-sample log-probability, which PPO's ratio needs
@@ -61,16 +66,37 @@ class ModelSpec:
         where = f"{section}.{role}"
         if self.network is not None:
             return parse_network(self.network, self.output, role, where)
-        check(self.input_shape.removeprefix("Shape.") in INPUT_TOKENS, where, "input_shape", self.input_shape,
-              "choose Shape.STATES or Shape.OBSERVATIONS")
+        check(
+            self.input_shape.removeprefix("Shape.") in INPUT_TOKENS,
+            where,
+            "input_shape",
+            self.input_shape,
+            "choose Shape.STATES or Shape.OBSERVATIONS",
+        )
         token = OUTPUT_TOKENS[role]
-        check(self.output_shape.removeprefix("Shape.") == token, where, "output_shape", self.output_shape,
-              f"a {role} model's output is Shape.{token}")
-        check(all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hiddens), where, "hiddens",
-              self.hiddens, "expected a list of positive layer sizes")
+        check(
+            self.output_shape.removeprefix("Shape.") == token,
+            where,
+            "output_shape",
+            self.output_shape,
+            f"a {role} model's output is Shape.{token}",
+        )
+        check(
+            all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hiddens),
+            where,
+            "hiddens",
+            self.hiddens,
+            "expected a list of positive layer sizes",
+        )
         activations = expand_activations(self.hidden_activation, len(self.hiddens), f"{where}.hidden_activation")
         name = (self.output_activation or "").lower()
-        check(name in ("", *ACTIVATIONS), where, "output_activation", self.output_activation, f"choose one of {', '.join(ACTIVATIONS)}")
+        check(
+            name in ("", *ACTIVATIONS),
+            where,
+            "output_activation",
+            self.output_activation,
+            f"choose one of {', '.join(ACTIVATIONS)}",
+        )
         output = f"{name}({token})" if name else token
         if self.output_scale != 1.0:
             output = f"{self.output_scale!r} * {output}"
@@ -79,16 +105,28 @@ class ModelSpec:
 
     def gaussian_kwargs(self) -> dict:
         """The policy head's settings (a Categorical head takes `output` alone)."""
-        return dict(output=self.plan("policy").output_transform, initial_log_std=self.initial_log_std,
-                    clip_log_std=self.clip_log_std, min_log_std=self.min_log_std, max_log_std=self.max_log_std,
-                    fixed_log_std=self.fixed_log_std, reduction=self.reduction, clip_mean_actions=self.clip_mean_actions)
+        return dict(
+            output=self.plan("policy").output_transform,
+            initial_log_std=self.initial_log_std,
+            clip_log_std=self.clip_log_std,
+            min_log_std=self.min_log_std,
+            max_log_std=self.max_log_std,
+            fixed_log_std=self.fixed_log_std,
+            reduction=self.reduction,
+            clip_mean_actions=self.clip_mean_actions,
+        )
 
     def mlp_layers(self, role: str, observation_size: int, action_size: int) -> tuple[list[int], list[str]]:
         """(widths, activations) of a model that is one plain MLP (what a recurrent model puts after its RNN)."""
         plan = self.plan(role)
-        check(plan.plain_mlp, f"models.{role}", "network", self.network,
-              "a recurrent model takes one block fed STATES or OBSERVATIONS (the RNN goes before it)")
-        (block, _, units), = plan.resolve(observation_size, action_size, f"models.{role}")
+        check(
+            plan.plain_mlp,
+            f"models.{role}",
+            "network",
+            self.network,
+            "a recurrent model takes one block fed STATES or OBSERVATIONS (the RNN goes before it)",
+        )
+        ((block, _, units),) = plan.resolve(observation_size, action_size, f"models.{role}")
         return units, list(block.activations)
 
 
@@ -113,15 +151,36 @@ def parse_models(data: dict | None, section: str = "models") -> ModelsSpec:
                 role_data["rnn"] = _parse_rnn(role_data["rnn"], f"{section}.{role}.rnn")
             data[role] = from_dict(ModelSpec, role_data, f"{section}.{role}")
     spec = from_dict(ModelsSpec, data, section)
-    check(spec.policy.kind in STOCHASTIC, section, "policy.class", spec.policy.kind, f"choose one of {', '.join(STOCHASTIC)}")
-    check(spec.value.kind in DETERMINISTIC, section, "value.class", spec.value.kind, f"choose one of {', '.join(DETERMINISTIC)}")
+    check(
+        spec.policy.kind in STOCHASTIC,
+        section,
+        "policy.class",
+        spec.policy.kind,
+        f"choose one of {', '.join(STOCHASTIC)}",
+    )
+    check(
+        spec.value.kind in DETERMINISTIC,
+        section,
+        "value.class",
+        spec.value.kind,
+        f"choose one of {', '.join(DETERMINISTIC)}",
+    )
     for role, model in (("policy", spec.policy), ("value", spec.value)):
         model.plan(role, section)  # every grammar error is found here, before any world is built
-        check(role == "value" or model.kind not in ("CategoricalMixin", "Categorical") or model.unnormalized_log_prob,
-              f"{section}.{role}", "unnormalized_log_prob", model.unnormalized_log_prob,
-              "simtrain's categorical policy reads its output as logits: True")
-        check(model.reduction in REDUCTIONS, f"{section}.{role}", "reduction", model.reduction,
-              f"choose one of {', '.join(REDUCTIONS)} (PPO needs one log-probability per sample)")
+        check(
+            role == "value" or model.kind not in ("CategoricalMixin", "Categorical") or model.unnormalized_log_prob,
+            f"{section}.{role}",
+            "unnormalized_log_prob",
+            model.unnormalized_log_prob,
+            "simtrain's categorical policy reads its output as logits: True",
+        )
+        check(
+            model.reduction in REDUCTIONS,
+            f"{section}.{role}",
+            "reduction",
+            model.reduction,
+            f"choose one of {', '.join(REDUCTIONS)} (PPO needs one log-probability per sample)",
+        )
     return spec
 
 
@@ -129,12 +188,18 @@ def _check_one_grammar(data: dict, where: str) -> None:
     new = [key for key in NEW_GRAMMAR_KEYS if key in data]
     old = [key for key in OLD_GRAMMAR_KEYS if key in data]
     if new and old:
-        raise ConfigError(f"{where}.{old[0]}: {data[old[0]]!r} is not allowed beside {new[0]}; write the model in one grammar: network and "
-                          f"output (skrl 1.x/2.x), or {', '.join(OLD_GRAMMAR_KEYS)} (older)")
+        raise ConfigError(
+            f"{where}.{old[0]}: {data[old[0]]!r} is not allowed beside {new[0]}; write the model in one grammar: network and "
+            f"output (skrl 1.x/2.x), or {', '.join(OLD_GRAMMAR_KEYS)} (older)"
+        )
     if "output" in data and "network" not in data:
-        raise ConfigError(f"{where}.network: missing; output {data['output']!r} is built on a network (a list of blocks)")
+        raise ConfigError(
+            f"{where}.network: missing; output {data['output']!r} is built on a network (a list of blocks)"
+        )
     if "network" in data and "output" not in data:
-        raise ConfigError(f"{where}.output: missing; a network needs its output (ACTIONS for a policy, ONE for a value)")
+        raise ConfigError(
+            f"{where}.output: missing; a network needs its output (ACTIONS for a policy, ONE for a value)"
+        )
 
 
 def _parse_rnn(data: dict, section: str) -> RnnSpec:
@@ -149,5 +214,7 @@ def check_asymmetric(spec: "ModelsSpec", state_space) -> None:
     """An env with a state space (the critic's privileged observations) needs separate policy and value models:
     the policy runs on the robot, with observations only."""
     if state_space is not None and not spec.separate:
-        raise ConfigError("models.separate: False is not allowed for an env with a state space (an asymmetric critic "
-                          "reads the states, the policy the observations); set separate: True")
+        raise ConfigError(
+            "models.separate: False is not allowed for an env with a state space (an asymmetric critic "
+            "reads the states, the policy the observations); set separate: True"
+        )

@@ -48,17 +48,34 @@ class PPO_CFG:  # noqa: N801  (skrl's name)
             value = getattr(self, name)
             check(0.0 <= value <= 1.0, section, name, value, "must be in [0, 1]")
         rates = self.learning_rate if isinstance(self.learning_rate, tuple) else (self.learning_rate,)
-        check(all(0 < rate < 3.4e38 for rate in rates), section, "learning_rate", self.learning_rate,
-              "must be > 0 and finite in float32 (< 3.4e38)")
+        check(
+            all(0 < rate < 3.4e38 for rate in rates),
+            section,
+            "learning_rate",
+            self.learning_rate,
+            "must be > 0 and finite in float32 (< 3.4e38)",
+        )
         check(self.ratio_clip > 0, section, "ratio_clip", self.ratio_clip, "must be > 0")
         for name in ("write_interval", "checkpoint_interval"):
             value = getattr(self.experiment, name)
-            check(value == "auto" or value >= 0, f"{section}.experiment", name, value, "must be 'auto' or >= 0 (0: never)")
-        _check_kwargs(section, "learning_rate_scheduler_kwargs", self.learning_rate_scheduler,
-                      self.learning_rate_scheduler_kwargs, given_by_agent=("optimizer",))
+            check(
+                value == "auto" or value >= 0, f"{section}.experiment", name, value, "must be 'auto' or >= 0 (0: never)"
+            )
+        _check_kwargs(
+            section,
+            "learning_rate_scheduler_kwargs",
+            self.learning_rate_scheduler,
+            self.learning_rate_scheduler_kwargs,
+            given_by_agent=("optimizer",),
+        )
         for name in ("observation_preprocessor", "state_preprocessor", "value_preprocessor"):
-            _check_kwargs(section, f"{name}_kwargs", getattr(self, name), getattr(self, f"{name}_kwargs"),
-                          given_by_agent=("size", "device"))
+            _check_kwargs(
+                section,
+                f"{name}_kwargs",
+                getattr(self, name),
+                getattr(self, f"{name}_kwargs"),
+                given_by_agent=("size", "device"),
+            )
         return self
 
 
@@ -77,5 +94,7 @@ def _check_kwargs(section: str, name: str, cls: Any, kwargs: dict | tuple, given
     allowed = [key for key in parameters if key not in (*given_by_agent, "self")]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        raise ConfigError(f"{section}.{name}.{unknown[0]}: unknown key of {getattr(cls, '__name__', cls)}; allowed: "
-                          f"{', '.join(allowed) or 'none'}")
+        raise ConfigError(
+            f"{section}.{name}.{unknown[0]}: unknown key of {getattr(cls, '__name__', cls)}; allowed: "
+            f"{', '.join(allowed) or 'none'}"
+        )

@@ -12,7 +12,6 @@ import yaml
 
 from .checkpoint import atomic_write_bytes
 
-
 RUN_FILES = ("config.yaml", "launch.yaml")  # what a run writes before it has trained anything
 
 
@@ -34,7 +33,9 @@ def new_run_dir(root: str, task: str, name: str) -> str:
     except OSError as error:
         if isinstance(error, FileExistsError) and not os.path.isdir(os.path.dirname(path)):
             error.strerror = "a file of that name exists"
-        raise ValueError(f"--runs-dir: {root!r} is not allowed; cannot create a run folder in it ({error.strerror})") from None
+        raise ValueError(
+            f"--runs-dir: {root!r} is not allowed; cannot create a run folder in it ({error.strerror})"
+        ) from None
 
 
 def release_run_dir(path: str) -> bool:

@@ -39,8 +39,13 @@ class RunnerBase:
         if not seeds:
             self._agent = self.build_agent(env, self.cfg, memory_size)
         else:
-            check(env.num_envs % len(seeds) == 0, "runner", "seeds", seeds,
-                  f"expected a count that divides the env's {env.num_envs} worlds")
+            check(
+                env.num_envs % len(seeds) == 0,
+                "runner",
+                "seeds",
+                seeds,
+                f"expected a count that divides the env's {env.num_envs} worlds",
+            )
             scope = _ScopeView(env, env.num_envs // len(seeds))
             self._agent = [self.build_agent(scope, self._seed_cfg(seed), memory_size) for seed in seeds]
         self._trainer = SequentialTrainer(env=env, agents=self._agent, cfg=self.cfg.trainer)
@@ -48,8 +53,10 @@ class RunnerBase:
     def _seed_cfg(self, seed: int) -> RunnerCfg:
         experiment = self.cfg.agent.experiment
         base = experiment.path(self.cfg.agent_class)
-        agent = dataclasses.replace(self.cfg.agent, experiment=dataclasses.replace(
-            copy.deepcopy(experiment), directory=base, experiment_name=f"seed_{seed}"))
+        agent = dataclasses.replace(
+            self.cfg.agent,
+            experiment=dataclasses.replace(copy.deepcopy(experiment), directory=base, experiment_name=f"seed_{seed}"),
+        )
         return dataclasses.replace(self.cfg, seed=seed, agent=agent)
 
     def build_agent(self, env, cfg: RunnerCfg, memory_size: int):

@@ -19,8 +19,13 @@ from .ppo_cfg import PPO_CFG
 SECTIONS = ("seed", "models", "memory", "agent", "trainer")
 TRAINER_CLASSES = ("SequentialTrainer",)
 # skrl's older agent keys, translated to PPO_CFG's (see _translate_agent)
-LEGACY_AGENT_KEYS = ("lambda", "state_preprocessor", "state_preprocessor_kwargs", "clip_predicted_values",
-                     "rewards_shaper_scale")
+LEGACY_AGENT_KEYS = (
+    "lambda",
+    "state_preprocessor",
+    "state_preprocessor_kwargs",
+    "clip_predicted_values",
+    "rewards_shaper_scale",
+)
 _PREPROCESSOR_KEYS = ("observation_preprocessor", "state_preprocessor", "value_preprocessor")
 
 
@@ -60,7 +65,9 @@ def load_yaml(path: str) -> dict:
     except yaml.YAMLError as error:
         raise ConfigError(f"config file: {path} is not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file: {path} holds {type(data).__name__}; expected a mapping with sections {', '.join(SECTIONS)}")
+        raise ConfigError(
+            f"config file: {path} holds {type(data).__name__}; expected a mapping with sections {', '.join(SECTIONS)}"
+        )
     return data
 
 
@@ -102,7 +109,9 @@ def parse_runner_cfg(data: dict, resolve_class: Callable[[str, str], Any]) -> Ru
         raise ConfigError(f"{unknown[0]}: unknown section; allowed: {', '.join(SECTIONS)}")
     for name in ("models", "agent", "trainer"):
         if not isinstance(data.get(name), dict):
-            raise ConfigError(f"{name}: section is missing or not a mapping; the runner needs sections models, agent and trainer")
+            raise ConfigError(
+                f"{name}: section is missing or not a mapping; the runner needs sections models, agent and trainer"
+            )
     memory = dict(data.get("memory") or {})
     memory["kind"] = _pop_class(memory, "memory", ("RandomMemory",), "RandomMemory")
     agent = dict(data["agent"])
@@ -120,8 +129,13 @@ def parse_runner_cfg(data: dict, resolve_class: Callable[[str, str], Any]) -> Ru
     models = parse_models(data["models"])
     for role in ("policy", "value"):
         rnn = getattr(models, role).rnn
-        check(rnn is None or agent_entry.recurrent, "models", f"{role}.rnn", rnn and dataclasses.asdict(rnn),
-              "recurrent models need agent class PPO_RNN (or another recurrent agent)")
+        check(
+            rnn is None or agent_entry.recurrent,
+            "models",
+            f"{role}.rnn",
+            rnn and dataclasses.asdict(rnn),
+            "recurrent models need agent class PPO_RNN (or another recurrent agent)",
+        )
     return RunnerCfg(
         seed=seed,
         models=models,
@@ -165,8 +179,15 @@ def resolved_yaml(cfg: RunnerCfg) -> dict:
 
     return {
         "seed": cfg.seed,
-        "models": {"separate": cfg.models.separate, "policy": model(cfg.models.policy), "value": model(cfg.models.value)},
+        "models": {
+            "separate": cfg.models.separate,
+            "policy": model(cfg.models.policy),
+            "value": model(cfg.models.value),
+        },
         "memory": {"class": cfg.memory.kind, "memory_size": cfg.memory.memory_size},
         "agent": agent,
-        "trainer": {"class": cfg.trainer_class, **dataclasses.asdict(from_dict(SequentialTrainerCfg, cfg.trainer, "trainer"))},
+        "trainer": {
+            "class": cfg.trainer_class,
+            **dataclasses.asdict(from_dict(SequentialTrainerCfg, cfg.trainer, "trainer")),
+        },
     }

@@ -20,10 +20,17 @@ from .config import ConfigError, from_dict
 
 # rl8 name -> PPO_CFG name
 _PPO_FIELDS = {
-    "horizon": "rollouts", "gamma": "discount_factor", "gae_lambda": "gae_lambda",
-    "entropy_coeff": "entropy_loss_scale", "clip_param": "ratio_clip", "vf_clip_param": "value_clip",
-    "vf_coeff": "value_loss_scale", "target_kl_div": "kl_threshold", "max_grad_norm": "grad_norm_clip",
-    "num_sgd_iters": "learning_epochs", "enable_amp": "mixed_precision",
+    "horizon": "rollouts",
+    "gamma": "discount_factor",
+    "gae_lambda": "gae_lambda",
+    "entropy_coeff": "entropy_loss_scale",
+    "clip_param": "ratio_clip",
+    "vf_clip_param": "value_clip",
+    "vf_coeff": "value_loss_scale",
+    "target_kl_div": "kl_threshold",
+    "max_grad_norm": "grad_norm_clip",
+    "num_sgd_iters": "learning_epochs",
+    "enable_amp": "mixed_precision",
 }
 
 
@@ -41,16 +48,26 @@ def env_factory(name: str) -> Callable:
         return functools.partial(tasks.make, name)
     gym_id = name.removeprefix("gymnasium:")
     if gym_id in gym.registry:
+
         def make_vec(num_envs: int = 1, device: str | None = None, **kwargs):
             if device not in (None, "cpu"):
-                raise ConfigError(f"TrainConfig.device: {device!r} is not allowed for gymnasium env {gym_id!r}; it runs on cpu")
-            return gym.make_vec(gym_id, num_envs=num_envs, vectorization_mode="sync",
-                                vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}, **kwargs)
+                raise ConfigError(
+                    f"TrainConfig.device: {device!r} is not allowed for gymnasium env {gym_id!r}; it runs on cpu"
+                )
+            return gym.make_vec(
+                gym_id,
+                num_envs=num_envs,
+                vectorization_mode="sync",
+                vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+                **kwargs,
+            )
 
         return make_vec
-    raise ConfigError(f"TrainConfig.env_cls: {name!r} is not allowed; choose tasks.make, a registered task "
-                      f"({', '.join(tasks.names())}) or a gymnasium id such as CartPole-v1; pass any other factory as a "
-                      "callable in Python")
+    raise ConfigError(
+        f"TrainConfig.env_cls: {name!r} is not allowed; choose tasks.make, a registered task "
+        f"({', '.join(tasks.names())}) or a gymnasium id such as CartPole-v1; pass any other factory as a "
+        "callable in Python"
+    )
 
 
 @dataclass
@@ -119,13 +136,25 @@ class TrainConfig:
         env = envs.wrap_env(factory(**kwargs), "torch")
         agent_cfg = self.agent_cfg(env.num_envs)
         if self.normalize_observations:
-            agent_cfg.update(observation_preprocessor=RunningStandardScaler, value_preprocessor=RunningStandardScaler,
-                             state_preprocessor=RunningStandardScaler)
+            agent_cfg.update(
+                observation_preprocessor=RunningStandardScaler,
+                value_preprocessor=RunningStandardScaler,
+                state_preprocessor=RunningStandardScaler,
+            )
         device = torch.device(env.device)
         # an env with a state space gets an asymmetric critic, as from a Runner YAML
-        models = build_models(self.model_config, env.observation_space, env.action_space, device, state_space=env.state_space)
+        models = build_models(
+            self.model_config, env.observation_space, env.action_space, device, state_space=env.state_space
+        )
         rollouts = agent_cfg.get("rollouts", 16)
         agent_cfg.setdefault("experiment", {}).update(checkpoint_interval=0)
-        agent = PPO(models=models, memory=RandomMemory(rollouts, env.num_envs, device), observation_space=env.observation_space,
-                    state_space=env.state_space, action_space=env.action_space, device=device, cfg=agent_cfg)
+        agent = PPO(
+            models=models,
+            memory=RandomMemory(rollouts, env.num_envs, device),
+            observation_space=env.observation_space,
+            state_space=env.state_space,
+            action_space=env.action_space,
+            device=device,
+            cfg=agent_cfg,
+        )
         return Trainer(env, agent)

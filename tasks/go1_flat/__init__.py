@@ -11,39 +11,47 @@ from envs import JointPositionActions, Randomization, TaskSpec
 from ..registry import register
 from . import mdp, robot
 
-GO1_FLAT = register(TaskSpec(
-    name="go1-flat",
-    mjcf=None,
-    model_spec=robot.model_spec,
-    render_model_spec=partial(robot.model_spec, visual=True),  # play.py --video shows the robot's meshes
-    observations=mdp.POLICY,
-    reward=mdp.REWARDS,
-    terminated=mdp.TERMINATIONS,
-    single_observation_space=gym.spaces.Box(-np.inf, np.inf, (mdp.POLICY.size,), np.float32),
-    states=mdp.CRITIC,  # the critic's noise-free privileged group (skrl's states)
-    single_state_space=gym.spaces.Box(-np.inf, np.inf, (mdp.CRITIC.size,), np.float32),
-    # actions are offsets from the default pose in units of ACTION_SCALE; the actuators' ranges clip the targets
-    single_action_space=gym.spaces.Box(-10.0, 10.0, (robot.LAYOUT.num_joints,), np.float32),
-    max_episode_steps=round(mdp.EPISODE_S / mdp.CONTROL_DT),
-    reset_noise_scale=0.0,  # the reset event below places the base and the joints
-    frame_skip=round(mdp.CONTROL_DT / robot.TIMESTEP),
-    joint_actions=JointPositionActions(
-        joint_names=robot.LAYOUT.joint_names, default_pose=robot.LAYOUT.default_pose,
-        scale=(mdp.ACTION_SCALE,) * robot.LAYOUT.num_joints,
-        stiffness=(robot.STIFFNESS,) * robot.LAYOUT.num_joints, damping=(robot.DAMPING,) * robot.LAYOUT.num_joints),
-    task_state=mdp.EVENTS.task_state,
-    finish_reset=mdp.EVENTS.finish_reset,
-    reset_state=mdp.EVENTS.reset_state,
-    reset_uniforms=mdp.EVENTS.reset_uniforms,
-    advance=mdp.EVENTS.advance,
-    step_uniforms=mdp.POLICY.uniform_count + mdp.EVENTS.step_uniforms,
-    # per world, drawn at each reset: link masses (and inertias) and geom friction
-    randomization=Randomization(mass=(0.9, 1.1), friction=(0.6, 1.25)),
-    nconmax=32,
-    njmax=128,
-    metadata={"robot": "unitree_go1", "control_dt": mdp.CONTROL_DT,
-              "observation_layout": mdp.POLICY.layout(),
-              "commands": mdp.EVENTS.commands.metadata()},
-    agent_cfg=Path(__file__).parent / "agent.yaml",
-    default_num_envs=1024,
-))
+GO1_FLAT = register(
+    TaskSpec(
+        name="go1-flat",
+        mjcf=None,
+        model_spec=robot.model_spec,
+        render_model_spec=partial(robot.model_spec, visual=True),  # play.py --video shows the robot's meshes
+        observations=mdp.POLICY,
+        reward=mdp.REWARDS,
+        terminated=mdp.TERMINATIONS,
+        single_observation_space=gym.spaces.Box(-np.inf, np.inf, (mdp.POLICY.size,), np.float32),
+        states=mdp.CRITIC,  # the critic's noise-free privileged group (skrl's states)
+        single_state_space=gym.spaces.Box(-np.inf, np.inf, (mdp.CRITIC.size,), np.float32),
+        # actions are offsets from the default pose in units of ACTION_SCALE; the actuators' ranges clip the targets
+        single_action_space=gym.spaces.Box(-10.0, 10.0, (robot.LAYOUT.num_joints,), np.float32),
+        max_episode_steps=round(mdp.EPISODE_S / mdp.CONTROL_DT),
+        reset_noise_scale=0.0,  # the reset event below places the base and the joints
+        frame_skip=round(mdp.CONTROL_DT / robot.TIMESTEP),
+        joint_actions=JointPositionActions(
+            joint_names=robot.LAYOUT.joint_names,
+            default_pose=robot.LAYOUT.default_pose,
+            scale=(mdp.ACTION_SCALE,) * robot.LAYOUT.num_joints,
+            stiffness=(robot.STIFFNESS,) * robot.LAYOUT.num_joints,
+            damping=(robot.DAMPING,) * robot.LAYOUT.num_joints,
+        ),
+        task_state=mdp.EVENTS.task_state,
+        finish_reset=mdp.EVENTS.finish_reset,
+        reset_state=mdp.EVENTS.reset_state,
+        reset_uniforms=mdp.EVENTS.reset_uniforms,
+        advance=mdp.EVENTS.advance,
+        step_uniforms=mdp.POLICY.uniform_count + mdp.EVENTS.step_uniforms,
+        # per world, drawn at each reset: link masses (and inertias) and geom friction
+        randomization=Randomization(mass=(0.9, 1.1), friction=(0.6, 1.25)),
+        nconmax=32,
+        njmax=128,
+        metadata={
+            "robot": "unitree_go1",
+            "control_dt": mdp.CONTROL_DT,
+            "observation_layout": mdp.POLICY.layout(),
+            "commands": mdp.EVENTS.commands.metadata(),
+        },
+        agent_cfg=Path(__file__).parent / "agent.yaml",
+        default_num_envs=1024,
+    )
+)

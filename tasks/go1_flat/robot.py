@@ -28,7 +28,9 @@ LAYOUT = LeggedLayout(
 )
 
 
-def model_spec(visual: bool = False, solver_iterations: tuple[int, int] = (SOLVER_ITERATIONS, SOLVER_LS_ITERATIONS)) -> mujoco.MjSpec:
+def model_spec(
+    visual: bool = False, solver_iterations: tuple[int, int] = (SOLVER_ITERATIONS, SOLVER_LS_ITERATIONS)
+) -> mujoco.MjSpec:
     """go1.xml on a flat floor of the task's own; visual meshes only when rendering; one PD gain pair for all
     joints; the solver options both engines run (a 4 ms timestep, few solver iterations).
 
@@ -49,7 +51,9 @@ def model_spec(visual: bool = False, solver_iterations: tuple[int, int] = (SOLVE
     trunk_geoms = [geom for geom in spec.geoms if geom.parent.name == "trunk" and (geom.contype or geom.conaffinity)]
     for index, geom in enumerate(trunk_geoms):
         geom.name = f"trunk_collision_{index}"
-    robots.add_contact_sensors(spec, [geom for foot in LAYOUT.foot_geoms for geom in foot] + list(LAYOUT.illegal_contact_geoms))
+    robots.add_contact_sensors(
+        spec, [geom for foot in LAYOUT.foot_geoms for geom in foot] + list(LAYOUT.illegal_contact_geoms)
+    )
     for actuator in spec.actuators:
         actuator.gainprm[0] = STIFFNESS
         actuator.biasprm[1] = -STIFFNESS

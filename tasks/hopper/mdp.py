@@ -17,8 +17,11 @@ def observations(xp, s):
 
 def healthy(xp, s):
     state = xp.concatenate([s.qpos[:, 2:], s.qvel], axis=-1)
-    return (in_open_range(state, -100.0, 100.0).all(-1) & in_open_range(s.qpos[:, 1], 0.7, float("inf"))
-            & in_open_range(s.qpos[:, 2], -0.2, 0.2))
+    return (
+        in_open_range(state, -100.0, 100.0).all(-1)
+        & in_open_range(s.qpos[:, 1], 0.7, float("inf"))
+        & in_open_range(s.qpos[:, 2], -0.2, 0.2)
+    )
 
 
 def terminated(xp, s):

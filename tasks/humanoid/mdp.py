@@ -21,8 +21,17 @@ def observations(xp, s):
     """qpos without x and y, qvel, then per body but the world: com inertia, com velocity; the actuator forces
     on the joints (not the free joint); per body but the world: external forces."""
     d = s.data
-    return xp.concatenate([s.qpos[:, 2:], s.qvel, _flat(d.cinert[:, 1:]), _flat(d.cvel[:, 1:]),
-                           d.qfrc_actuator[:, 6:], _flat(d.cfrc_ext[:, 1:])], axis=-1)
+    return xp.concatenate(
+        [
+            s.qpos[:, 2:],
+            s.qvel,
+            _flat(d.cinert[:, 1:]),
+            _flat(d.cvel[:, 1:]),
+            d.qfrc_actuator[:, 6:],
+            _flat(d.cfrc_ext[:, 1:]),
+        ],
+        axis=-1,
+    )
 
 
 def healthy(xp, s):

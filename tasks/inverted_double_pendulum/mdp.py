@@ -11,10 +11,16 @@ def _tip(s):
 
 def observations(xp, s):
     """Cart x, sin and cos of the two hinge angles, velocities (clipped to +-10), the cart's constraint force."""
-    return xp.concatenate([
-        s.qpos[:, :1], xp.sin(s.qpos[:, 1:]), xp.cos(s.qpos[:, 1:]),
-        xp.clip(s.qvel, -10.0, 10.0), xp.clip(s.data.qfrc_constraint[:, :1], -10.0, 10.0),
-    ], axis=-1)
+    return xp.concatenate(
+        [
+            s.qpos[:, :1],
+            xp.sin(s.qpos[:, 1:]),
+            xp.cos(s.qpos[:, 1:]),
+            xp.clip(s.qvel, -10.0, 10.0),
+            xp.clip(s.data.qfrc_constraint[:, :1], -10.0, 10.0),
+        ],
+        axis=-1,
+    )
 
 
 def terminated(xp, s):

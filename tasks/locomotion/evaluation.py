@@ -62,7 +62,9 @@ def with_tracking_error(task: TaskSpec) -> TaskSpec:
         state, kicked_qvel = advance(xp, s) if advance is not None else ({}, None)
         command = s.task_before["command"]  # the command the policy was given during this step
         planar = command[:, :2] - terms.base_lin_vel(xp, s)[:, :2]
-        errors = xp.stack([xp.sqrt((planar * planar).sum(-1)), xp.abs(command[:, 2] - terms.base_ang_vel(xp, s)[:, 2])], axis=-1)
+        errors = xp.stack(
+            [xp.sqrt((planar * planar).sum(-1)), xp.abs(command[:, 2] - terms.base_ang_vel(xp, s)[:, 2])], axis=-1
+        )
         return {**state, TRACKING_ERROR: s.task_before[TRACKING_ERROR] + errors}, kicked_qvel
 
     return dataclasses.replace(task, task_state={**task.task_state, TRACKING_ERROR: (2,)}, advance=tracking_advance)

@@ -52,20 +52,32 @@ class VelocityCommands:
 
     def metadata(self) -> dict:
         """The command layout and ranges, as an exported policy's metadata carries them."""
-        return {"names": ["vx", "vy", "wz"], "units": ["m/s", "m/s", "rad/s"],
-                "frame": "base: vx forward, vy left, wz the yaw rate", "vx": list(self.vx), "vy": list(self.vy),
-                "wz": list(self.wz), "resample_s": list(self.resample_s), "standing_fraction": self.standing_fraction,
-                "heading_fraction": self.heading_fraction, "heading_stiffness": self.heading_stiffness}
+        return {
+            "names": ["vx", "vy", "wz"],
+            "units": ["m/s", "m/s", "rad/s"],
+            "frame": "base: vx forward, vy left, wz the yaw rate",
+            "vx": list(self.vx),
+            "vy": list(self.vy),
+            "wz": list(self.wz),
+            "resample_s": list(self.resample_s),
+            "standing_fraction": self.standing_fraction,
+            "heading_fraction": self.heading_fraction,
+            "heading_stiffness": self.heading_stiffness,
+        }
 
     def draw(self, xp, u):
         """{command, heading, mode, command_timer} from 7 uniform columns. mode: (standing, heading) as 0/1."""
         standing = (u[:, 4] < self.standing_fraction) * 1.0
         heading_mode = (u[:, 5] < self.heading_fraction) * (1.0 - standing)
-        command = xp.stack([_between(*self.vx, u[:, 0]), _between(*self.vy, u[:, 1]), _between(*self.wz, u[:, 2])], axis=-1)
-        return {"command": command * (1.0 - standing)[:, None],
-                "heading": _between(-math.pi, math.pi, u[:, 3:4]),
-                "mode": xp.stack([standing, heading_mode], axis=-1),
-                "command_timer": _between(*self.resample_s, u[:, 6:7])}
+        command = xp.stack(
+            [_between(*self.vx, u[:, 0]), _between(*self.vy, u[:, 1]), _between(*self.wz, u[:, 2])], axis=-1
+        )
+        return {
+            "command": command * (1.0 - standing)[:, None],
+            "heading": _between(-math.pi, math.pi, u[:, 3:4]),
+            "mode": xp.stack([standing, heading_mode], axis=-1),
+            "command_timer": _between(*self.resample_s, u[:, 6:7]),
+        }
 
     def step(self, xp, s, before: dict, u) -> dict:
         """The commands after one step: timers count down, expired ones draw again, heading worlds steer."""
@@ -95,8 +107,10 @@ class Pushes:
     def __post_init__(self):
         _check_range("pushes.interval_s", self.interval_s)
         if self.interval_s[0] <= 0 or self.velocity < 0:
-            raise ValueError(f"pushes: interval_s {self.interval_s!r} / velocity {self.velocity!r} is not allowed; "
-                             "intervals must be > 0 and the velocity >= 0")
+            raise ValueError(
+                f"pushes: interval_s {self.interval_s!r} / velocity {self.velocity!r} is not allowed; "
+                "intervals must be > 0 and the velocity >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -125,9 +139,18 @@ class Locomotion:
     @property
     def task_state(self) -> dict:
         joints, feet = self.layout.num_joints, self.layout.num_feet
-        return {"command": (3,), "heading": (1,), "mode": (2,), "command_timer": (1,), "last_action": (joints,),
-                "contact": (feet,), "first_contact": (feet,), "air_time": (feet,), "last_air_time": (feet,),
-                "push_timer": (1,)}
+        return {
+            "command": (3,),
+            "heading": (1,),
+            "mode": (2,),
+            "command_timer": (1,),
+            "last_action": (joints,),
+            "contact": (feet,),
+            "first_contact": (feet,),
+            "air_time": (feet,),
+            "last_air_time": (feet,),
+            "push_timer": (1,),
+        }
 
     @property
     def step_uniforms(self) -> int:
@@ -143,37 +166,52 @@ class Locomotion:
         n_joints = layout.num_joints
         yaw = _between(-ranges.yaw, ranges.yaw, u[:, 2])
         zero = yaw * 0.0
-        base = xp.stack([_between(-ranges.position, ranges.position, u[:, 0]),
-                         _between(-ranges.position, ranges.position, u[:, 1]),
-                         zero + layout.base_height, xp.cos(yaw / 2), zero, zero, xp.sin(yaw / 2)], axis=-1)
-        joints = terms._constant(xp, qpos, layout.default_pose) + _between(-ranges.joint, ranges.joint, u[:, 3:3 + n_joints])
-        velocity = _between(-ranges.velocity, ranges.velocity, u[:, 3 + n_joints:9 + n_joints])
-        qpos = xp.concatenate([base, joints, qpos[:, 7 + n_joints:]], axis=-1)
+        base = xp.stack(
+            [
+                _between(-ranges.position, ranges.position, u[:, 0]),
+                _between(-ranges.position, ranges.position, u[:, 1]),
+                zero + layout.base_height,
+                xp.cos(yaw / 2),
+                zero,
+                zero,
+                xp.sin(yaw / 2),
+            ],
+            axis=-1,
+        )
+        joints = terms._constant(xp, qpos, layout.default_pose) + _between(
+            -ranges.joint, ranges.joint, u[:, 3 : 3 + n_joints]
+        )
+        velocity = _between(-ranges.velocity, ranges.velocity, u[:, 3 + n_joints : 9 + n_joints])
+        qpos = xp.concatenate([base, joints, qpos[:, 7 + n_joints :]], axis=-1)
         qvel = xp.concatenate([velocity, qvel[:, 6:] * 0.0], axis=-1)
         return qpos, qvel
 
     def reset_state(self, xp, u) -> dict:
         start = 9 + self.layout.num_joints
-        state = self.commands.draw(xp, u[:, start:start + VelocityCommands.UNIFORMS])
-        state["contact"] = xp.ones_like(u[:, :self.layout.num_feet])  # standing on all feet
+        state = self.commands.draw(xp, u[:, start : start + VelocityCommands.UNIFORMS])
+        state["contact"] = xp.ones_like(u[:, : self.layout.num_feet])  # standing on all feet
         if self.pushes is not None:
             state["push_timer"] = _between(*self.pushes.interval_s, u[:, -1:])
         return state
 
     # ---- one step ----
     def advance(self, xp, s):
-        before, u = s.task_before, s.uniform[:, self.uniform_offset:]
+        before, u = s.task_before, s.uniform[:, self.uniform_offset :]
         state = dict(before)
-        state.update(self.commands.step(xp, s, before, u[:, :VelocityCommands.UNIFORMS]))
+        state.update(self.commands.step(xp, s, before, u[:, : VelocityCommands.UNIFORMS]))
         state["last_action"] = s.action
         contact = terms.foot_contact(xp, s, self.layout) * 1.0
         air_time = before["air_time"] + s.dt
         first_contact = contact * (1.0 - before["contact"])
-        state.update(contact=contact, first_contact=first_contact, air_time=air_time * (1.0 - contact),
-                     last_air_time=xp.where(first_contact > 0, air_time, before["last_air_time"]))
+        state.update(
+            contact=contact,
+            first_contact=first_contact,
+            air_time=air_time * (1.0 - contact),
+            last_air_time=xp.where(first_contact > 0, air_time, before["last_air_time"]),
+        )
         kicked_qvel = None
         if self.pushes is not None:
-            p = u[:, VelocityCommands.UNIFORMS:]
+            p = u[:, VelocityCommands.UNIFORMS :]
             timer = before["push_timer"] - s.dt
             push = (timer <= 0.0) * 1.0
             kick = _between(-self.pushes.velocity, self.pushes.velocity, p[:, :2]) * push

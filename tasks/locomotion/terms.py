@@ -10,10 +10,16 @@ from .layout import LeggedLayout
 
 # ---- frames ----
 
+
 def _cross(xp, a, b):
-    return xp.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
+    return xp.stack(
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+        axis=-1,
+    )
 
 
 def rotate_inverse(xp, quat, vector):
@@ -37,6 +43,7 @@ def wrap_angle(xp, angle):
 
 # ---- observation terms ----
 
+
 def base_lin_vel(xp, s, layout: LeggedLayout = None):
     """(num_envs, 3) m/s, base frame."""
     return rotate_inverse(xp, base_quat(s), s.qvel[:, 0:3])
@@ -57,12 +64,12 @@ def projected_gravity(xp, s, layout: LeggedLayout = None):
 def joint_pos(xp, s, layout: LeggedLayout):
     """(num_envs, joints) rad, relative to the default pose."""
     start = layout.joint_qpos_start
-    return s.qpos[:, start:start + layout.num_joints] - _constant(xp, s.qpos, layout.default_pose)
+    return s.qpos[:, start : start + layout.num_joints] - _constant(xp, s.qpos, layout.default_pose)
 
 
 def joint_vel(xp, s, layout: LeggedLayout):
     start = layout.joint_qvel_start
-    return s.qvel[:, start:start + layout.num_joints]
+    return s.qvel[:, start : start + layout.num_joints]
 
 
 def command(xp, s, layout: LeggedLayout = None):
@@ -76,6 +83,7 @@ def last_action(xp, s, layout: LeggedLayout = None):
 
 # ---- privileged terms (the critic's group: what a real robot does not measure) ----
 
+
 def base_height(xp, s, layout: LeggedLayout = None):
     """(num_envs, 1) m: the base's height above the flat ground."""
     return s.qpos[:, 2:3]
@@ -88,7 +96,7 @@ def feet_contact(xp, s, layout: LeggedLayout = None):
 
 def base_mass(xp, s, layout: LeggedLayout):
     """(num_envs, 1) kg: the base's mass in this world (it differs with mass randomization)."""
-    return s.body_mass[:, layout.base_body:layout.base_body + 1]
+    return s.body_mass[:, layout.base_body : layout.base_body + 1]
 
 
 def _constant(xp, like, values):
@@ -99,6 +107,7 @@ def _constant(xp, like, values):
 
 # ---- contact sensing: forces from MuJoCo contact sensors (geom against floor), the same on both engines ----
 
+
 def foot_heights(xp, s, layout: LeggedLayout):
     return s.data.site_xpos[:, list(layout.foot_sites), 2]
 
@@ -106,7 +115,7 @@ def foot_heights(xp, s, layout: LeggedLayout):
 def _normal_forces(s, layout: LeggedLayout, first: int, count: int):
     """(num_envs, count) N: the normal contact forces of `count` contact sensors from the `first` on."""
     start = layout.contact_sensor_start + 3 * first
-    return s.data.sensordata[:, start:start + 3 * count:3]
+    return s.data.sensordata[:, start : start + 3 * count : 3]
 
 
 def foot_contact_forces(xp, s, layout: LeggedLayout):
@@ -131,6 +140,7 @@ def illegal_contact(xp, s, layout: LeggedLayout, threshold: float = 1.0):
 
 
 # ---- reward terms (positive quantities; the table's weight gives the sign) ----
+
 
 def track_lin_vel_xy(xp, s, layout: LeggedLayout = None, sigma: float = 0.25):
     """exp(-|command_xy - v_xy|^2 / sigma), base frame."""
@@ -164,7 +174,7 @@ def joint_torques(xp, s, layout: LeggedLayout = None):
 
 def joint_acc(xp, s, layout: LeggedLayout):
     start = layout.joint_qvel_start
-    acc = s.data.qacc[:, start:start + layout.num_joints]
+    acc = s.data.qacc[:, start : start + layout.num_joints]
     return (acc * acc).sum(-1)
 
 
@@ -176,7 +186,7 @@ def action_rate(xp, s, layout: LeggedLayout = None):
 def joint_limits(xp, s, layout: LeggedLayout, soft: float = 0.9):
     """How far the joints are outside the middle `soft` fraction of their ranges (rad, summed)."""
     start = layout.joint_qpos_start
-    q = s.qpos[:, start:start + layout.num_joints]
+    q = s.qpos[:, start : start + layout.num_joints]
     low, high = _constant(xp, q, layout.joint_low), _constant(xp, q, layout.joint_high)
     middle, half = (low + high) / 2, (high - low) / 2 * soft
     return (xp.clip(middle - half - q, 0.0, None) + xp.clip(q - middle - half, 0.0, None)).sum(-1)
@@ -192,6 +202,7 @@ def feet_air_time(xp, s, layout: LeggedLayout = None, threshold: float = 0.5, mi
 
 
 # ---- terminations ----
+
 
 def fallen(xp, s, layout: LeggedLayout, min_height: float, max_tilt_cos: float = 0.5):
     """The base is below min_height or tilted more than arccos(max_tilt_cos) from upright."""

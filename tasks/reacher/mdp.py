@@ -36,5 +36,7 @@ def place_goal(xp, qpos, qvel, uniform):
     gymnasium's rejection sampling from the square [-0.2, 0.2]^2 draws; the goal does not move (qvel 0)."""
     radius, angle = GOAL_RADIUS * xp.sqrt(uniform[:, 0]), 2 * math.pi * uniform[:, 1]
     goal = xp.stack([radius * xp.cos(angle), radius * xp.sin(angle)], axis=-1)
-    return (xp.concatenate([qpos[:, :-2], goal], axis=-1),
-            xp.concatenate([qvel[:, :-2], xp.zeros_like(qvel[:, -2:])], axis=-1))
+    return (
+        xp.concatenate([qpos[:, :-2], goal], axis=-1),
+        xp.concatenate([qvel[:, :-2], xp.zeros_like(qvel[:, -2:])], axis=-1),
+    )

@@ -34,8 +34,10 @@ def agent_framework(agent) -> str:
         return "jax"
     if module.startswith("toolkit.warp"):
         return "warp"
-    raise ExportError(f"agent: a {type(agent).__name__} ({module}) cannot be exported; expected a toolkit.torch, toolkit.jax "
-                      "or toolkit.warp agent")
+    raise ExportError(
+        f"agent: a {type(agent).__name__} ({module}) cannot be exported; expected a toolkit.torch, toolkit.jax "
+        "or toolkit.warp agent"
+    )
 
 
 def checked_formats(formats, framework: str | None) -> list[str]:
@@ -83,21 +85,38 @@ def policy_metadata(graph: PolicyGraph) -> dict:
         "framework": graph.info.get("framework"),
         "agent": graph.info.get("agent"),
         "io": graph.io(),
-        "recurrent": None if graph.rnn is None else {
-            "type": graph.rnn.type, "num_layers": graph.rnn.num_layers, "hidden_size": graph.rnn.hidden_size,
+        "recurrent": None
+        if graph.rnn is None
+        else {
+            "type": graph.rnn.type,
+            "num_layers": graph.rnn.num_layers,
+            "hidden_size": graph.rnn.hidden_size,
             "states": graph.rnn.state_names,
-            "reset": "feed zeros at the first step of an episode; afterwards feed back the previous step's <state>_out"},
-        "preprocessor": None if norm is None else {
-            "type": "RunningStandardScaler", "baked_in": True, "mean": norm.mean.tolist(), "std": norm.std.tolist(),
-            "clip": norm.clip, "count": norm.count, "epsilon": norm.epsilon,
-            "formula": "clip((obs - mean) / std, -clip, clip), std = sqrt(variance + epsilon)"},
-        "action_output": {"kind": graph.action_kind, "size": graph.action_size,
-                          "is": "the policy's mean" if graph.action_kind == "continuous" else "the most likely action index"},
+            "reset": "feed zeros at the first step of an episode; afterwards feed back the previous step's <state>_out",
+        },
+        "preprocessor": None
+        if norm is None
+        else {
+            "type": "RunningStandardScaler",
+            "baked_in": True,
+            "mean": norm.mean.tolist(),
+            "std": norm.std.tolist(),
+            "clip": norm.clip,
+            "count": norm.count,
+            "epsilon": norm.epsilon,
+            "formula": "clip((obs - mean) / std, -clip, clip), std = sqrt(variance + epsilon)",
+        },
+        "action_output": {
+            "kind": graph.action_kind,
+            "size": graph.action_size,
+            "is": "the policy's mean" if graph.action_kind == "continuous" else "the most likely action index",
+        },
     }
 
 
-def export_policy(agent, directory: str, *, formats: tuple[str, ...] | list[str] | None = None,
-                  metadata: dict | None = None) -> dict[str, str]:
+def export_policy(
+    agent, directory: str, *, formats: tuple[str, ...] | list[str] | None = None, metadata: dict | None = None
+) -> dict[str, str]:
     """Write `directory`/policy.onnx (+ policy.pt for torch agents) and policy.json. `formats`: None for every
     format the agent's framework has, or a subset of FORMATS. `metadata` (e.g. the task's, see
     envs.task_metadata) is merged over the agent's own. Returns {format: path}."""
@@ -119,4 +138,12 @@ def export_policy(agent, directory: str, *, formats: tuple[str, ...] | list[str]
     return paths
 
 
-__all__ = ["FORMATS", "ExportError", "PolicyGraph", "checked_formats", "export_policy", "policy_graph", "policy_metadata"]
+__all__ = [
+    "FORMATS",
+    "ExportError",
+    "PolicyGraph",
+    "checked_formats",
+    "export_policy",
+    "policy_graph",
+    "policy_metadata",
+]

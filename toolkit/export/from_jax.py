@@ -26,23 +26,31 @@ def _activation_name(function) -> str:
 
 
 def _mlp(mlp, params: list) -> list[Dense]:
-    return [Dense(_numpy(layer["w"]).T, _numpy(layer["b"]), _activation_name(act)) for layer, act in zip(params, mlp.activations)]
+    return [
+        Dense(_numpy(layer["w"]).T, _numpy(layer["b"]), _activation_name(act))
+        for layer, act in zip(params, mlp.activations)
+    ]
 
 
 def _blocks(trunk, params) -> list[Block]:
     """The trunk's blocks: a BlockNetwork's (params keyed by block name), with the input expressions of the plan it
     was built from; a plain MLP is the one block fed the observations."""
     if isinstance(trunk, BlockNetwork):
-        return [Block(block.name, block.input, _mlp(network, params[block.name]))
-                for block, (_, _, network) in zip(trunk.plan.blocks, trunk.blocks)]
+        return [
+            Block(block.name, block.input, _mlp(network, params[block.name]))
+            for block, (_, _, network) in zip(trunk.plan.blocks, trunk.blocks)
+        ]
     if isinstance(trunk, MLP):
         return [Block("net", TRUNK_INPUT, _mlp(trunk, params))]
     raise ExportError(f"model: a {type(trunk).__name__} trunk cannot be exported; expected an MLP or a BlockNetwork")
 
 
 def _recurrent(layers, params: list) -> Recurrent:
-    return Recurrent(layers.type, layers.hidden, [
-        RecurrentLayer(_numpy(p["wi"]).T, _numpy(p["wh"]).T, _numpy(p["bi"]), _numpy(p["bh"])) for p in params])
+    return Recurrent(
+        layers.type,
+        layers.hidden,
+        [RecurrentLayer(_numpy(p["wi"]).T, _numpy(p["wh"]).T, _numpy(p["bi"]), _numpy(p["bh"])) for p in params],
+    )
 
 
 def _normalizer(agent) -> Normalizer | None:
@@ -50,8 +58,9 @@ def _normalizer(agent) -> Normalizer | None:
     if scaler is None:
         return None
     state = agent.preprocessor_states["observation"]
-    return Normalizer.of_statistics(_numpy(state["mean"]), _numpy(state["variance"]), state["count"], scaler.epsilon,
-                                    scaler.clip_threshold)
+    return Normalizer.of_statistics(
+        _numpy(state["mean"]), _numpy(state["variance"]), state["count"], scaler.epsilon, scaler.clip_threshold
+    )
 
 
 def policy_graph(agent) -> PolicyGraph:
@@ -73,8 +82,19 @@ def policy_graph(agent) -> PolicyGraph:
         logits = params["head"]["logits"]
         out, kind = Dense(_numpy(logits["w"]).T, _numpy(logits["b"])), "discrete"
     else:
-        raise ExportError(f"model: a {type(head).__name__} head cannot be exported; expected GaussianHead or CategoricalHead")
+        raise ExportError(
+            f"model: a {type(head).__name__} head cannot be exported; expected GaussianHead or CategoricalHead"
+        )
     # jax.nn.gelu, what `gelu` means in the models' expressions, is the tanh approximation
-    return PolicyGraph(observation_size=int(np.prod(agent.observation_space.shape)), normalizer=_normalizer(agent),
-                       rnn=rnn, blocks=blocks, head=out, action_kind=kind, output=head.output, mean_bounds=bounds,
-                       gelu="gelu_tanh", info={"framework": "jax", "agent": type(agent).__name__})
+    return PolicyGraph(
+        observation_size=int(np.prod(agent.observation_space.shape)),
+        normalizer=_normalizer(agent),
+        rnn=rnn,
+        blocks=blocks,
+        head=out,
+        action_kind=kind,
+        output=head.output,
+        mean_bounds=bounds,
+        gelu="gelu_tanh",
+        info={"framework": "jax", "agent": type(agent).__name__},
+    )

@@ -15,9 +15,19 @@ from ..torch.models import BlockNetwork, CategoricalHead, GaussianHead
 from ..torch.rnn_models import RecurrentModel
 from .policy_graph import TRUNK_INPUT, Block, Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
 
-_ACTIVATION_NAMES = {nn.Identity: "identity", nn.ReLU: "relu", nn.ELU: "elu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
-                     nn.LeakyReLU: "leaky_relu", nn.SELU: "selu", nn.Softplus: "softplus", nn.SiLU: "silu",
-                     nn.Softsign: "softsign", nn.Softmax: "softmax"}
+_ACTIVATION_NAMES = {
+    nn.Identity: "identity",
+    nn.ReLU: "relu",
+    nn.ELU: "elu",
+    nn.Tanh: "tanh",
+    nn.Sigmoid: "sigmoid",
+    nn.LeakyReLU: "leaky_relu",
+    nn.SELU: "selu",
+    nn.Softplus: "softplus",
+    nn.SiLU: "silu",
+    nn.Softsign: "softsign",
+    nn.Softmax: "softmax",
+}
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -28,9 +38,16 @@ def _activation_name(module: nn.Module) -> str:
     if isinstance(module, nn.GELU):
         return "gelu" if module.approximate == "none" else "gelu_tanh"
     name = _ACTIVATION_NAMES.get(type(module))
-    if name is None or (name == "elu" and module.alpha != 1.0) or (name == "leaky_relu" and module.negative_slope != 0.01) \
-            or (name == "softplus" and module.beta != 1.0) or (name == "softmax" and module.dim != -1):
-        raise ExportError(f"activation: {module} cannot be exported; allowed: {', '.join(_ACTIVATION_NAMES.values())}, gelu")
+    if (
+        name is None
+        or (name == "elu" and module.alpha != 1.0)
+        or (name == "leaky_relu" and module.negative_slope != 0.01)
+        or (name == "softplus" and module.beta != 1.0)
+        or (name == "softmax" and module.dim != -1)
+    ):
+        raise ExportError(
+            f"activation: {module} cannot be exported; allowed: {', '.join(_ACTIVATION_NAMES.values())}, gelu"
+        )
     return name
 
 
@@ -38,7 +55,9 @@ def _mlp(sequential: nn.Sequential) -> list[Dense]:
     """[Linear, activation, Linear, activation, ...] (toolkit.torch.models.mlp) -> dense layers."""
     modules, layers = list(sequential), []
     if len(modules) % 2:
-        raise ExportError(f"model: an MLP of {len(modules)} modules cannot be exported; expected Linear/activation pairs")
+        raise ExportError(
+            f"model: an MLP of {len(modules)} modules cannot be exported; expected Linear/activation pairs"
+        )
     for linear, act in zip(modules[::2], modules[1::2]):
         if not isinstance(linear, nn.Linear):
             raise ExportError(f"model: {type(linear).__name__} cannot be exported; expected nn.Linear")
@@ -48,10 +67,20 @@ def _mlp(sequential: nn.Sequential) -> list[Dense]:
 
 def _recurrent(rnn: nn.RNNBase) -> Recurrent:
     kind = {nn.RNN: "RNN", nn.GRU: "GRU", nn.LSTM: "LSTM"}[type(rnn)]
-    if kind == "RNN" and rnn.nonlinearity != "tanh" or rnn.bidirectional or not rnn.bias or getattr(rnn, "proj_size", 0):
+    if (
+        kind == "RNN"
+        and rnn.nonlinearity != "tanh"
+        or rnn.bidirectional
+        or not rnn.bias
+        or getattr(rnn, "proj_size", 0)
+    ):
         raise ExportError(f"rnn: {rnn} cannot be exported; expected a unidirectional tanh RNN, GRU or LSTM with biases")
-    layers = [RecurrentLayer(*(_numpy(getattr(rnn, f"{name}_l{index}")) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
-              for index in range(rnn.num_layers)]
+    layers = [
+        RecurrentLayer(
+            *(_numpy(getattr(rnn, f"{name}_l{index}")) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        )
+        for index in range(rnn.num_layers)
+    ]
     return Recurrent(kind, rnn.hidden_size, layers)
 
 
@@ -59,15 +88,23 @@ def _normalizer(scaler) -> Normalizer | None:
     if scaler is None:
         return None
     variance = scaler.running_variance.detach().cpu().double()
-    return Normalizer(mean=_numpy(scaler.running_mean), std=_numpy((variance + scaler.epsilon).sqrt()),
-                      clip=float(scaler.clip_threshold), count=float(scaler.current_count), epsilon=float(scaler.epsilon))
+    return Normalizer(
+        mean=_numpy(scaler.running_mean),
+        std=_numpy((variance + scaler.epsilon).sqrt()),
+        clip=float(scaler.clip_threshold),
+        count=float(scaler.current_count),
+        epsilon=float(scaler.epsilon),
+    )
 
 
 def _blocks(trunk: nn.Module) -> list[Block]:
     """The trunk's blocks: a BlockNetwork's, with the input expressions of the plan it was built from; a plain MLP
     (nn.Sequential) is the one block fed the observations."""
     if isinstance(trunk, BlockNetwork):
-        return [Block(block.name, block.input, _mlp(sequential)) for block, sequential in zip(trunk.plan.blocks, trunk.blocks)]
+        return [
+            Block(block.name, block.input, _mlp(sequential))
+            for block, sequential in zip(trunk.plan.blocks, trunk.blocks)
+        ]
     if isinstance(trunk, nn.Sequential):
         return [Block("net", TRUNK_INPUT, _mlp(trunk))]
     raise ExportError(f"model: a {type(trunk).__name__} trunk cannot be exported; expected an MLP or a BlockNetwork")
@@ -88,10 +125,21 @@ def policy_graph(agent) -> PolicyGraph:
     elif isinstance(head, CategoricalHead):
         out, kind = Dense(_numpy(head.logits.weight), _numpy(head.logits.bias)), "discrete"
     else:
-        raise ExportError(f"model: a {type(head).__name__} head cannot be exported; expected GaussianHead or CategoricalHead")
-    return PolicyGraph(observation_size=int(np.prod(agent.observation_space.shape)), normalizer=_normalizer(agent._observation_preprocessor),
-                       rnn=rnn, blocks=blocks, head=out, action_kind=kind, output=head.output, mean_bounds=bounds,
-                       gelu="gelu", info={"framework": "torch", "agent": type(agent).__name__})
+        raise ExportError(
+            f"model: a {type(head).__name__} head cannot be exported; expected GaussianHead or CategoricalHead"
+        )
+    return PolicyGraph(
+        observation_size=int(np.prod(agent.observation_space.shape)),
+        normalizer=_normalizer(agent._observation_preprocessor),
+        rnn=rnn,
+        blocks=blocks,
+        head=out,
+        action_kind=kind,
+        output=head.output,
+        mean_bounds=bounds,
+        gelu="gelu",
+        info={"framework": "torch", "agent": type(agent).__name__},
+    )
 
 
 class DeterministicPolicy(nn.Module):

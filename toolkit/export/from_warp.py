@@ -14,8 +14,8 @@ _ACTIVATION_NAMES = {code: name or "identity" for name, code in reversed(nn.ACTI
 
 
 def _dense(layer: nn.Dense, params: np.ndarray, activation: int) -> Dense:
-    weight = params[layer.w_off:layer.b_off].reshape(layer.n_out, layer.n_in)
-    return Dense(weight.copy(), params[layer.b_off:layer.b_off + layer.n_out].copy(), _ACTIVATION_NAMES[activation])
+    weight = params[layer.w_off : layer.b_off].reshape(layer.n_out, layer.n_in)
+    return Dense(weight.copy(), params[layer.b_off : layer.b_off + layer.n_out].copy(), _ACTIVATION_NAMES[activation])
 
 
 def _output(layer: nn.Dense):
@@ -31,8 +31,9 @@ def _normalizer(agent) -> Normalizer | None:
     if scaler is None:
         return None
     state = scaler.state_dict()
-    return Normalizer.of_statistics(state["running_mean"], state["running_variance"], state["current_count"],
-                                    scaler.epsilon, scaler.clip_threshold)
+    return Normalizer.of_statistics(
+        state["running_mean"], state["running_variance"], state["current_count"], scaler.epsilon, scaler.clip_threshold
+    )
 
 
 def policy_graph(agent) -> PolicyGraph:
@@ -41,6 +42,14 @@ def policy_graph(agent) -> PolicyGraph:
     layers = [_dense(layer, params, layer.act) for layer in model.trunk]
     head = _dense(model.mean_layer, params, 0)  # its activation and affine are the output expression
     # Warp's gelu is the exact (erf) one, as torch's
-    return PolicyGraph(observation_size=model.observation_size, normalizer=_normalizer(agent), rnn=None,
-                       blocks=[Block("net", TRUNK_INPUT, layers)], head=head, action_kind="continuous",
-                       output=_output(model.mean_layer), gelu="gelu", info={"framework": "warp", "agent": type(agent).__name__})
+    return PolicyGraph(
+        observation_size=model.observation_size,
+        normalizer=_normalizer(agent),
+        rnn=None,
+        blocks=[Block("net", TRUNK_INPUT, layers)],
+        head=head,
+        action_kind="continuous",
+        output=_output(model.mean_layer),
+        gelu="gelu",
+        info={"framework": "warp", "agent": type(agent).__name__},
+    )

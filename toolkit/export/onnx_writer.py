@@ -24,7 +24,11 @@ from .policy_graph import Dense, ExportError, PolicyGraph, Recurrent
 OPSET = 17
 IR_VERSION = 8
 # torch's gate blocks, in the order ONNX's operators expect them
-_GATE_ORDER = {"RNN": [0], "GRU": [1, 0, 2], "LSTM": [0, 3, 1, 2]}  # GRU: (r,z,n) -> (z,r,h); LSTM: (i,f,g,o) -> (i,o,f,c)
+_GATE_ORDER = {
+    "RNN": [0],
+    "GRU": [1, 0, 2],
+    "LSTM": [0, 3, 1, 2],
+}  # GRU: (r,z,n) -> (z,r,h); LSTM: (i,f,g,o) -> (i,o,f,c)
 
 
 class _Builder:
@@ -49,9 +53,17 @@ class _Builder:
 def _activation(b: _Builder, x: str, name: str) -> str:
     if name == "identity":
         return x
-    simple = {"relu": ("Relu", {}), "elu": ("Elu", {"alpha": 1.0}), "tanh": ("Tanh", {}), "sigmoid": ("Sigmoid", {}),
-              "leaky_relu": ("LeakyRelu", {"alpha": 0.01}), "selu": ("Selu", {}), "softplus": ("Softplus", {}),
-              "softsign": ("Softsign", {}), "softmax": ("Softmax", {"axis": -1})}
+    simple = {
+        "relu": ("Relu", {}),
+        "elu": ("Elu", {"alpha": 1.0}),
+        "tanh": ("Tanh", {}),
+        "sigmoid": ("Sigmoid", {}),
+        "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
+        "selu": ("Selu", {}),
+        "softplus": ("Softplus", {}),
+        "softsign": ("Softsign", {}),
+        "softmax": ("Softmax", {"axis": -1}),
+    }
     if name in simple:
         op_type, attrs = simple[name]
         return b.op(op_type, [x], **attrs)
@@ -122,7 +134,7 @@ class _Value:
         key = list(key) if isinstance(key, tuple) else [key]
         if Ellipsis in key:
             at = key.index(Ellipsis)
-            key[at:at + 1] = [slice(None)] * (self.rank - len(key) + 1)
+            key[at : at + 1] = [slice(None)] * (self.rank - len(key) + 1)
         key += [slice(None)] * (self.rank - len(key))
         starts, ends, axes, steps = [], [], [], []
         for axis, part in enumerate(key):
@@ -133,8 +145,16 @@ class _Value:
                 steps.append(1 if part.step is None else part.step)
         name = self.name
         if axes:
-            name = self.b.op("Slice", [name, *(self.b.const(values, label, np.int64) for values, label in
-                                               ((starts, "starts"), (ends, "ends"), (axes, "axes"), (steps, "steps")))])
+            name = self.b.op(
+                "Slice",
+                [
+                    name,
+                    *(
+                        self.b.const(values, label, np.int64)
+                        for values, label in ((starts, "starts"), (ends, "ends"), (axes, "axes"), (steps, "steps"))
+                    ),
+                ],
+            )
         integers = [(axis, part) for axis, part in enumerate(key) if not isinstance(part, slice)]
         for axis, index in reversed(integers):
             name = self.b.op("Gather", [name, self.b.const(index, "index", np.int64)], axis=axis)
@@ -143,9 +163,14 @@ class _Value:
 
 def _expression(b: _Builder, expr, env: dict[str, _Value], gelu: str) -> _Value:
     """An input or output Expr (toolkit.model_grammar) over `env`, written into the graph."""
-    functions = {name: (lambda value, name=name: _Value(b, _activation(b, value.name, gelu if name == "gelu" else name or "identity"),
-                                                         value.rank))
-                 for name in EXPRESSION_FUNCTIONS}
+    functions = {
+        name: (
+            lambda value, name=name: _Value(
+                b, _activation(b, value.name, gelu if name == "gelu" else name or "identity"), value.rank
+            )
+        )
+        for name in EXPRESSION_FUNCTIONS
+    }
     concatenate = lambda values: _Value(b, b.op("Concat", [value.name for value in values], axis=-1), values[0].rank)  # noqa: E731
     result = expr.compile(functions, concatenate)(env)
     if not isinstance(result, _Value):
@@ -154,7 +179,7 @@ def _expression(b: _Builder, expr, env: dict[str, _Value], gelu: str) -> _Value:
 
 
 def _gates(weight: np.ndarray, order: list[int], hidden: int) -> np.ndarray:
-    return np.concatenate([weight[index * hidden:(index + 1) * hidden] for index in order], axis=0)
+    return np.concatenate([weight[index * hidden : (index + 1) * hidden] for index in order], axis=0)
 
 
 def _recurrent(b: _Builder, x: str, rnn: Recurrent) -> tuple[str, dict[str, str]]:
@@ -164,13 +189,19 @@ def _recurrent(b: _Builder, x: str, rnn: Recurrent) -> tuple[str, dict[str, str]
     finals: dict[str, list[str]] = {name: [] for name in rnn.state_names}
     # each layer's initial state, (1, batch, hidden): one Split per state input (onnxruntime 1.20's optimizer fuses
     # several Slices of one input into a Split under a fixed node name, which breaks with two such inputs)
-    initials = {name: [f"{name}_in"] if rnn.num_layers == 1 else b.op("Split", [f"{name}_in"], outputs=rnn.num_layers, axis=0)
-                for name in rnn.state_names}
+    initials = {
+        name: [f"{name}_in"] if rnn.num_layers == 1 else b.op("Split", [f"{name}_in"], outputs=rnn.num_layers, axis=0)
+        for name in rnn.state_names
+    }
     for index, layer in enumerate(rnn.layers):
-        weights = [b.const(_gates(w, order, hidden)[None], f"rnn{index}_{label}")
-                   for w, label in ((layer.weight_ih, "W"), (layer.weight_hh, "R"))]
-        bias = b.const(np.concatenate([_gates(layer.bias_ih, order, hidden), _gates(layer.bias_hh, order, hidden)])[None],
-                       f"rnn{index}_B")
+        weights = [
+            b.const(_gates(w, order, hidden)[None], f"rnn{index}_{label}")
+            for w, label in ((layer.weight_ih, "W"), (layer.weight_hh, "R"))
+        ]
+        bias = b.const(
+            np.concatenate([_gates(layer.bias_ih, order, hidden), _gates(layer.bias_hh, order, hidden)])[None],
+            f"rnn{index}_B",
+        )
         initial = [initials[name][index] for name in rnn.state_names]
         attrs = {"hidden_size": hidden}
         if rnn.type == "GRU":
@@ -181,8 +212,11 @@ def _recurrent(b: _Builder, x: str, rnn: Recurrent) -> tuple[str, dict[str, str]
         sequence = outputs[1]  # Y_h (1, batch, hidden): the next layer's one-step input
     state_outputs = {}
     for name, layers in finals.items():
-        state_outputs[name] = b.op("Concat", layers, outputs=[f"{name}_out"], axis=0) if len(layers) > 1 \
+        state_outputs[name] = (
+            b.op("Concat", layers, outputs=[f"{name}_out"], axis=0)
+            if len(layers) > 1
             else b.op("Identity", layers, outputs=[f"{name}_out"])
+        )
     features = b.op("Squeeze", [sequence, b.const([0], "axis0", np.int64)])
     return features, state_outputs
 
@@ -221,8 +255,14 @@ def build_model(graph: PolicyGraph, metadata: dict | None = None) -> onnx.ModelP
         b.op("Identity", [x], outputs=["actions"])
     io = graph.io()
     inputs = [_value_info(name, shape) for name, shape in io["inputs"].items()]
-    outputs = [_value_info(name, shape, TensorProto.FLOAT if name != "actions" or graph.action_kind == "continuous"
-                           else TensorProto.INT64) for name, shape in io["outputs"].items()]
+    outputs = [
+        _value_info(
+            name,
+            shape,
+            TensorProto.FLOAT if name != "actions" or graph.action_kind == "continuous" else TensorProto.INT64,
+        )
+        for name, shape in io["outputs"].items()
+    ]
     onnx_graph = helper.make_graph(b.nodes, "simtrain_policy", inputs, outputs, b.initializers)
     model = helper.make_model(onnx_graph, producer_name="simtrain", opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
@@ -238,4 +278,3 @@ def write(graph: PolicyGraph, path: str, metadata: dict | None = None) -> str:
 
     atomic_write_bytes(path, build_model(graph, metadata).SerializeToString())
     return path
-

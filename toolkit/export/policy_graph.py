@@ -21,8 +21,21 @@ import numpy as np
 from ..model_grammar import INPUT_TOKENS, Expr, parse_expression
 
 # the activations both frameworks' MLPs offer (toolkit.torch.models, toolkit.jax.models)
-ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid", "leaky_relu", "selu", "softplus", "gelu", "gelu_tanh", "silu",
-               "softsign", "softmax")
+ACTIVATIONS = (
+    "identity",
+    "relu",
+    "elu",
+    "tanh",
+    "sigmoid",
+    "leaky_relu",
+    "selu",
+    "softplus",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "softsign",
+    "softmax",
+)
 # a plain MLP trunk (one block fed the observations, as the older grammar gives) reads the trunk's input
 TRUNK_INPUT = parse_expression("OBSERVATIONS", "network[0].input", ("concatenate",))
 RNN_TYPES = ("RNN", "GRU", "LSTM")
@@ -88,9 +101,13 @@ class Normalizer:
         """From a running standard scaler's statistics; std is computed in the statistics' own precision (float32
         in JAX, float64 in Warp), as the agent computes it."""
         variance = np.asarray(variance).reshape(-1)
-        return cls(mean=np.asarray(mean, dtype=np.float32).reshape(-1),
-                   std=np.sqrt(variance + variance.dtype.type(epsilon)).astype(np.float32), clip=float(clip),
-                   count=float(np.asarray(count).reshape(-1)[0]), epsilon=float(epsilon))
+        return cls(
+            mean=np.asarray(mean, dtype=np.float32).reshape(-1),
+            std=np.sqrt(variance + variance.dtype.type(epsilon)).astype(np.float32),
+            clip=float(clip),
+            count=float(np.asarray(count).reshape(-1)[0]),
+            epsilon=float(epsilon),
+        )
 
 
 @dataclass
@@ -111,15 +128,21 @@ class PolicyGraph:
             raise ExportError(f"action_kind: {self.action_kind!r} is not allowed; choose continuous or discrete")
         for layer in [*(layer for block in self.blocks for layer in block.layers), self.head]:
             if layer.activation not in ACTIVATIONS:
-                raise ExportError(f"activation: {layer.activation!r} cannot be exported; allowed: {', '.join(ACTIVATIONS)}")
+                raise ExportError(
+                    f"activation: {layer.activation!r} cannot be exported; allowed: {', '.join(ACTIVATIONS)}"
+                )
         names = list(INPUT_TOKENS)
         for block in self.blocks:
             unknown = sorted(block.input.names() - set(names))
             if unknown:
-                raise ExportError(f"network.{block.name}.input: {block.input.source!r} reads {unknown[0]}; allowed: {', '.join(names)}")
+                raise ExportError(
+                    f"network.{block.name}.input: {block.input.source!r} reads {unknown[0]}; allowed: {', '.join(names)}"
+                )
             names.append(block.name)
         if self.output is not None and not self.output.names() <= {"ACTIONS"}:
-            raise ExportError(f"output: {self.output.source!r} cannot be exported; a policy's output is built on ACTIONS")
+            raise ExportError(
+                f"output: {self.output.source!r} cannot be exported; a policy's output is built on ACTIONS"
+            )
         if self.rnn is not None and self.rnn.type not in RNN_TYPES:
             raise ExportError(f"rnn.type: {self.rnn.type!r} cannot be exported; allowed: {', '.join(RNN_TYPES)}")
 

@@ -10,5 +10,16 @@ from .rnn_models import RecurrentActorCritic, build_recurrent_models
 from .runner import Runner
 from .schedulers import KLAdaptiveLR
 
-__all__ = ["ActorCritic", "KLAdaptiveLR", "PPO", "PPO_CFG", "PPO_RNN", "RandomMemory", "RecurrentActorCritic", "Runner",
-           "RunningStandardScaler", "build_models", "build_recurrent_models"]
+__all__ = [
+    "ActorCritic",
+    "KLAdaptiveLR",
+    "PPO",
+    "PPO_CFG",
+    "PPO_RNN",
+    "RandomMemory",
+    "RecurrentActorCritic",
+    "Runner",
+    "RunningStandardScaler",
+    "build_models",
+    "build_recurrent_models",
+]

@@ -37,8 +37,10 @@ def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
         return "several agents take the compiled path only on equal scopes"
     shapes = jax.tree.map(jnp.shape, first.params)
     for agent in agents[1:]:
-        if dataclasses.replace(agent.cfg, experiment=first.cfg.experiment) != first.cfg or \
-                jax.tree.map(jnp.shape, agent.params) != shapes:
+        if (
+            dataclasses.replace(agent.cfg, experiment=first.cfg.experiment) != first.cfg
+            or jax.tree.map(jnp.shape, agent.params) != shapes
+        ):
             return "several agents take the compiled path (vmapped) only with the same configuration and networks"
     return None
 
@@ -71,7 +73,9 @@ class CompiledTraining:
         self._update = jax.jit(self._update_all)
         self._stack = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees))
         self._unstacked = jax.jit(lambda trees: tuple(zip(*(self._unstack(tree) for tree in trees))))
-        self.states = None  # the env's states beside the observations the last iteration returned (None: no state space)
+        self.states = (
+            None  # the env's states beside the observations the last iteration returned (None: no state space)
+        )
 
     def _over_agents(self, function):
         """`function` mapped over the agents' leading axis: vmap for several; for one, a plain call on the squeezed
@@ -93,7 +97,9 @@ class CompiledTraining:
         follow the observations for an asymmetric critic, see PPO.inputs)."""
         agent = self.agents[0]
         recurrent = "rnn_states" in state
-        act = self._over_agents(lambda params, states, obs, key, *rnn: agent._act_impl(params, states, obs, key, True, *rnn))
+        act = self._over_agents(
+            lambda params, states, obs, key, *rnn: agent._act_impl(params, states, obs, key, True, *rnn)
+        )
         record = self._over_agents(agent._record_impl)
         shaper = agent.cfg.rewards_shaper
 
@@ -102,9 +108,11 @@ class CompiledTraining:
             keys = jax.vmap(jax.random.split)(state["key"])
             rnn_states = (state["rnn_states"],) if recurrent else ()
             preprocessors, obs, actions, log_prob, _, values, *next_rnn_states = act(
-                state["params"], state["preprocessors"], self._per_agent(observations), keys[:, 1], *rnn_states)
+                state["params"], state["preprocessors"], self._per_agent(observations), keys[:, 1], *rnn_states
+            )
             env_state, (next_observations, rewards, terminated, truncated, info) = self.env.functional_step(
-                env_state, actions.reshape(-1, *actions.shape[2:]))
+                env_state, actions.reshape(-1, *actions.shape[2:])
+            )
             next_observations = agent.inputs(next_observations, info.get("states"))
             final_observations = agent.inputs(info["final_obs"], info.get("final_states"))
             rewards = rewards.astype(jnp.float32)
@@ -113,17 +121,30 @@ class CompiledTraining:
             cached = {"observations": obs, "log_prob": log_prob, "values": values}
             if recurrent:  # each step's samples keep the states it started from, as the agent's memory does
                 cached.update(flat_states(state["rnn_states"]))
-            samples = record(state["params"], preprocessors, cached, actions, self._per_agent(rewards), self._per_agent(terminated),
-                             self._per_agent(truncated), self._per_agent(final_observations), *next_rnn_states)
+            samples = record(
+                state["params"],
+                preprocessors,
+                cached,
+                actions,
+                self._per_agent(rewards),
+                self._per_agent(terminated),
+                self._per_agent(truncated),
+                self._per_agent(final_observations),
+                *next_rnn_states,
+            )
             state = {**state, "preprocessors": preprocessors, "key": keys[:, 0]}
             if recurrent:
                 samples, state["rnn_states"] = samples
-            episodes = {"r": self._per_agent(info["episode"]["r"]), "l": self._per_agent(info["episode"]["l"]),
-                        "ended": self._per_agent(info["_episode"])}
+            episodes = {
+                "r": self._per_agent(info["episode"]["r"]),
+                "l": self._per_agent(info["episode"]["l"]),
+                "ended": self._per_agent(info["_episode"]),
+            }
             return (state, env_state, next_observations), (samples, episodes, info.get("log", {}))
 
         (state, env_state, observations), (rollout, episodes, env_log) = jax.lax.scan(
-            step, (state, env_state, observations), jnp.arange(self.rollouts))
+            step, (state, env_state, observations), jnp.arange(self.rollouts)
+        )
         agents_first = lambda x: jnp.moveaxis(x, 1, 0)  # noqa: E731  (T, K, ...) -> (K, T, ...)
         rollout = jax.tree.map(agents_first, rollout)
         if recurrent:  # the update values the last observations with the states the worlds carry on with
@@ -135,15 +156,17 @@ class CompiledTraining:
         """Every agent's update on its rollout (keys split on the device): (state, opt_state, stats)."""
         keys = jax.vmap(jax.random.split)(state["key"])
         params, opt_state, preprocessors, stats = self._over_agents(self.agents[0]._update_impl)(
-            state["params"], opt_state, state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1])
+            state["params"], opt_state, state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1]
+        )
         return {**state, "params": params, "preprocessors": preprocessors, "key": keys[:, 0]}, opt_state, stats
 
     def _unstack(self, tree):
         """The agents' leading axis as a tuple of K trees (one program: eager indexing would upload each index)."""
         return tuple(jax.tree.map(lambda leaf: leaf[index], tree) for index in range(self.num_agents))
 
-    def iteration(self, observations, timestep: int, timesteps: int, episode_stats: list, env_log=None,
-                  states=None) -> jax.Array:
+    def iteration(
+        self, observations, timestep: int, timesteps: int, episode_stats: list, env_log=None, states=None
+    ) -> jax.Array:
         """Collect one rollout and update every agent on it; returns the worlds' observations after it (and keeps
         their states, for an env with a state space, in `self.states`).
 
@@ -154,7 +177,9 @@ class CompiledTraining:
         opt_state = state.pop("opt_state")  # acting does not need it
         clock = jax.device_put((timestep, timesteps))
         inputs = self.agents[0].inputs(observations, states)
-        state, self.env.state, inputs, rollout, episodes, log_sums = self._rollout(state, self.env.state, inputs, *clock)
+        state, self.env.state, inputs, rollout, episodes, log_sums = self._rollout(
+            state, self.env.state, inputs, *clock
+        )
         observations, self.states = self.agents[0].split_inputs(inputs)
         if env_log is not None:
             env_log.record(log_sums, steps=self.rollouts)
@@ -163,7 +188,8 @@ class CompiledTraining:
             state, opt_state, stats = self._update(state, opt_state, rollout, inputs)
         state["opt_state"] = opt_state
         for agent, stats_of_episodes, (agent_state, agent_stats, agent_episodes) in zip(
-                self.agents, episode_stats, self._unstacked((state, stats, episodes))):
+            self.agents, episode_stats, self._unstacked((state, stats, episodes))
+        ):
             agent.set_training_state(agent_state)
             if stats is not None:
                 agent.track_update(agent_stats)

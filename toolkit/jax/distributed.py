@@ -27,8 +27,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> tuple[int, int]:
+def initialize(
+    coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> tuple[int, int]:
     """Join the other processes (arguments, else $JAX_COORDINATOR_ADDRESS / $JAX_NUM_PROCESSES /
     $JAX_PROCESS_ID, else what JAX detects, e.g. Slurm's variables); returns (process index, process count).
     Must run before any JAX computation."""
@@ -37,8 +38,11 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     if process_id is None and "JAX_PROCESS_ID" in env:
         process_id = int(env["JAX_PROCESS_ID"])
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices of several processes talk via gloo
-    jax.distributed.initialize(coordinator_address=coordinator_address or env.get("JAX_COORDINATOR_ADDRESS"),
-                               num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address or env.get("JAX_COORDINATOR_ADDRESS"),
+        num_processes=num_processes,
+        process_id=process_id,
+    )
     return jax.process_index(), jax.process_count()
 
 
@@ -59,7 +63,7 @@ def broadcast_object(value):
     data = np.frombuffer(str(value).encode(), dtype=np.uint8)
     size = int(multihost_utils.broadcast_one_to_all(np.asarray(len(data), np.int32)))
     padded = np.zeros(max(size, len(data)), np.uint8)
-    padded[:len(data)] = data
+    padded[: len(data)] = data
     return bytes(np.asarray(multihost_utils.broadcast_one_to_all(padded[:size])).astype(np.uint8)).decode()
 
 
@@ -67,7 +71,7 @@ def all_gather_objects(value: str) -> list[str]:
     """Every process's short string (a weights digest), in process order."""
     data = np.zeros(64, np.uint8)
     encoded = str(value).encode()[:64]
-    data[:len(encoded)] = np.frombuffer(encoded, np.uint8)
+    data[: len(encoded)] = np.frombuffer(encoded, np.uint8)
     gathered = np.asarray(multihost_utils.process_allgather(data))
     return [bytes(row).rstrip(b"\0").decode() for row in gathered.reshape(-1, 64)]
 
@@ -89,16 +93,23 @@ class DistributedUpdate:
         self.mesh = Mesh(np.array(jax.devices()), ("batch",))
         self.replicated = NamedSharding(self.mesh, P())
         state = multihost_utils.broadcast_one_to_all(
-            {"params": agent.params, "opt_state": agent.opt_state, "preprocessors": agent.preprocessor_states})
+            {"params": agent.params, "opt_state": agent.opt_state, "preprocessors": agent.preprocessor_states}
+        )
         state = _local(state)
-        agent.params, agent.opt_state, agent.preprocessor_states = state["params"], state["opt_state"], state["preprocessors"]
+        agent.params, agent.opt_state, agent.preprocessor_states = (
+            state["params"],
+            state["opt_state"],
+            state["preprocessors"],
+        )
         # the statistics preprocessors update while acting (observations, and an asymmetric critic's states)
         self.synced = {name: _stat_sums(agent.preprocessor_states.get(name) or {}) for name in ACTING_STATISTICS}
         agent._prepare_impl = self._sharded_prepare(agent._prepare_impl)
         self._global_update = jax.jit(
             lambda params, opt_state, states, rollout, next_observations, key_data: agent._update_impl(
-                params, opt_state, states, rollout, next_observations, jax.random.wrap_key_data(key_data)),
-            out_shardings=self.replicated)
+                params, opt_state, states, rollout, next_observations, jax.random.wrap_key_data(key_data)
+            ),
+            out_shardings=self.replicated,
+        )
         agent._update = self
 
     def _sharded_prepare(self, prepare):
@@ -125,12 +136,14 @@ class DistributedUpdate:
         states = self._merge_observation_statistics(states)
         key_data = multihost_utils.broadcast_one_to_all(np.asarray(jax.random.key_data(key)))  # one shuffle for all
         replicate = lambda tree: jax.tree.map(  # noqa: E731
-            lambda x: jax.make_array_from_process_local_data(self.replicated, x), tree)
+            lambda x: jax.make_array_from_process_local_data(self.replicated, x), tree
+        )
         batch_sharded = lambda axis: NamedSharding(self.mesh, P(*([None] * axis), "batch"))  # noqa: E731
         rollout = jax.tree.map(lambda x: jax.make_array_from_process_local_data(batch_sharded(1), x), rollout)
         next_observations = jax.make_array_from_process_local_data(batch_sharded(0), next_observations)
-        outputs = self._global_update(replicate(params), replicate(opt_state), replicate(states), rollout,
-                                      next_observations, replicate(key_data))
+        outputs = self._global_update(
+            replicate(params), replicate(opt_state), replicate(states), rollout, next_observations, replicate(key_data)
+        )
         params, opt_state, states, stats = _local(outputs)
         self.synced = {name: _stat_sums(states.get(name) or {}) for name in ACTING_STATISTICS}
         return params, opt_state, states, stats
@@ -152,11 +165,14 @@ def merge_running_statistics(synced: np.ndarray, everyone: np.ndarray, like: dic
     `synced`. `everyone`: one row of `_stat_sums` per process; `like`: a state of the result's shapes and dtypes."""
     merged = synced + (everyone - synced).sum(0)
     count, size = merged[0], (synced.size - 1) // 2
-    mean = merged[1:1 + size] / count
-    variance = np.maximum(merged[1 + size:] / count - mean**2, 0.0)
+    mean = merged[1 : 1 + size] / count
+    variance = np.maximum(merged[1 + size :] / count - mean**2, 0.0)
     shape, dtype = like["mean"].shape, like["mean"].dtype
-    return {"mean": jnp.asarray(mean.reshape(shape), dtype), "variance": jnp.asarray(variance.reshape(shape), dtype),
-            "count": jnp.asarray(count, like["count"].dtype)}
+    return {
+        "mean": jnp.asarray(mean.reshape(shape), dtype),
+        "variance": jnp.asarray(variance.reshape(shape), dtype),
+        "count": jnp.asarray(count, like["count"].dtype),
+    }
 
 
 def _stat_sums(state: dict) -> np.ndarray:

@@ -16,9 +16,19 @@ from ..model_grammar import ACTIVATIONS, Expr, NetworkPlan, action_size
 from ..model_spec import ModelsSpec, check_asymmetric, parse_models
 
 _ACTIVATIONS = {
-    "": lambda x: x, "identity": lambda x: x, "relu": jax.nn.relu, "elu": jax.nn.elu, "tanh": jnp.tanh,
-    "sigmoid": jax.nn.sigmoid, "leaky_relu": jax.nn.leaky_relu, "selu": jax.nn.selu, "softplus": jax.nn.softplus,
-    "gelu": jax.nn.gelu, "silu": jax.nn.silu, "softsign": jax.nn.soft_sign, "softmax": jax.nn.softmax,
+    "": lambda x: x,
+    "identity": lambda x: x,
+    "relu": jax.nn.relu,
+    "elu": jax.nn.elu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "leaky_relu": jax.nn.leaky_relu,
+    "selu": jax.nn.selu,
+    "softplus": jax.nn.softplus,
+    "gelu": jax.nn.gelu,
+    "silu": jax.nn.silu,
+    "softsign": jax.nn.soft_sign,
+    "softmax": jax.nn.softmax,
 }
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -48,7 +58,9 @@ class MLP:
         if isinstance(activations, str):
             activations = [activations] * len(hiddens)
         if len(activations) != len(hiddens):
-            raise ValueError(f"hidden_activation: {len(activations)} entries are not allowed; expected one per hidden layer ({len(hiddens)})")
+            raise ValueError(
+                f"hidden_activation: {len(activations)} entries are not allowed; expected one per hidden layer ({len(hiddens)})"
+            )
         self.sizes = [inputs, *hiddens]
         self.activations = [activation(name) for name in activations]
         self.features = self.sizes[-1]
@@ -71,7 +83,9 @@ class BlockNetwork:
         self.plan = plan  # the description it was built from (policy export reads its blocks' input expressions)
         self.blocks = []
         for block, inputs, units in plan.resolve(observation_size, action_size, where):
-            self.blocks.append((block.name, compile_expression(block.input), MLP(inputs, units, list(block.activations))))
+            self.blocks.append(
+                (block.name, compile_expression(block.input), MLP(inputs, units, list(block.activations)))
+            )
         self.features = self.blocks[-1][2].features
 
     def init(self, key) -> dict:
@@ -90,15 +104,24 @@ def build_trunk(plan: NetworkPlan, observation_size: int, action_size: int, wher
     """One block fed the observations is a plain MLP (a list of layers, as the older grammar gives); several blocks,
     or an input expression, a BlockNetwork."""
     if plan.plain_mlp:
-        (block, _, units), = plan.resolve(observation_size, action_size, where)
+        ((block, _, units),) = plan.resolve(observation_size, action_size, where)
         return MLP(observation_size, units, list(block.activations))
     return BlockNetwork(plan, observation_size, action_size, where)
 
 
 class GaussianHead:
-    def __init__(self, action_dim: int, output: Expr | None = None, initial_log_std: float = 0.0, clip_log_std: bool = True,
-                 min_log_std: float = -20.0, max_log_std: float = 2.0, fixed_log_std: bool = False, reduction: str = "sum",
-                 mean_bounds=None):
+    def __init__(
+        self,
+        action_dim: int,
+        output: Expr | None = None,
+        initial_log_std: float = 0.0,
+        clip_log_std: bool = True,
+        min_log_std: float = -20.0,
+        max_log_std: float = 2.0,
+        fixed_log_std: bool = False,
+        reduction: str = "sum",
+        mean_bounds=None,
+    ):
         """`output`: the expression over ACTIONS applied to the mean layer; `fixed_log_std`: the log std gets no
         gradient; `reduction`: sum or mean of the per-action log-probabilities; `mean_bounds`: (low, high) to clamp
         the mean to (skrl's clip_mean_actions)."""
@@ -183,8 +206,13 @@ class ActorCritic:
     With a `state_space` (an asymmetric critic) the models' input is the observations followed by the env's states:
     the policy reads the first `observation_size` columns, the value the rest."""
 
-    def __init__(self, spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space, action_space: gym.spaces.Space,
-                 state_space: gym.spaces.Space | None = None):
+    def __init__(
+        self,
+        spec: ModelsSpec | dict | None,
+        observation_space: gym.spaces.Space,
+        action_space: gym.spaces.Space,
+        state_space: gym.spaces.Space | None = None,
+    ):
         spec = spec if isinstance(spec, ModelsSpec) else parse_models(spec)
         if not isinstance(observation_space, gym.spaces.Box):
             raise ValueError(f"observation_space: {observation_space} is not allowed; expected a Box")
@@ -196,15 +224,21 @@ class ActorCritic:
         self.separate = spec.separate
         # skrl's shared model: the policy's network feeds both outputs; the value's own network is not used
         self.policy_trunk = build_trunk(spec.policy.plan("policy"), inputs, actions, "models.policy")
-        self.value_trunk = build_trunk(spec.value.plan("value"), value_inputs, actions, "models.value") if spec.separate \
+        self.value_trunk = (
+            build_trunk(spec.value.plan("value"), value_inputs, actions, "models.value")
+            if spec.separate
             else self.policy_trunk
+        )
         self.head = make_head(spec, action_space)
         self.value_output = compile_expression(spec.value.plan("value").output_transform)
 
     def init(self, key) -> dict:
         keys = jax.random.split(key, 4)
-        params = {"policy_trunk": self.policy_trunk.init(keys[0]), "head": self.head.init(keys[1], self.policy_trunk.features),
-                  "value_out": _dense(keys[2], self.value_trunk.features, 1, 1.0)}
+        params = {
+            "policy_trunk": self.policy_trunk.init(keys[0]),
+            "head": self.head.init(keys[1], self.policy_trunk.features),
+            "value_out": _dense(keys[2], self.value_trunk.features, 1, 1.0),
+        }
         if self.separate:
             params["value_trunk"] = self.value_trunk.init(keys[3])
         return params
@@ -213,7 +247,7 @@ class ActorCritic:
         """(the policy's input, the value's input)."""
         if not self.asymmetric:
             return inputs, inputs
-        return inputs[..., :self.observation_size], inputs[..., self.observation_size:]
+        return inputs[..., : self.observation_size], inputs[..., self.observation_size :]
 
     def __call__(self, params: dict, observations):
         """(distribution parameters, value)"""
@@ -223,7 +257,9 @@ class ActorCritic:
         return self.head(params["head"], features), self._value_out(params, value_features)
 
     def value(self, params: dict, observations):
-        trunk, trunk_params = (self.value_trunk, params["value_trunk"]) if self.separate else (self.policy_trunk, params["policy_trunk"])
+        trunk, trunk_params = (
+            (self.value_trunk, params["value_trunk"]) if self.separate else (self.policy_trunk, params["policy_trunk"])
+        )
         return self._value_out(params, trunk(trunk_params, self._split(observations)[1]))
 
     def _value_out(self, params, features):

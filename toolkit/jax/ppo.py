@@ -60,45 +60,76 @@ def compute_gae(rewards, values, dones, last_values, discount_factor: float, gae
         advantage = delta + discount_factor * gae_lambda * alive * advantage
         return (advantage, value), advantage
 
-    _, advantages = jax.lax.scan(backward, (jnp.zeros_like(last_values), last_values), (rewards, values, not_done), reverse=True)
+    _, advantages = jax.lax.scan(
+        backward, (jnp.zeros_like(last_values), last_values), (rewards, values, not_done), reverse=True
+    )
     return advantages, advantages + values
 
 
 class PPO(AgentBase):
     takes_states = True  # an env's states (privileged observations) feed the value network; PPO_RNN's does not
 
-    def __init__(self, *, models: dict, memory: RandomMemory | None = None, observation_space: gym.spaces.Space | None = None,
-                 state_space: gym.spaces.Space | None = None, action_space: gym.spaces.Space | None = None, device=None,
-                 cfg: PPO_CFG | dict | None = None, seed: int = 0):
+    def __init__(
+        self,
+        *,
+        models: dict,
+        memory: RandomMemory | None = None,
+        observation_space: gym.spaces.Space | None = None,
+        state_space: gym.spaces.Space | None = None,
+        action_space: gym.spaces.Space | None = None,
+        device=None,
+        cfg: PPO_CFG | dict | None = None,
+        seed: int = 0,
+    ):
         super().__init__()
         self.cfg = cfg = from_dict(PPO_CFG, cfg, "agent").validate()
         if not isinstance(models.get("policy"), ActorCritic):
             raise ValueError("models: a 'policy' ActorCritic (toolkit.jax.build_models) is required")
         if isinstance(cfg.learning_rate, tuple):
-            raise ConfigError("agent.learning_rate: a pair is not allowed for the JAX agent; its one optimizer takes one rate")
+            raise ConfigError(
+                "agent.learning_rate: a pair is not allowed for the JAX agent; its one optimizer takes one rate"
+            )
         if cfg.learning_rate_scheduler not in (None, KLAdaptiveLR):
-            raise ConfigError(f"agent.learning_rate_scheduler: {cfg.learning_rate_scheduler!r} is not allowed; choose KLAdaptiveLR or none")
+            raise ConfigError(
+                f"agent.learning_rate_scheduler: {cfg.learning_rate_scheduler!r} is not allowed; choose KLAdaptiveLR or none"
+            )
         self.model, self.memory = models["policy"], memory
         self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
         self.device = device
         # asymmetric actor-critic: the model's input is the observations followed by the states (ActorCritic splits it)
         self.asymmetric = state_space is not None and type(self).takes_states
         if self.asymmetric and not getattr(self.model, "asymmetric", False):
-            raise ValueError(f"models: built without a state space; for an env with states {state_space}, build them with "
-                             "toolkit.jax.build_models(..., state_space=env.state_space)")
+            raise ValueError(
+                f"models: built without a state space; for an env with states {state_space}, build them with "
+                "toolkit.jax.build_models(..., state_space=env.state_space)"
+            )
         self._key, init_key = jax.random.split(jax.random.key(seed))
         self.params = self.model.init(init_key)
-        self._obs_scaler = cfg.observation_preprocessor(size=observation_space.shape, **(cfg.observation_preprocessor_kwargs or {})) \
-            if cfg.observation_preprocessor else None
-        self._state_scaler = cfg.state_preprocessor(size=state_space.shape, **(cfg.state_preprocessor_kwargs or {})) \
-            if cfg.state_preprocessor and self.asymmetric else None
-        self._value_scaler = cfg.value_preprocessor(size=1, **(cfg.value_preprocessor_kwargs or {})) if cfg.value_preprocessor else None
-        self.preprocessor_states = {"observation": self._obs_scaler.init_state() if self._obs_scaler else {},
-                                    "value": self._value_scaler.init_state() if self._value_scaler else {}}
+        self._obs_scaler = (
+            cfg.observation_preprocessor(size=observation_space.shape, **(cfg.observation_preprocessor_kwargs or {}))
+            if cfg.observation_preprocessor
+            else None
+        )
+        self._state_scaler = (
+            cfg.state_preprocessor(size=state_space.shape, **(cfg.state_preprocessor_kwargs or {}))
+            if cfg.state_preprocessor and self.asymmetric
+            else None
+        )
+        self._value_scaler = (
+            cfg.value_preprocessor(size=1, **(cfg.value_preprocessor_kwargs or {})) if cfg.value_preprocessor else None
+        )
+        self.preprocessor_states = {
+            "observation": self._obs_scaler.init_state() if self._obs_scaler else {},
+            "value": self._value_scaler.init_state() if self._value_scaler else {},
+        }
         if self.asymmetric:
             self.preprocessor_states["state"] = self._state_scaler.init_state() if self._state_scaler else {}
         kwargs = cfg.learning_rate_scheduler_kwargs
-        self.scheduler = KLAdaptiveLR(**((kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {})) if cfg.learning_rate_scheduler else None
+        self.scheduler = (
+            KLAdaptiveLR(**((kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {}))
+            if cfg.learning_rate_scheduler
+            else None
+        )
         clip = [optax.clip_by_global_norm(cfg.grad_norm_clip)] if cfg.grad_norm_clip > 0 else []
         self.optimizer = optax.chain(*clip, optax.inject_hyperparams(optax.adam)(learning_rate=cfg.learning_rate))
         # the rate as a float32 array from the start: a weakly typed one (optax's) would change type at the first
@@ -123,7 +154,12 @@ class PPO(AgentBase):
 
     # ---- the arrays that change while training (one pytree: the compiled path carries and vmaps it) ----
     def training_state(self) -> dict:
-        return {"params": self.params, "opt_state": self.opt_state, "preprocessors": self.preprocessor_states, "key": self._key}
+        return {
+            "params": self.params,
+            "opt_state": self.opt_state,
+            "preprocessors": self.preprocessor_states,
+            "key": self._key,
+        }
 
     def set_training_state(self, state: dict) -> None:
         self.params, self.opt_state = state["params"], state["opt_state"]
@@ -134,10 +170,14 @@ class PPO(AgentBase):
         if not self.asymmetric:
             return observations
         if states is None:
-            raise ValueError(f"states: None is not allowed; agent {self.name} was built for an env with a state space "
-                             f"{self.state_space} and its value network reads the env's states")
+            raise ValueError(
+                f"states: None is not allowed; agent {self.name} was built for an env with a state space "
+                f"{self.state_space} and its value network reads the env's states"
+            )
         observations = jnp.asarray(observations, jnp.float32).reshape(-1, int(np.prod(self.observation_space.shape)))
-        return jnp.concatenate([observations, jnp.asarray(states, jnp.float32).reshape(observations.shape[0], -1)], axis=-1)
+        return jnp.concatenate(
+            [observations, jnp.asarray(states, jnp.float32).reshape(observations.shape[0], -1)], axis=-1
+        )
 
     def split_inputs(self, inputs):
         """(observations, states) of the models' input (states None without an asymmetric critic)."""
@@ -165,26 +205,40 @@ class PPO(AgentBase):
         return states, scaler(states[name], x)
 
     def _denormalize_value(self, states, values):
-        return values if self._value_scaler is None else self._value_scaler(states["value"], values[:, None], inverse=True)[:, 0]
+        return (
+            values
+            if self._value_scaler is None
+            else self._value_scaler(states["value"], values[:, None], inverse=True)[:, 0]
+        )
 
     def _act_impl(self, params, states, observations, key, train: bool):
         states, obs = self._normalize(states, observations, train)
         dist, values = self.model(params, obs)
         actions = self.model.head.sample(dist, key)
-        return states, obs, actions, self.model.head.log_prob(dist, actions), self.model.head.mode(dist), \
-            self._denormalize_value(states, values)
+        return (
+            states,
+            obs,
+            actions,
+            self.model.head.log_prob(dist, actions),
+            self.model.head.mode(dist),
+            self._denormalize_value(states, values),
+        )
 
     def _value_impl(self, params, states, observations):
         _, obs = self._normalize(states, observations, False)
         return self._denormalize_value(states, self.model.value(params, obs))
 
-    def _record_impl(self, params, states, cached: dict, actions, rewards, terminated, truncated, final_observations) -> dict:
+    def _record_impl(
+        self, params, states, cached: dict, actions, rewards, terminated, truncated, final_observations
+    ) -> dict:
         """One rollout step's samples; with time_limit_bootstrap a truncated world's reward gains the discounted
         value of its true final observation (computed for every world: no host sync to find the truncated ones)."""
         rewards = rewards.astype(jnp.float32)
         terminated, truncated = terminated.astype(bool), truncated.astype(bool)
         if self.cfg.time_limit_bootstrap:
-            rewards = rewards + self.cfg.discount_factor * self._value_impl(params, states, final_observations) * (truncated & ~terminated)
+            rewards = rewards + self.cfg.discount_factor * self._value_impl(params, states, final_observations) * (
+                truncated & ~terminated
+            )
         return {**cached, "actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated}
 
     def _prepare_impl(self, params, states, rollout, next_observations):
@@ -197,15 +251,23 @@ class PPO(AgentBase):
         entries as (steps, num_envs, ...))."""
         cfg = self.cfg
         dones = rollout["terminated"] | rollout["truncated"]
-        advantages, returns = compute_gae(rollout["rewards"], rollout["values"], dones, last_values, cfg.discount_factor, cfg.gae_lambda)
+        advantages, returns = compute_gae(
+            rollout["rewards"], rollout["values"], dones, last_values, cfg.discount_factor, cfg.gae_lambda
+        )
         values = rollout["values"]
         if self._value_scaler is not None:
             states = {**states, "value": self._value_scaler.update(states["value"], returns.reshape(-1, 1))}
             returns = self._value_scaler(states["value"], returns[..., None])[..., 0]
             values = self._value_scaler(states["value"], values[..., None])[..., 0]
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        return states, {"observations": rollout["observations"], "actions": rollout["actions"], "log_prob": rollout["log_prob"],
-                        "values": values, "returns": returns, "advantages": advantages}
+        return states, {
+            "observations": rollout["observations"],
+            "actions": rollout["actions"],
+            "log_prob": rollout["log_prob"],
+            "values": values,
+            "returns": returns,
+            "advantages": advantages,
+        }
 
     def _loss(self, params, mb):
         dist, predicted = self.model(params, mb["observations"])
@@ -232,7 +294,9 @@ class PPO(AgentBase):
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
         if minibatch == 0:
-            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout")
+            raise ConfigError(
+                f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout"
+            )
         if cfg.mini_batches == 1:  # one minibatch is the whole batch, in any order: no shuffle (a sort and a gather)
             minibatches = jax.tree.map(lambda x: x[None], batch)
         else:
@@ -251,7 +315,9 @@ class PPO(AgentBase):
             return (keep(new_params, params), keep(new_opt_state, opt_state), kl_stop, fault), stats
 
         fault = jnp.zeros((), jnp.int32) if fault is None else fault
-        (params, opt_state, _, fault), stats = jax.lax.scan(step, (params, opt_state, jnp.zeros((), bool), fault), minibatches)
+        (params, opt_state, _, fault), stats = jax.lax.scan(
+            step, (params, opt_state, jnp.zeros((), bool), fault), minibatches
+        )
         return params, opt_state, stats.mean(0), fault
 
     def _update_impl(self, params, opt_state, states, rollout, next_observations, key):
@@ -267,8 +333,9 @@ class PPO(AgentBase):
             return (params, opt_state, fault), stats
 
         states, batch = self._prepare_impl(params, states, rollout, next_observations)
-        (params, opt_state, fault), stats = jax.lax.scan(epoch, (params, opt_state, jnp.zeros((), jnp.int32)),
-                                                         jax.random.split(key, self.cfg.learning_epochs))
+        (params, opt_state, fault), stats = jax.lax.scan(
+            epoch, (params, opt_state, jnp.zeros((), jnp.int32)), jax.random.split(key, self.cfg.learning_epochs)
+        )
         return params, opt_state, states, jnp.concatenate([stats.mean(0), fault[None].astype(stats.dtype)])
 
     def track_update(self, stats, params=None, opt_state=None) -> None:
@@ -278,11 +345,22 @@ class PPO(AgentBase):
         if fault:  # the update kept the last good parameters from the faulty minibatch on
             quantity = FAULTS[int(fault)]
             if quantity == "loss":
-                quantity = next((name for name, number in (("policy loss", policy), ("value loss", value),
-                                                          ("entropy loss", entropy)) if not np.isfinite(number)), "loss")
+                quantity = next(
+                    (
+                        name
+                        for name, number in (("policy loss", policy), ("value loss", value), ("entropy loss", entropy))
+                        if not np.isfinite(number)
+                    ),
+                    "loss",
+                )
             raise self.nonfinite_error(quantity, getattr(self, "_update_timestep", None))
-        for tag, number in (("Loss / Policy loss", policy), ("Loss / Value loss", value), ("Loss / Entropy loss", entropy),
-                            ("Policy / KL divergence", kl), ("Learning / Learning rate", float(_learning_rate(opt_state)))):
+        for tag, number in (
+            ("Loss / Policy loss", policy),
+            ("Loss / Value loss", value),
+            ("Loss / Entropy loss", entropy),
+            ("Policy / KL divergence", kl),
+            ("Learning / Learning rate", float(_learning_rate(opt_state))),
+        ):
             self.track_data(tag, number)
         if "log_std" in params["head"]:
             self.track_data("Policy / Standard deviation", float(jnp.exp(params["head"]["log_std"]).mean()))
@@ -291,8 +369,9 @@ class PPO(AgentBase):
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
         self._key, key = jax.random.split(self._key)
         train = self.training
-        new_states, obs, actions, log_prob, mean, values = self._act(self.params, self.preprocessor_states,
-                                                                     self.inputs(observations, states), key, train=train)
+        new_states, obs, actions, log_prob, mean, values = self._act(
+            self.params, self.preprocessor_states, self.inputs(observations, states), key, train=train
+        )
         if train:
             self.preprocessor_states = new_states
             if timestep < self.cfg.random_timesteps:
@@ -300,18 +379,43 @@ class PPO(AgentBase):
             self._cached = {"observations": obs, "log_prob": log_prob, "values": values}
         return actions, {"log_prob": log_prob, "mean_actions": mean}
 
-    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states, terminated,
-                          truncated, infos, timestep: int, timesteps: int) -> None:
+    def record_transition(
+        self,
+        *,
+        observations,
+        states,
+        actions,
+        rewards,
+        next_observations,
+        next_states,
+        terminated,
+        truncated,
+        infos,
+        timestep: int,
+        timesteps: int,
+    ) -> None:
         self._next_observations = self.inputs(next_observations, next_states)
         if not self.training or self.memory is None:
             return
         rewards = jnp.asarray(rewards, jnp.float32)
         if self.cfg.rewards_shaper is not None:
             rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
-        final = self.inputs((infos or {}).get("final_obs", next_observations),
-                            (infos or {}).get("final_states", next_states) if self.asymmetric else None)
-        self.memory.add_samples(**self._record(self.params, self.preprocessor_states, self._cached, jnp.asarray(actions), rewards,
-                                               jnp.asarray(terminated), jnp.asarray(truncated), jnp.asarray(final)))
+        final = self.inputs(
+            (infos or {}).get("final_obs", next_observations),
+            (infos or {}).get("final_states", next_states) if self.asymmetric else None,
+        )
+        self.memory.add_samples(
+            **self._record(
+                self.params,
+                self.preprocessor_states,
+                self._cached,
+                jnp.asarray(actions),
+                rewards,
+                jnp.asarray(terminated),
+                jnp.asarray(truncated),
+                jnp.asarray(final),
+            )
+        )
 
     def update(self, *, timestep: int, timesteps: int) -> None:
         self._update_timestep = timestep
@@ -319,19 +423,28 @@ class PPO(AgentBase):
         self.memory.reset()
         self._key, key = jax.random.split(self._key)
         self.params, self.opt_state, self.preprocessor_states, stats = self._update(
-            self.params, self.opt_state, self.preprocessor_states, rollout, self._next_observations, key)
+            self.params, self.opt_state, self.preprocessor_states, rollout, self._next_observations, key
+        )
         self.track_update(stats)
 
     # ---- checkpoints ----
     def _tree(self) -> dict:
-        return {"params": self.params, "opt_state": self.opt_state, "preprocessors": self.preprocessor_states,
-                "key": jax.random.key_data(self._key)}
+        return {
+            "params": self.params,
+            "opt_state": self.opt_state,
+            "preprocessors": self.preprocessor_states,
+            "key": jax.random.key_data(self._key),
+        }
 
     def save(self, path: str, extra: dict | None = None) -> None:
         """The same contents as the torch agent's checkpoint (networks, optimizer with its learning rate,
         preprocessor statistics with counts, random state, `extra`), as an .npz read without pickle."""
         leaves = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(self._tree())}
-        meta = {"format": _FORMAT, "observation_shape": list(self.observation_space.shape), "action_space": repr(self.action_space)}
+        meta = {
+            "format": _FORMAT,
+            "observation_shape": list(self.observation_space.shape),
+            "action_space": repr(self.action_space),
+        }
         if self.asymmetric:
             meta["state_shape"] = list(self.state_space.shape)
         leaves.update(npz_extra(extra))
@@ -340,19 +453,29 @@ class PPO(AgentBase):
 
     def load(self, path: str) -> dict:
         meta, arrays = read_npz(path, _FORMAT, "JAX PPO")
-        check_npz_meta(path, meta, {"observation_shape": list(self.observation_space.shape),
-                                    "action_space": repr(self.action_space),
-                                    "state_shape": list(self.state_space.shape) if self.asymmetric else None})
+        check_npz_meta(
+            path,
+            meta,
+            {
+                "observation_shape": list(self.observation_space.shape),
+                "action_space": repr(self.action_space),
+                "state_shape": list(self.state_space.shape) if self.asymmetric else None,
+            },
+        )
         paths, treedef = jax.tree_util.tree_flatten_with_path(self._tree())
         try:
             leaves = [jnp.asarray(arrays[jax.tree_util.keystr(p)]) for p, _ in paths]
         except KeyError as missing:
-            raise CheckpointError(f"checkpoint: {path} lacks {missing}; it was written by an agent of another configuration") from None
+            raise CheckpointError(
+                f"checkpoint: {path} lacks {missing}; it was written by an agent of another configuration"
+            ) from None
         for (key_path, mine), leaf in zip(paths, leaves):
             if tuple(jnp.shape(mine)) != tuple(leaf.shape):
-                raise CheckpointError(f"checkpoint: {path} has {jax.tree_util.keystr(key_path)} of shape {tuple(leaf.shape)}; "
-                                      f"this agent's networks need {tuple(jnp.shape(mine))} (written with other models "
-                                      "settings, e.g. other hiddens)")
+                raise CheckpointError(
+                    f"checkpoint: {path} has {jax.tree_util.keystr(key_path)} of shape {tuple(leaf.shape)}; "
+                    f"this agent's networks need {tuple(jnp.shape(mine))} (written with other models "
+                    "settings, e.g. other hiddens)"
+                )
         tree = jax.tree_util.tree_unflatten(treedef, leaves)
         self.params, self.opt_state, self.preprocessor_states = tree["params"], tree["opt_state"], tree["preprocessors"]
         self._key = jax.random.wrap_key_data(tree["key"])
@@ -372,7 +495,9 @@ def _all_finite(tree) -> jax.Array:
 def _fault_code(loss, grads, new_params) -> jax.Array:
     """0 when the minibatch's loss, gradient and updated parameters are finite, else the FAULTS index of the first
     that is not."""
-    return jnp.where(~jnp.isfinite(loss), 1, jnp.where(~_all_finite(grads), 2, jnp.where(~_all_finite(new_params), 3, 0))).astype(jnp.int32)
+    return jnp.where(
+        ~jnp.isfinite(loss), 1, jnp.where(~_all_finite(grads), 2, jnp.where(~_all_finite(new_params), 3, 0))
+    ).astype(jnp.int32)
 
 
 def _learning_rate(opt_state):
@@ -382,4 +507,7 @@ def _learning_rate(opt_state):
 def _with_learning_rate(opt_state, rate):
     """opt_state with the injected learning rate replaced (a pure function: it runs inside jit)."""
     inject = opt_state[-1]
-    return (*opt_state[:-1], inject._replace(hyperparams={**inject.hyperparams, "learning_rate": jnp.asarray(rate, jnp.float32)}))
+    return (
+        *opt_state[:-1],
+        inject._replace(hyperparams={**inject.hyperparams, "learning_rate": jnp.asarray(rate, jnp.float32)}),
+    )

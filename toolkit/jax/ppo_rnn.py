@@ -35,7 +35,9 @@ def _sequences(x, length: int):
 
 
 def flat_states(states: dict) -> dict:
-    return {f"rnn/{role}/{index}": state for role, role_states in states.items() for index, state in enumerate(role_states)}
+    return {
+        f"rnn/{role}/{index}": state for role, role_states in states.items() for index, state in enumerate(role_states)
+    }
 
 
 class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
@@ -44,11 +46,15 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
     def __init__(self, *, models: dict, memory=None, cfg=None, **kwargs):
         model = models.get("policy")
         if not isinstance(model, RecurrentActorCritic):
-            raise ValueError(f"models: policy is a {type(model).__name__}; PPO_RNN needs models from toolkit.jax.build_recurrent_models")
+            raise ValueError(
+                f"models: policy is a {type(model).__name__}; PPO_RNN needs models from toolkit.jax.build_recurrent_models"
+            )
         super().__init__(models=models, memory=memory, cfg=cfg, **kwargs)
         self.sequence_length = model.sequence_length
         if memory is not None and self.cfg.rollouts % self.sequence_length:
-            raise ConfigError(f"agent.rollouts: {self.cfg.rollouts} is not allowed; must be a multiple of rnn.sequence_length ({self.sequence_length})")
+            raise ConfigError(
+                f"agent.rollouts: {self.cfg.rollouts} is not allowed; must be a multiple of rnn.sequence_length ({self.sequence_length})"
+            )
         self.rnn_states = model.initial_state(memory.num_envs if memory is not None else model.num_envs)
         self._rnn_next_states = None
         self._carry = jax.jit(carry_states)
@@ -80,15 +86,32 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         states, obs = self._normalize(states, observations, train)
         dist, values, next_rnn_states = self.model(params, obs, rnn_states)
         actions = self.model.head.sample(dist, key)
-        return states, obs, actions, self.model.head.log_prob(dist, actions), self.model.head.mode(dist), \
-            self._denormalize_value(states, values), next_rnn_states
+        return (
+            states,
+            obs,
+            actions,
+            self.model.head.log_prob(dist, actions),
+            self.model.head.mode(dist),
+            self._denormalize_value(states, values),
+            next_rnn_states,
+        )
 
     def _value_impl(self, params, states, observations, rnn_states=None):
         _, obs = self._normalize(states, observations, False)
         return self._denormalize_value(states, self.model.value(params, obs, rnn_states))
 
-    def _record_impl(self, params, states, cached: dict, actions, rewards, terminated, truncated, final_observations,
-                     next_rnn_states=None):
+    def _record_impl(
+        self,
+        params,
+        states,
+        cached: dict,
+        actions,
+        rewards,
+        terminated,
+        truncated,
+        final_observations,
+        next_rnn_states=None,
+    ):
         """PPO's samples (the true final state valued with the memory of its own episode), and the states the next
         step starts from."""
         rewards = rewards.astype(jnp.float32)
@@ -111,15 +134,24 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         # a step whose previous step ended an episode starts from a zero state (the first step: its stored state)
         ended = _sequences(rollout["terminated"] | rollout["truncated"], length)
         batch["starts"] = jnp.concatenate([jnp.zeros_like(ended[:, :1]), ended[:, :-1]], 1)
-        batch["rnn"] = {role: tuple(rollout[f"rnn/{role}/{index}"][::length].transpose(0, 2, 1, 3).reshape(-1, *state.shape[::2])
-                                    for index, state in enumerate(role_states))
-                        for role, role_states in last_states.items()}
+        batch["rnn"] = {
+            role: tuple(
+                rollout[f"rnn/{role}/{index}"][::length].transpose(0, 2, 1, 3).reshape(-1, *state.shape[::2])
+                for index, state in enumerate(role_states)
+            )
+            for role, role_states in last_states.items()
+        }
         return states, batch
 
     def _loss(self, params, mb):
-        rnn_states = jax.tree.map(lambda state: jnp.swapaxes(state, 0, 1), mb["rnn"])  # (batch, layers, H) -> (layers, batch, H)
+        rnn_states = jax.tree.map(
+            lambda state: jnp.swapaxes(state, 0, 1), mb["rnn"]
+        )  # (batch, layers, H) -> (layers, batch, H)
         dist, predicted, _ = self.model(params, mb["observations"], rnn_states, mb["starts"])
-        flat = {name: mb[name].reshape(-1, *mb[name].shape[2:]) for name in ("actions", "log_prob", "values", "returns", "advantages")}
+        flat = {
+            name: mb[name].reshape(-1, *mb[name].shape[2:])
+            for name in ("actions", "log_prob", "values", "returns", "advantages")
+        }
         return self._clipped_losses(dist, predicted, flat)
 
     # ---- interaction ----
@@ -133,7 +165,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         train = self.training
         rnn_states = self._states(observations.shape[0])
         new_states, obs, actions, log_prob, mean, values, self._rnn_next_states = self._act(
-            self.params, self.preprocessor_states, observations, key, train=train, rnn_states=rnn_states)
+            self.params, self.preprocessor_states, observations, key, train=train, rnn_states=rnn_states
+        )
         if train:
             self.preprocessor_states = new_states
             if timestep < self.cfg.random_timesteps:
@@ -141,8 +174,21 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
             self._cached = {"observations": obs, "log_prob": log_prob, "values": values, **flat_states(rnn_states)}
         return actions, {"log_prob": log_prob, "mean_actions": mean}
 
-    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states, terminated,
-                          truncated, infos, timestep: int, timesteps: int) -> None:
+    def record_transition(
+        self,
+        *,
+        observations,
+        states,
+        actions,
+        rewards,
+        next_observations,
+        next_states,
+        terminated,
+        truncated,
+        infos,
+        timestep: int,
+        timesteps: int,
+    ) -> None:
         self._next_observations = next_observations
         terminated, truncated = jnp.asarray(terminated), jnp.asarray(truncated)
         if not self.training or self.memory is None:
@@ -152,8 +198,17 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         if self.cfg.rewards_shaper is not None:
             rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
         final = jnp.asarray((infos or {}).get("final_obs", next_observations))
-        samples, self.rnn_states = self._record(self.params, self.preprocessor_states, self._cached, jnp.asarray(actions), rewards,
-                                                terminated, truncated, final, self._rnn_next_states)
+        samples, self.rnn_states = self._record(
+            self.params,
+            self.preprocessor_states,
+            self._cached,
+            jnp.asarray(actions),
+            rewards,
+            terminated,
+            truncated,
+            final,
+            self._rnn_next_states,
+        )
         self.memory.add_samples(**samples)
 
     def update(self, *, timestep: int, timesteps: int) -> None:
@@ -161,7 +216,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         self.memory.reset()
         self._key, key = jax.random.split(self._key)
         self.params, self.opt_state, self.preprocessor_states, stats = self._update(
-            self.params, self.opt_state, self.preprocessor_states, rollout, self._next_observations, key)
+            self.params, self.opt_state, self.preprocessor_states, rollout, self._next_observations, key
+        )
         self.track_update(stats)
 
     # ---- checkpoints: PPO's contents and the worlds' states (a resumed run continues its episodes' memory) ----
@@ -172,10 +228,17 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         extra = super().load(path)
         try:
             with np.load(path, allow_pickle=False) as data:
-                leaves = [data[jax.tree_util.keystr(p)] for p, _ in jax.tree_util.tree_flatten_with_path(self._tree())[0]
-                          if jax.tree_util.keystr(p).startswith("['rnn_states']")]
+                leaves = [
+                    data[jax.tree_util.keystr(p)]
+                    for p, _ in jax.tree_util.tree_flatten_with_path(self._tree())[0]
+                    if jax.tree_util.keystr(p).startswith("['rnn_states']")
+                ]
         except KeyError as missing:
-            raise CheckpointError(f"checkpoint: {path} lacks {missing}; it was written by an agent of another configuration") from None
-        states = jax.tree_util.tree_unflatten(jax.tree.structure(self.rnn_states), [jnp.asarray(leaf) for leaf in leaves])
+            raise CheckpointError(
+                f"checkpoint: {path} lacks {missing}; it was written by an agent of another configuration"
+            ) from None
+        states = jax.tree_util.tree_unflatten(
+            jax.tree.structure(self.rnn_states), [jnp.asarray(leaf) for leaf in leaves]
+        )
         self.rnn_states, self._rnn_next_states = states, None
         return extra

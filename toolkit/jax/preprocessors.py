@@ -21,7 +21,11 @@ class RunningStandardScaler:
         batch_mean, batch_var, batch_count = x.mean(0), x.var(0), x.shape[0]
         delta = batch_mean - state["mean"]
         total = state["count"] + batch_count
-        m2 = state["variance"] * state["count"] + batch_var * batch_count + delta**2 * state["count"] * batch_count / total
+        m2 = (
+            state["variance"] * state["count"]
+            + batch_var * batch_count
+            + delta**2 * state["count"] * batch_count / total
+        )
         return {"mean": state["mean"] + delta * batch_count / total, "variance": m2 / total, "count": total}
 
     def __call__(self, state: dict, x, inverse: bool = False):

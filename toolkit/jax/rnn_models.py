@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..config import ConfigError
-from ..model_spec import ModelsSpec, RnnSpec, parse_models
 from ..model_grammar import action_size
+from ..model_spec import ModelsSpec, RnnSpec, parse_models
 from .models import MLP, ActorCritic, _dense, compile_expression, make_head
 
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -36,8 +36,14 @@ class RecurrentLayers:
         for layer_key, inputs in zip(jax.random.split(key, len(self.sizes)), self.sizes):
             keys = jax.random.split(layer_key, 4)
             uniform = lambda k, shape: jax.random.uniform(k, shape, jnp.float32, -bound, bound)  # noqa: E731 (torch's init)
-            layers.append({"wi": uniform(keys[0], (inputs, gates)), "wh": uniform(keys[1], (self.hidden, gates)),
-                           "bi": uniform(keys[2], (gates,)), "bh": uniform(keys[3], (gates,))})
+            layers.append(
+                {
+                    "wi": uniform(keys[0], (inputs, gates)),
+                    "wh": uniform(keys[1], (self.hidden, gates)),
+                    "bi": uniform(keys[2], (gates,)),
+                    "bh": uniform(keys[3], (gates,)),
+                }
+            )
         return layers
 
     def state_shapes(self, batch: int) -> list[tuple[int, int, int]]:
@@ -112,22 +118,34 @@ class RecurrentActorCritic(ActorCritic):
     recurrent trunks; every call takes and returns the states). States are a dict: {"policy": tuple} when
     shared, {"policy": tuple, "value": tuple} when separate."""
 
-    def __init__(self, spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space, action_space: gym.spaces.Space,
-                 num_envs: int = 1):
+    def __init__(
+        self,
+        spec: ModelsSpec | dict | None,
+        observation_space: gym.spaces.Space,
+        action_space: gym.spaces.Space,
+        num_envs: int = 1,
+    ):
         spec = spec if isinstance(spec, ModelsSpec) else parse_models(spec)
         if not isinstance(observation_space, gym.spaces.Box):
             raise ValueError(f"observation_space: {observation_space} is not allowed; expected a Box")
         inputs, actions = int(np.prod(observation_space.shape)), action_size(action_space)
         self.separate, self.num_envs = spec.separate, num_envs
         self.policy_trunk = RecurrentTrunk(inputs, spec.policy.rnn, *spec.policy.mlp_layers("policy", inputs, actions))
-        self.value_trunk = RecurrentTrunk(inputs, spec.value.rnn, *spec.value.mlp_layers("value", inputs, actions)) \
-            if spec.separate else self.policy_trunk
+        self.value_trunk = (
+            RecurrentTrunk(inputs, spec.value.rnn, *spec.value.mlp_layers("value", inputs, actions))
+            if spec.separate
+            else self.policy_trunk
+        )
         self.roles = {"policy": self.policy_trunk, **({"value": self.value_trunk} if spec.separate else {})}
         lengths = {trunk.rnn.spec.sequence_length for trunk in self.roles.values() if trunk.rnn}
         if not lengths:
-            raise ConfigError("models.policy.rnn: missing; PPO_RNN needs at least one recurrent model (type, num_layers, hidden_size, sequence_length)")
+            raise ConfigError(
+                "models.policy.rnn: missing; PPO_RNN needs at least one recurrent model (type, num_layers, hidden_size, sequence_length)"
+            )
         if len(lengths) > 1:
-            raise ConfigError(f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length")
+            raise ConfigError(
+                f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length"
+            )
         self.sequence_length = lengths.pop()
         self.head = make_head(spec, action_space)
         self.value_output = compile_expression(spec.value.plan("value").output_transform)
@@ -138,12 +156,17 @@ class RecurrentActorCritic(ActorCritic):
         return {"rnn": {"sequence_length": self.sequence_length, "sizes": sizes}}
 
     def initial_state(self, batch: int) -> dict:
-        return {role: tuple(jnp.zeros(shape) for shape in trunk.state_shapes(batch)) for role, trunk in self.roles.items()}
+        return {
+            role: tuple(jnp.zeros(shape) for shape in trunk.state_shapes(batch)) for role, trunk in self.roles.items()
+        }
 
     def init(self, key) -> dict:
         keys = jax.random.split(key, 4)
-        params = {"policy_trunk": self.policy_trunk.init(keys[0]), "head": self.head.init(keys[1], self.policy_trunk.features),
-                  "value_out": _dense(keys[2], self.value_trunk.features, 1, 1.0)}
+        params = {
+            "policy_trunk": self.policy_trunk.init(keys[0]),
+            "head": self.head.init(keys[1], self.policy_trunk.features),
+            "value_out": _dense(keys[2], self.value_trunk.features, 1, 1.0),
+        }
         if self.separate:
             params["value_trunk"] = self.value_trunk.init(keys[3])
         return params
@@ -154,7 +177,9 @@ class RecurrentActorCritic(ActorCritic):
         features, policy_state = self.policy_trunk(params["policy_trunk"], observations, states["policy"], starts)
         next_states = {"policy": policy_state}
         if self.separate:
-            value_features, next_states["value"] = self.value_trunk(params["value_trunk"], observations, states["value"], starts)
+            value_features, next_states["value"] = self.value_trunk(
+                params["value_trunk"], observations, states["value"], starts
+            )
         else:
             value_features = features
         if starts is not None:
@@ -169,7 +194,9 @@ class RecurrentActorCritic(ActorCritic):
         return self._value_out(params, features)
 
 
-def build_recurrent_models(spec, observation_space, action_space, num_envs: int = 1, device=None) -> dict[str, RecurrentActorCritic]:
+def build_recurrent_models(
+    spec, observation_space, action_space, num_envs: int = 1, device=None
+) -> dict[str, RecurrentActorCritic]:
     """{"policy": model, "value": model}: one RecurrentActorCritic under both keys (its params hold both)."""
     model = RecurrentActorCritic(spec, observation_space, action_space, num_envs)
     return {"policy": model, "value": model}

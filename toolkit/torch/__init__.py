@@ -11,5 +11,14 @@ from .rnn_models import build_recurrent_models
 from .runner import Runner
 from .schedulers import KLAdaptiveLR
 
-__all__ = ["KLAdaptiveLR", "PPO", "PPO_CFG", "PPO_RNN", "RandomMemory", "Runner", "RunningStandardScaler", "build_models",
-           "build_recurrent_models"]
+__all__ = [
+    "KLAdaptiveLR",
+    "PPO",
+    "PPO_CFG",
+    "PPO_RNN",
+    "RandomMemory",
+    "Runner",
+    "RunningStandardScaler",
+    "build_models",
+    "build_recurrent_models",
+]

@@ -10,7 +10,9 @@ from .rnn_models import build_recurrent_models
 
 
 def _feedforward_models(spec, env, device) -> dict:
-    return build_models(spec, env.observation_space, env.action_space, device, state_space=getattr(env, "state_space", None))
+    return build_models(
+        spec, env.observation_space, env.action_space, device, state_space=getattr(env, "state_space", None)
+    )
 
 
 def _recurrent_models(spec, env, device) -> dict:

@@ -71,7 +71,7 @@ def average_gradients(parameters: list[torch.Tensor]) -> None:
     flat /= world_size()
     offset = 0
     for grad in grads:
-        grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
+        grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
         offset += grad.numel()
 
 
@@ -90,13 +90,18 @@ def batch_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int | to
     count stays a tensor there: no host synchronisation in the step loop)."""
     if not is_distributed():
         return x.mean(0), x.var(0, unbiased=False), x.shape[0]
-    sums = torch.cat([x.sum(0).reshape(-1), x.square().sum(0).reshape(-1),
-                      torch.tensor([float(x.shape[0])], dtype=x.dtype, device=x.device)])
+    sums = torch.cat(
+        [
+            x.sum(0).reshape(-1),
+            x.square().sum(0).reshape(-1),
+            torch.tensor([float(x.shape[0])], dtype=x.dtype, device=x.device),
+        ]
+    )
     dist.all_reduce(sums)
     size = x[0].numel()
     count = sums[-1]
     mean = (sums[:size] / count).view_as(x[0])
-    var = (sums[size:2 * size] / count).view_as(x[0]) - mean.square()
+    var = (sums[size : 2 * size] / count).view_as(x[0]) - mean.square()
     return mean, var.clamp_min(0), count
 
 
@@ -121,8 +126,11 @@ def mean_of_means(value: float | None) -> float | None:
     """The mean over the ranks that have a value (e.g. their mean episode return); None if none has."""
     if not is_distributed():
         return value
-    pair = torch.tensor([0.0 if value is None else float(value), 0.0 if value is None else 1.0],
-                        dtype=torch.float64, device=_collective_device())
+    pair = torch.tensor(
+        [0.0 if value is None else float(value), 0.0 if value is None else 1.0],
+        dtype=torch.float64,
+        device=_collective_device(),
+    )
     dist.all_reduce(pair)
     return None if pair[1].item() == 0 else pair[0].item() / pair[1].item()
 

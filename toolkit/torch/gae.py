@@ -5,8 +5,14 @@ from __future__ import annotations
 import torch
 
 
-def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_values: torch.Tensor,
-                discount_factor: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_values: torch.Tensor,
+    discount_factor: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Returns (advantages, returns). `dones[t]` ends the episode after step t (termination, truncation or
     automatic reset): no value and no advantage flows back across it. Time-limit bootstrapping, where wanted,
     is already folded into `rewards`. The loop runs over steps only; every step is one batched op over envs."""

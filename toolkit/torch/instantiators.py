@@ -11,9 +11,13 @@ from ..model_spec import ModelsSpec, check_asymmetric, parse_models
 from .models import PolicyModel, SharedModel, ValueModel, build_trunk, make_head
 
 
-def build_models(spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space,
-                 action_space: gym.spaces.Space, device: str = "cpu",
-                 state_space: gym.spaces.Space | None = None) -> dict[str, nn.Module]:
+def build_models(
+    spec: ModelsSpec | dict | None,
+    observation_space: gym.spaces.Space,
+    action_space: gym.spaces.Space,
+    device: str = "cpu",
+    state_space: gym.spaces.Space | None = None,
+) -> dict[str, nn.Module]:
     """{"policy": ..., "value": ...}; the same module under both keys when the spec is not separate (skrl's shared
     model: the policy's network feeds both outputs; the value's own network is not used). With a `state_space`
     (an asymmetric critic) the value model reads the env's states instead of its observations."""
@@ -31,5 +35,7 @@ def build_models(spec: ModelsSpec | dict | None, observation_space: gym.spaces.S
         shared = SharedModel(policy_trunk, head, features, value_output).to(device)
         return {"policy": shared, "value": shared}
     value_trunk, value_features = build_trunk(spec.value.plan("value"), value_size, act_size, "models.value")
-    return {"policy": PolicyModel(policy_trunk, head).to(device),
-            "value": ValueModel(value_trunk, value_features, value_output).to(device)}
+    return {
+        "policy": PolicyModel(policy_trunk, head).to(device),
+        "value": ValueModel(value_trunk, value_features, value_output).to(device),
+    }

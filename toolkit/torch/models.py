@@ -19,9 +19,19 @@ from torch import nn
 from ..model_grammar import ACTIVATIONS, Expr, NetworkPlan
 
 _ACTIVATIONS = {
-    "": nn.Identity, "identity": nn.Identity, "relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU, "selu": nn.SELU, "softplus": nn.Softplus, "gelu": nn.GELU, "silu": nn.SiLU,
-    "softsign": nn.Softsign, "softmax": lambda: nn.Softmax(dim=-1),
+    "": nn.Identity,
+    "identity": nn.Identity,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "selu": nn.SELU,
+    "softplus": nn.Softplus,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "softsign": nn.Softsign,
+    "softmax": lambda: nn.Softmax(dim=-1),
 }
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -45,7 +55,9 @@ def mlp(input_size: int, hiddens: Sequence[int], activations: Sequence[str] | st
     if isinstance(activations, str):
         activations = [activations] * len(hiddens)
     if len(activations) != len(hiddens):
-        raise ValueError(f"hidden_activation: {len(activations)} entries are not allowed; expected one per hidden layer ({len(hiddens)})")
+        raise ValueError(
+            f"hidden_activation: {len(activations)} entries are not allowed; expected one per hidden layer ({len(hiddens)})"
+        )
     layers: list[nn.Module] = []
     size = input_size
     for hidden, name in zip(hiddens, activations):
@@ -80,11 +92,13 @@ class BlockNetwork(nn.Module):
         return output
 
 
-def build_trunk(plan: NetworkPlan, observation_size: int, action_size: int, where: str = "models") -> tuple[nn.Module, int]:
+def build_trunk(
+    plan: NetworkPlan, observation_size: int, action_size: int, where: str = "models"
+) -> tuple[nn.Module, int]:
     """The module that turns observations into features, and their width. One block fed the observations is a plain
     nn.Sequential, whichever grammar wrote it, so both grammars give the same parameter names (and checkpoints)."""
     if plan.plain_mlp:
-        (block, _, units), = plan.resolve(observation_size, action_size, where)
+        ((block, _, units),) = plan.resolve(observation_size, action_size, where)
         return mlp(observation_size, units, list(block.activations))
     network = BlockNetwork(plan, observation_size, action_size, where)
     return network, network.features
@@ -100,9 +114,20 @@ def _output_layer(size: int, outputs: int, gain: float) -> nn.Linear:
 class GaussianHead(nn.Module):
     """Diagonal Gaussian over continuous actions: a state-dependent mean, a learned state-independent log std."""
 
-    def __init__(self, features: int, action_dim: int, *, output: Expr | None = None, initial_log_std: float = 0.0,
-                 clip_log_std: bool = True, min_log_std: float = -20.0, max_log_std: float = 2.0, fixed_log_std: bool = False,
-                 reduction: str = "sum", mean_bounds: tuple[np.ndarray, np.ndarray] | None = None):
+    def __init__(
+        self,
+        features: int,
+        action_dim: int,
+        *,
+        output: Expr | None = None,
+        initial_log_std: float = 0.0,
+        clip_log_std: bool = True,
+        min_log_std: float = -20.0,
+        max_log_std: float = 2.0,
+        fixed_log_std: bool = False,
+        reduction: str = "sum",
+        mean_bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         """`output`: the expression over ACTIONS applied to the mean layer (tanh(ACTIONS), ...); `mean_bounds`:
         (low, high) to clamp the mean to (skrl's clip_mean_actions); `reduction`: sum or mean of the per-action
         log-probabilities."""
@@ -241,7 +266,9 @@ class SharedModel(PolicyModel):
         return self.head(features), self.value_out(features)
 
 
-def make_head(features: int, action_space: gym.spaces.Space, *, clip_mean_actions: bool = False, **gaussian_kwargs) -> nn.Module:
+def make_head(
+    features: int, action_space: gym.spaces.Space, *, clip_mean_actions: bool = False, **gaussian_kwargs
+) -> nn.Module:
     """The policy's head for its action space: Categorical (Discrete) or Gaussian (1-D Box); `gaussian_kwargs` are
     ModelSpec.gaussian_kwargs() (a Categorical head takes its output expression alone)."""
     if isinstance(action_space, gym.spaces.Discrete):

@@ -31,10 +31,17 @@ class PPO(AgentBase):
     checkpoint_format = "simtrain.torch.PPO"  # a subclass with other checkpoint contents names its own
     takes_states = True  # an env's states (privileged observations) feed the value model; PPO_RNN's critic does not
 
-    def __init__(self, *, models: dict[str, nn.Module], memory: RandomMemory | None = None,
-                 observation_space: gym.spaces.Space | None = None, state_space: gym.spaces.Space | None = None,
-                 action_space: gym.spaces.Space | None = None, device: str | torch.device | None = None,
-                 cfg: PPO_CFG | dict | None = None):
+    def __init__(
+        self,
+        *,
+        models: dict[str, nn.Module],
+        memory: RandomMemory | None = None,
+        observation_space: gym.spaces.Space | None = None,
+        state_space: gym.spaces.Space | None = None,
+        action_space: gym.spaces.Space | None = None,
+        device: str | torch.device | None = None,
+        cfg: PPO_CFG | dict | None = None,
+    ):
         super().__init__()
         self.cfg = from_dict(PPO_CFG, cfg, "agent").validate()
         if "policy" not in models:
@@ -49,19 +56,29 @@ class PPO(AgentBase):
         # asymmetric actor-critic: the value model reads the env's states, the policy its observations
         self.asymmetric = state_space is not None and self.value is not None and type(self).takes_states
         if self.asymmetric and self._shared:
-            raise ConfigError("models.separate: False is not allowed for an env with a state space (an asymmetric critic "
-                              "reads the states, the policy the observations); set separate: True")
+            raise ConfigError(
+                "models.separate: False is not allowed for an env with a state space (an asymmetric critic "
+                "reads the states, the policy the observations); set separate: True"
+            )
 
         cfg = self.cfg
         self._observation_preprocessor = (
-            cfg.observation_preprocessor(size=observation_space.shape, device=self.device, **(cfg.observation_preprocessor_kwargs or {}))
-            if cfg.observation_preprocessor else None)
+            cfg.observation_preprocessor(
+                size=observation_space.shape, device=self.device, **(cfg.observation_preprocessor_kwargs or {})
+            )
+            if cfg.observation_preprocessor
+            else None
+        )
         self._state_preprocessor = (
             cfg.state_preprocessor(size=state_space.shape, device=self.device, **(cfg.state_preprocessor_kwargs or {}))
-            if cfg.state_preprocessor and self.asymmetric else None)
+            if cfg.state_preprocessor and self.asymmetric
+            else None
+        )
         self._value_preprocessor = (
             cfg.value_preprocessor(size=1, device=self.device, **(cfg.value_preprocessor_kwargs or {}))
-            if cfg.value_preprocessor else None)
+            if cfg.value_preprocessor
+            else None
+        )
 
         self.optimizer = self.scheduler = None
         if self.value is not None:
@@ -72,7 +89,9 @@ class PPO(AgentBase):
                 self.scheduler = cfg.learning_rate_scheduler(self.optimizer, **kwargs)
         amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         self._autocast = dict(device_type=self.device.type, dtype=amp_dtype, enabled=cfg.mixed_precision)
-        self._scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.mixed_precision and self.device.type == "cuda")
+        self._scaler = torch.amp.GradScaler(
+            self.device.type, enabled=cfg.mixed_precision and self.device.type == "cuda"
+        )
 
         self._cached: dict[str, torch.Tensor] = {}
         self._next_observations: torch.Tensor | None = None
@@ -93,7 +112,13 @@ class PPO(AgentBase):
     def init(self, *, trainer_cfg: dict | None = None) -> None:
         """Allocate the rollout memory and resolve the experiment's intervals against the trainer's timesteps."""
         super().init(trainer_cfg=trainer_cfg)
-        for module in (self.policy, self.value, self._observation_preprocessor, self._state_preprocessor, self._value_preprocessor):
+        for module in (
+            self.policy,
+            self.value,
+            self._observation_preprocessor,
+            self._state_preprocessor,
+            self._value_preprocessor,
+        ):
             distributed.broadcast_state(module)  # under torchrun every rank starts from rank 0's networks
         if self.memory is None:
             return
@@ -131,13 +156,17 @@ class PPO(AgentBase):
             return states
         return self._state_preprocessor(states, train=train)
 
-    def _critic_inputs(self, observations: torch.Tensor, states: torch.Tensor | None, train: bool = False) -> torch.Tensor:
+    def _critic_inputs(
+        self, observations: torch.Tensor, states: torch.Tensor | None, train: bool = False
+    ) -> torch.Tensor:
         """What the value model reads: the preprocessed states (asymmetric), else the preprocessed observations."""
         if not self.asymmetric:
             return observations
         if states is None:
-            raise ValueError(f"states: None is not allowed; agent {self.name} was built for an env with a state space "
-                             f"{self.state_space} and its value model reads the env's states")
+            raise ValueError(
+                f"states: None is not allowed; agent {self.name} was built for an env with a state space "
+                f"{self.state_space} and its value model reads the env's states"
+            )
         return self._preprocess_states(states, train=train)
 
     def _policy_value(self, observations: torch.Tensor, critic_inputs: torch.Tensor | None = None):
@@ -186,8 +215,21 @@ class PPO(AgentBase):
         high = torch.as_tensor(np.minimum(space.high, 1e6), device=self.device)
         return low + (high - low) * torch.rand((batch, *space.shape), device=self.device)
 
-    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
-                          terminated, truncated, infos, timestep: int, timesteps: int) -> None:
+    def record_transition(
+        self,
+        *,
+        observations,
+        states,
+        actions,
+        rewards,
+        next_observations,
+        next_states,
+        terminated,
+        truncated,
+        infos,
+        timestep: int,
+        timesteps: int,
+    ) -> None:
         self._next_observations, self._next_states = next_observations, next_states
         if not self.training or self.memory is None:
             return
@@ -202,9 +244,16 @@ class PPO(AgentBase):
                 timed_out = truncated.bool() & ~terminated.bool()
                 rewards = rewards + self.cfg.discount_factor * self._state_value(final, final_states) * timed_out
         critic = {"states": self._cached["states"]} if self.asymmetric else {}
-        self.memory.add_samples(**critic, observations=self._cached["observations"], actions=actions,
-                                log_prob=self._cached["log_prob"], values=self._cached["values"], rewards=rewards,
-                                terminated=terminated, truncated=truncated)
+        self.memory.add_samples(
+            **critic,
+            observations=self._cached["observations"],
+            actions=actions,
+            log_prob=self._cached["log_prob"],
+            values=self._cached["values"],
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+        )
 
     # ---- learning ----
     def update(self, *, timestep: int, timesteps: int) -> None:
@@ -218,15 +267,22 @@ class PPO(AgentBase):
         entries as (steps, num_envs, ...)."""
         cfg, tensors = self.cfg, self.memory.tensors
         dones = tensors["terminated"] | tensors["truncated"]
-        advantages, returns = compute_gae(tensors["rewards"], tensors["values"], dones, last_values,
-                                          cfg.discount_factor, cfg.gae_lambda)
+        advantages, returns = compute_gae(
+            tensors["rewards"], tensors["values"], dones, last_values, cfg.discount_factor, cfg.gae_lambda
+        )
         values = tensors["values"]
         if self._value_preprocessor is not None:
             self._value_preprocessor.update(returns)
             returns = self._value_preprocessor(returns.unsqueeze(-1)).squeeze(-1)
             values = self._value_preprocessor(values.unsqueeze(-1)).squeeze(-1)
-        batch = {"observations": tensors["observations"], "actions": tensors["actions"], "log_prob": tensors["log_prob"],
-                 "values": values, "returns": returns, "advantages": distributed.standardize(advantages)}
+        batch = {
+            "observations": tensors["observations"],
+            "actions": tensors["actions"],
+            "log_prob": tensors["log_prob"],
+            "values": values,
+            "returns": returns,
+            "advantages": distributed.standardize(advantages),
+        }
         if self.asymmetric:
             batch["states"] = tensors["states"]
         return batch
@@ -258,7 +314,9 @@ class PPO(AgentBase):
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
         if minibatch == 0:
-            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout")
+            raise ConfigError(
+                f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout"
+            )
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         sums = defaultdict(lambda: torch.zeros((), device=self.device))
         updates = 0
@@ -268,7 +326,7 @@ class PPO(AgentBase):
             shuffled = {name: tensor[order] for name, tensor in batch.items()}
             epoch_kl = []
             for start in range(0, minibatch * cfg.mini_batches, minibatch):
-                mb = {name: tensor[start:start + minibatch] for name, tensor in shuffled.items()}
+                mb = {name: tensor[start : start + minibatch] for name, tensor in shuffled.items()}
                 with torch.autocast(**self._autocast):
                     policy_loss, value_loss, entropy_loss, kl = self._minibatch_losses(mb)
                 epoch_kl.append(kl)
@@ -285,7 +343,12 @@ class PPO(AgentBase):
                 self._check_finite_step(loss, policy_loss, value_loss, entropy_loss, params, grad_norm)
                 self._scaler.step(self.optimizer)
                 self._scaler.update()
-                for name, value in (("policy", policy_loss), ("value", value_loss), ("entropy", entropy_loss), ("kl", kl)):
+                for name, value in (
+                    ("policy", policy_loss),
+                    ("value", value_loss),
+                    ("entropy", entropy_loss),
+                    ("kl", kl),
+                ):
                     sums[name] += value.detach().float()
                 updates += 1
             if isinstance(self.scheduler, KLAdaptiveLR):
@@ -314,7 +377,11 @@ class PPO(AgentBase):
         loss_ok, *grad_ok = torch.stack(checks).tolist()
         timestep = getattr(self, "_update_timestep", None)
         if not loss_ok:
-            for name, value in (("policy loss", policy_loss), ("value loss", value_loss), ("entropy loss", entropy_loss)):
+            for name, value in (
+                ("policy loss", policy_loss),
+                ("value loss", value_loss),
+                ("entropy loss", entropy_loss),
+            ):
                 if not torch.isfinite(value.detach()).all():
                     raise self.nonfinite_error(name, timestep)
             raise self.nonfinite_error("loss", timestep)
@@ -323,8 +390,12 @@ class PPO(AgentBase):
 
     def _check_finite_parameters(self) -> None:
         modules = {"policy": self.policy, "value": None if self._shared else self.value}
-        named = [(f"{role}.{name}", p) for role, module in modules.items() if module is not None
-                 for name, p in module.named_parameters()]
+        named = [
+            (f"{role}.{name}", p)
+            for role, module in modules.items()
+            if module is not None
+            for name, p in module.named_parameters()
+        ]
         if named and not bool(torch.stack([torch.isfinite(p).all() for _, p in named]).all()):
             bad = next(name for name, p in named if not bool(torch.isfinite(p).all()))
             raise self.nonfinite_error(f"parameter {bad}", getattr(self, "_update_timestep", None))
@@ -342,10 +413,13 @@ class PPO(AgentBase):
             state["value"] = self.value.state_dict()
         if self.asymmetric:
             state["state_shape"] = list(self.state_space.shape)
-        for name, module in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
-                             ("observation_preprocessor", self._observation_preprocessor),
-                             ("state_preprocessor", self._state_preprocessor),
-                             ("value_preprocessor", self._value_preprocessor)):
+        for name, module in (
+            ("optimizer", self.optimizer),
+            ("scheduler", self.scheduler),
+            ("observation_preprocessor", self._observation_preprocessor),
+            ("state_preprocessor", self._state_preprocessor),
+            ("value_preprocessor", self._value_preprocessor),
+        ):
             if module is not None:
                 state[name] = module.state_dict()
         return state
@@ -369,8 +443,10 @@ class PPO(AgentBase):
             theirs = tuple(saved[key].shape) if key in saved else None
             ours = tuple(mine[key].shape) if key in mine else None
             if theirs != ours:
-                raise CheckpointError(f"checkpoint: {path} has {role}.{key} of shape {theirs}; this agent's networks need "
-                                      f"{ours} (written with other models settings, e.g. other hiddens)")
+                raise CheckpointError(
+                    f"checkpoint: {path} has {role}.{key} of shape {theirs}; this agent's networks need "
+                    f"{ours} (written with other models settings, e.g. other hiddens)"
+                )
         module.load_state_dict(saved)
 
     def _load_agent_state(self, state: dict) -> None:
@@ -381,21 +457,31 @@ class PPO(AgentBase):
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as error:  # a truncated or non-torch file
-            raise CheckpointError(f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by {type(self).__name__}.save") from None
+            raise CheckpointError(
+                f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by {type(self).__name__}.save"
+            ) from None
         if not isinstance(state, dict) or state.get("format") != self.checkpoint_format:
             raise CheckpointError(f"checkpoint: {path} is not a simtrain torch {type(self).__name__} checkpoint")
         mine_state = list(self.state_space.shape) if self.asymmetric else None
-        for key, mine in (("observation_shape", list(self.observation_space.shape)), ("action_space", repr(self.action_space)),
-                          ("state_shape", mine_state)):
+        for key, mine in (
+            ("observation_shape", list(self.observation_space.shape)),
+            ("action_space", repr(self.action_space)),
+            ("state_shape", mine_state),
+        ):
             if state.get(key) != mine:
-                raise CheckpointError(f"checkpoint: {path} has {key} {state[key]}; this agent needs {mine} (another task?)")
+                raise CheckpointError(
+                    f"checkpoint: {path} has {key} {state[key]}; this agent needs {mine} (another task?)"
+                )
         self._load_module(self.policy, state["policy"], "policy", path)
         if "value" in state and self.value is not None and not self._shared:
             self._load_module(self.value, state["value"], "value", path)
-        for name, module in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
-                             ("observation_preprocessor", self._observation_preprocessor),
-                             ("state_preprocessor", self._state_preprocessor),
-                             ("value_preprocessor", self._value_preprocessor)):
+        for name, module in (
+            ("optimizer", self.optimizer),
+            ("scheduler", self.scheduler),
+            ("observation_preprocessor", self._observation_preprocessor),
+            ("state_preprocessor", self._state_preprocessor),
+            ("value_preprocessor", self._value_preprocessor),
+        ):
             if module is not None and name in state:
                 module.load_state_dict(state[name])
         self._load_agent_state(state)

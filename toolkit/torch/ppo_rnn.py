@@ -30,25 +30,39 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
 
     def __init__(self, *, models: dict[str, nn.Module], **kwargs):
         super().__init__(models=models, **kwargs)
-        roles = {"policy": self.policy} if self._shared or self.value is None else {"policy": self.policy, "value": self.value}
+        roles = (
+            {"policy": self.policy}
+            if self._shared or self.value is None
+            else {"policy": self.policy, "value": self.value}
+        )
         for role, model in roles.items():
             if not isinstance(model, RecurrentModel):
-                raise ValueError(f"models: {role} is a {type(model).__name__}; PPO_RNN needs models from toolkit.torch.build_recurrent_models")
+                raise ValueError(
+                    f"models: {role} is a {type(model).__name__}; PPO_RNN needs models from toolkit.torch.build_recurrent_models"
+                )
         self._roles = roles
         lengths = {spec["rnn"]["sequence_length"] for spec in (m.get_specification() for m in roles.values()) if spec}
         if not lengths:
-            raise ConfigError("models.policy.rnn: missing; PPO_RNN needs at least one recurrent model (type, num_layers, hidden_size, sequence_length)")
+            raise ConfigError(
+                "models.policy.rnn: missing; PPO_RNN needs at least one recurrent model (type, num_layers, hidden_size, sequence_length)"
+            )
         if len(lengths) > 1:
-            raise ConfigError(f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length")
+            raise ConfigError(
+                f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length"
+            )
         self.sequence_length = lengths.pop()
         if self.memory is not None and self.cfg.rollouts % self.sequence_length:
-            raise ConfigError(f"agent.rollouts: {self.cfg.rollouts} is not allowed; must be a multiple of rnn.sequence_length ({self.sequence_length})")
+            raise ConfigError(
+                f"agent.rollouts: {self.cfg.rollouts} is not allowed; must be a multiple of rnn.sequence_length ({self.sequence_length})"
+            )
         self._rnn_states: dict[str, RnnState] = {}  # the state each world's next step starts from
         self._rnn_next_states: dict[str, RnnState] = {}  # computed by act(), committed by record_transition()
 
     def get_specification(self) -> dict:
         """The recurrent state of every model (policy first), in skrl's form."""
-        sizes = [size for model in self._roles.values() for size in model.get_specification().get("rnn", {}).get("sizes", [])]
+        sizes = [
+            size for model in self._roles.values() for size in model.get_specification().get("rnn", {}).get("sizes", [])
+        ]
         return {"rnn": {"sequence_length": self.sequence_length, "sizes": sizes}}
 
     def init(self, *, trainer_cfg: dict | None = None) -> None:
@@ -73,7 +87,9 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         states = self._rnn_states
         batches = [state[0].shape[1] for state in states.values() if state]  # a feed-forward policy's state is ()
         if not batches or batches[0] != batch:
-            states = self._rnn_states = {role: model.initial_state(batch, self.device) for role, model in self._roles.items()}
+            states = self._rnn_states = {
+                role: model.initial_state(batch, self.device) for role, model in self._roles.items()
+            }
         return states
 
     # ---- networks ----
@@ -103,12 +119,29 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
                 actions = self.head.sample(params)
             log_prob = self.head.log_prob(params, actions)
             if self.training and values is not None:
-                self._cached = {"observations": obs, "values": self._denormalize_value(values), "log_prob": log_prob,
-                                "rnn": rnn_states}
+                self._cached = {
+                    "observations": obs,
+                    "values": self._denormalize_value(values),
+                    "log_prob": log_prob,
+                    "rnn": rnn_states,
+                }
         return actions, {"log_prob": log_prob, "mean_actions": self.head.mode(params)}
 
-    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
-                          terminated, truncated, infos, timestep: int, timesteps: int) -> None:
+    def record_transition(
+        self,
+        *,
+        observations,
+        states,
+        actions,
+        rewards,
+        next_observations,
+        next_states,
+        terminated,
+        truncated,
+        infos,
+        timestep: int,
+        timesteps: int,
+    ) -> None:
         self._next_observations = next_observations
         with torch.inference_mode():
             if self.training and self.memory is not None:
@@ -119,16 +152,30 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
                     # the true final state, seen by the networks with the memory of its own episode
                     final = (infos or {}).get("final_obs", next_observations)
                     timed_out = truncated.bool() & ~terminated.bool()
-                    rewards = rewards + self.cfg.discount_factor * self._values_from(final, self._rnn_next_states) * timed_out
-                stored = {f"rnn_{role}_{index}": state.transpose(0, 1)
-                          for role, role_states in self._cached["rnn"].items() for index, state in enumerate(role_states)}
-                self.memory.add_samples(observations=self._cached["observations"], actions=actions,
-                                        log_prob=self._cached["log_prob"], values=self._cached["values"], rewards=rewards,
-                                        terminated=terminated, truncated=truncated, **stored)
+                    rewards = (
+                        rewards + self.cfg.discount_factor * self._values_from(final, self._rnn_next_states) * timed_out
+                    )
+                stored = {
+                    f"rnn_{role}_{index}": state.transpose(0, 1)
+                    for role, role_states in self._cached["rnn"].items()
+                    for index, state in enumerate(role_states)
+                }
+                self.memory.add_samples(
+                    observations=self._cached["observations"],
+                    actions=actions,
+                    log_prob=self._cached["log_prob"],
+                    values=self._cached["values"],
+                    rewards=rewards,
+                    terminated=terminated,
+                    truncated=truncated,
+                    **stored,
+                )
             # a world whose episode ended starts the next one with no memory of it
             alive = (~(terminated.bool() | truncated.bool())).reshape(1, -1, 1).to(torch.float32)
-            self._rnn_states = {role: tuple(state * alive for state in role_states)
-                                for role, role_states in self._rnn_next_states.items()}
+            self._rnn_states = {
+                role: tuple(state * alive for state in role_states)
+                for role, role_states in self._rnn_next_states.items()
+            }
 
     # ---- learning ----
     def _rollout_sequences(self) -> tuple[dict[str, torch.Tensor], dict[str, RnnState]]:
@@ -150,16 +197,30 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         batch, initial = self._rollout_sequences()
         count = batch["log_prob"].shape[0]
         if count < self.cfg.mini_batches:
-            raise ConfigError(f"agent.mini_batches: {self.cfg.mini_batches} is not allowed; the rollout has only {count} sequences")
+            raise ConfigError(
+                f"agent.mini_batches: {self.cfg.mini_batches} is not allowed; the rollout has only {count} sequences"
+            )
         # initial states as batch entries, so that shuffling whole sequences shuffles their states with them
-        self._optimize({**batch, **{f"rnn/{role}/{index}": state for role, states in initial.items()
-                                    for index, state in enumerate(states)}})
+        self._optimize(
+            {
+                **batch,
+                **{
+                    f"rnn/{role}/{index}": state
+                    for role, states in initial.items()
+                    for index, state in enumerate(states)
+                },
+            }
+        )
 
     def _minibatch_losses(self, mb: dict[str, torch.Tensor]):
         """PPO's losses on a minibatch of whole sequences, each replayed from its initial state."""
-        states = {role: tuple(mb[f"rnn/{role}/{index}"].transpose(0, 1).contiguous()
-                              for index in range(len(model.trunk.state_shapes(1))))
-                  for role, model in self._roles.items()}
+        states = {
+            role: tuple(
+                mb[f"rnn/{role}/{index}"].transpose(0, 1).contiguous()
+                for index in range(len(model.trunk.state_shapes(1)))
+            )
+            for role, model in self._roles.items()
+        }
         dist_params, predicted, _ = self._step(mb["observations"], states, mb["starts"])
         targets = {name: mb[name].flatten(0, 1) for name in ("actions", "log_prob", "values", "returns", "advantages")}
         return self._losses(dist_params, predicted, targets)
@@ -170,8 +231,11 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         continues its episodes with their memory)."""
         state = super().state_dict()
         state["rnn_specification"] = repr(self.get_specification()["rnn"]["sizes"])
-        state["rnn_states"] = {f"{role}_{index}": tensor for role, states in self._rnn_states.items()
-                               for index, tensor in enumerate(states)}
+        state["rnn_states"] = {
+            f"{role}_{index}": tensor
+            for role, states in self._rnn_states.items()
+            for index, tensor in enumerate(states)
+        }
         return state
 
     def _load_agent_state(self, state: dict) -> None:
@@ -179,8 +243,12 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         saved = state.get("rnn_states") or {}
         if not saved:
             return
-        states = {role: tuple(saved.get(f"{role}_{index}") for index in range(len(model.trunk.state_shapes(1))))
-                  for role, model in self._roles.items()}
+        states = {
+            role: tuple(saved.get(f"{role}_{index}") for index in range(len(model.trunk.state_shapes(1))))
+            for role, model in self._roles.items()
+        }
         batches = {tensor.shape[1] for role_states in states.values() for tensor in role_states if tensor is not None}
         if None not in (t for role_states in states.values() for t in role_states) and len(batches) == 1:
-            self._rnn_states = {role: tuple(t.to(self.device) for t in role_states) for role, role_states in states.items()}
+            self._rnn_states = {
+                role: tuple(t.to(self.device) for t in role_states) for role, role_states in states.items()
+            }

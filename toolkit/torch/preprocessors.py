@@ -13,8 +13,13 @@ class RunningStandardScaler(nn.Module):
 
     The statistics, sample count included, are buffers: they travel in state_dict and so in checkpoints."""
 
-    def __init__(self, size: int | tuple[int, ...], epsilon: float = 1e-8, clip_threshold: float = 5.0,
-                 device: str | torch.device | None = None):
+    def __init__(
+        self,
+        size: int | tuple[int, ...],
+        epsilon: float = 1e-8,
+        clip_threshold: float = 5.0,
+        device: str | torch.device | None = None,
+    ):
         super().__init__()
         shape = (size,) if isinstance(size, int) else tuple(size)
         self.epsilon, self.clip_threshold = epsilon, clip_threshold
@@ -30,7 +35,11 @@ class RunningStandardScaler(nn.Module):
         delta = batch_mean - self.running_mean
         total = self.current_count + batch_count
         self.running_mean += delta * batch_count / total
-        m2 = self.running_variance * self.current_count + batch_var * batch_count + delta.square() * self.current_count * batch_count / total
+        m2 = (
+            self.running_variance * self.current_count
+            + batch_var * batch_count
+            + delta.square() * self.current_count * batch_count / total
+        )
         self.running_variance.copy_(m2 / total)
         self.current_count.copy_(total)
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..model_grammar import Expr, action_size
-from ..model_spec import ModelsSpec, ModelSpec, RnnSpec, parse_models
+from ..model_spec import ModelSpec, ModelsSpec, RnnSpec, parse_models
 from .models import ValueHead, make_head, mlp
 
 RnnState = tuple[torch.Tensor, ...]
@@ -46,7 +46,9 @@ class RecurrentTrunk(nn.Module):
         output, state = self._run(observations.unsqueeze(1), state)
         return self.mlp(output.squeeze(1)), state
 
-    def sequence(self, observations: torch.Tensor, state: RnnState, starts: torch.Tensor) -> tuple[torch.Tensor, RnnState]:
+    def sequence(
+        self, observations: torch.Tensor, state: RnnState, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, RnnState]:
         """observations (batch, L, inputs) from `state`; starts (batch, L) marks the steps that begin a new episode,
         before which a sequence's state is zeroed. Returns features (batch, L, F) and the final state.
 
@@ -69,8 +71,14 @@ class RecurrentTrunk(nn.Module):
 class RecurrentModel(nn.Module):
     """A recurrent trunk with a distribution head (policy), a value output, or both (shared)."""
 
-    def __init__(self, trunk: RecurrentTrunk, num_envs: int, head: nn.Module | None = None, value: bool = False,
-                 value_output: Expr | None = None):
+    def __init__(
+        self,
+        trunk: RecurrentTrunk,
+        num_envs: int,
+        head: nn.Module | None = None,
+        value: bool = False,
+        value_output: Expr | None = None,
+    ):
         super().__init__()
         self.trunk, self.head, self.num_envs = trunk, head, num_envs
         self.value_out = ValueHead(trunk.features, value_output) if value else None
@@ -79,7 +87,9 @@ class RecurrentModel(nn.Module):
         """skrl's: the shapes of the recurrent state for the agent's worlds, and the replayed sequence length."""
         if self.trunk.spec is None:
             return {}
-        return {"rnn": {"sequence_length": self.trunk.spec.sequence_length, "sizes": self.trunk.state_shapes(self.num_envs)}}
+        return {
+            "rnn": {"sequence_length": self.trunk.spec.sequence_length, "sizes": self.trunk.state_shapes(self.num_envs)}
+        }
 
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> RnnState:
         return tuple(torch.zeros(shape, device=device) for shape in self.trunk.state_shapes(batch))
@@ -107,8 +117,13 @@ def _value_output(spec: ModelsSpec) -> Expr | None:
     return spec.value.plan("value").output_transform
 
 
-def build_recurrent_models(spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space, action_space: gym.spaces.Space,
-                           num_envs: int, device: str | torch.device = "cpu") -> dict[str, RecurrentModel]:
+def build_recurrent_models(
+    spec: ModelsSpec | dict | None,
+    observation_space: gym.spaces.Space,
+    action_space: gym.spaces.Space,
+    num_envs: int,
+    device: str | torch.device = "cpu",
+) -> dict[str, RecurrentModel]:
     """{"policy": ..., "value": ...}; one module under both keys when the spec is not separate (the value shares
     the policy's RNN and MLP)."""
     if not isinstance(spec, ModelsSpec):
@@ -121,5 +136,9 @@ def build_recurrent_models(spec: ModelsSpec | dict | None, observation_space: gy
     if not spec.separate:
         shared = RecurrentModel(policy_trunk, num_envs, head, value=True, value_output=_value_output(spec)).to(device)
         return {"policy": shared, "value": shared}
-    return {"policy": RecurrentModel(policy_trunk, num_envs, head).to(device),
-            "value": RecurrentModel(_trunk(spec.value, "value", inputs, actions), num_envs, value=True, value_output=_value_output(spec)).to(device)}
+    return {
+        "policy": RecurrentModel(policy_trunk, num_envs, head).to(device),
+        "value": RecurrentModel(
+            _trunk(spec.value, "value", inputs, actions), num_envs, value=True, value_output=_value_output(spec)
+        ).to(device),
+    }

@@ -22,7 +22,9 @@ class Runner(RunnerBase):
         if key == "learning_rate_scheduler" and name not in cls.schedulers:  # any torch scheduler by name too
             scheduler = getattr(torch.optim.lr_scheduler, name, None)
             if not isinstance(scheduler, type):
-                raise ConfigError(f"agent.{key}: {name!r} is not allowed; choose KLAdaptiveLR or a torch.optim.lr_scheduler class")
+                raise ConfigError(
+                    f"agent.{key}: {name!r} is not allowed; choose KLAdaptiveLR or a torch.optim.lr_scheduler class"
+                )
             return scheduler
         return super().resolve_class(key, name)
 

@@ -9,8 +9,16 @@ class KLAdaptiveLR(torch.optim.lr_scheduler.LRScheduler):
     """Lower the learning rate when the policy moved too far in one epoch (KL above kl_threshold * kl_factor),
     raise it when it barely moved (below kl_threshold / kl_factor), within [min_lr, max_lr]."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, kl_threshold: float = 0.008, min_lr: float = 1e-6,
-                 max_lr: float = 1e-2, kl_factor: float = 2.0, lr_factor: float = 1.5, last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        kl_threshold: float = 0.008,
+        min_lr: float = 1e-6,
+        max_lr: float = 1e-2,
+        kl_factor: float = 2.0,
+        lr_factor: float = 1.5,
+        last_epoch: int = -1,
+    ):
         self.kl_threshold, self.min_lr, self.max_lr = kl_threshold, min_lr, max_lr
         self.kl_factor, self.lr_factor = kl_factor, lr_factor
         self._last_kl: float | None = None

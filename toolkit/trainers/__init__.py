@@ -15,4 +15,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ParallelTrainer", "ParallelTrainerCfg", "SequentialTrainer", "SequentialTrainerCfg", "TrainStats", "WorkerError"]
+__all__ = [
+    "ParallelTrainer",
+    "ParallelTrainerCfg",
+    "SequentialTrainer",
+    "SequentialTrainerCfg",
+    "TrainStats",
+    "WorkerError",
+]

@@ -62,11 +62,21 @@ class ParallelTrainer(TrainerBase):
         self._pending: tuple | None = None  # a transition in the shared tensors that the workers have not recorded
         self._pending_next = None  # its next observations (the env's tensor), to recognise the next act's input
         super().__init__(env=env, agents=agents, scopes=scopes, cfg=cfg)
-        check(self.framework == "torch", "trainer", "env.framework", self.framework,
-              "ParallelTrainer shares torch tensors with its workers; wrap the env with framework='torch'")
+        check(
+            self.framework == "torch",
+            "trainer",
+            "env.framework",
+            self.framework,
+            "ParallelTrainer shares torch tensors with its workers; wrap the env with framework='torch'",
+        )
         check(self.cfg.worker_threads >= 1, "trainer", "worker_threads", self.cfg.worker_threads, "must be >= 1")
-        check(self.cfg.start_method in ("spawn", "forkserver"), "trainer", "start_method", self.cfg.start_method,
-              "choose spawn or forkserver (fork is unsafe once Warp, JAX or CUDA run in this process)")
+        check(
+            self.cfg.start_method in ("spawn", "forkserver"),
+            "trainer",
+            "start_method",
+            self.cfg.start_method,
+            "choose spawn or forkserver (fork is unsafe once Warp, JAX or CUDA run in this process)",
+        )
 
     # ---- workers ----
     def start(self) -> None:
@@ -81,15 +91,24 @@ class ParallelTrainer(TrainerBase):
         device = observations.device
         action_space = self.agents[0].action_space
         discrete = isinstance(action_space, gym.spaces.Discrete)
-        action_shape, action_dtype = (() if discrete else action_space.shape), (torch.long if discrete else torch.float32)
+        action_shape, action_dtype = (
+            (() if discrete else action_space.shape),
+            (torch.long if discrete else torch.float32),
+        )
         context = mp.get_context(self.cfg.start_method)
         try:
             for index, (agent, scope) in enumerate(zip(self.agents, self.scopes)):
                 worlds = scope.stop - scope.start
                 buffers = {
-                    "observations": torch.zeros((worlds, *observations.shape[1:]), dtype=observations.dtype, device=device),
-                    "next_observations": torch.zeros((worlds, *observations.shape[1:]), dtype=observations.dtype, device=device),
-                    "final_obs": torch.zeros((worlds, *observations.shape[1:]), dtype=observations.dtype, device=device),
+                    "observations": torch.zeros(
+                        (worlds, *observations.shape[1:]), dtype=observations.dtype, device=device
+                    ),
+                    "next_observations": torch.zeros(
+                        (worlds, *observations.shape[1:]), dtype=observations.dtype, device=device
+                    ),
+                    "final_obs": torch.zeros(
+                        (worlds, *observations.shape[1:]), dtype=observations.dtype, device=device
+                    ),
                     "actions": torch.zeros((worlds, *action_shape), dtype=action_dtype, device=device),
                     "rewards": torch.zeros((worlds,), dtype=torch.float32, device=device),
                     "terminated": torch.zeros((worlds,), dtype=torch.bool, device=device),
@@ -101,8 +120,12 @@ class ParallelTrainer(TrainerBase):
                 for tensor in buffers.values():
                     tensor.share_memory_()  # CPU: into shared memory; CUDA tensors are shared through IPC handles
                 ours, theirs = context.Pipe(duplex=True)
-                process = context.Process(target=_worker, name=f"agent{index}", daemon=True,
-                                          args=(index, agent, buffers, theirs, self.cfg.worker_threads))
+                process = context.Process(
+                    target=_worker,
+                    name=f"agent{index}",
+                    daemon=True,
+                    args=(index, agent, buffers, theirs, self.cfg.worker_threads),
+                )
                 process.start()
                 theirs.close()  # the worker holds the only other end: its death reads as EOF here
                 self.processes.append(process)
@@ -328,10 +351,18 @@ def _record(agent, buffers: dict, timestep: int, timesteps: int, training: bool,
     if asymmetric:
         infos["final_states"] = buffers["final_states"]
     agent.record_transition(
-        observations=buffers["observations"], states=buffers.get("states"), actions=buffers["actions"],
-        rewards=buffers["rewards"], next_observations=buffers["next_observations"].clone(),
-        next_states=buffers["next_states"].clone() if asymmetric else None, terminated=buffers["terminated"],
-        truncated=buffers["truncated"], infos=infos, timestep=timestep, timesteps=timesteps)
+        observations=buffers["observations"],
+        states=buffers.get("states"),
+        actions=buffers["actions"],
+        rewards=buffers["rewards"],
+        next_observations=buffers["next_observations"].clone(),
+        next_states=buffers["next_states"].clone() if asymmetric else None,
+        terminated=buffers["terminated"],
+        truncated=buffers["truncated"],
+        infos=infos,
+        timestep=timestep,
+        timesteps=timesteps,
+    )
     if training:
         agent.post_interaction(timestep=timestep, timesteps=timesteps)
 

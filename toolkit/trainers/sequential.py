@@ -22,9 +22,12 @@ class SequentialTrainer(TrainerBase):
         actions = []
         for agent, scope in zip(self.agents, self.scopes):
             agent.pre_interaction(timestep=timestep, timesteps=timesteps)
-            sampled, outputs = agent.act(observations if single else observations[scope],
-                                         states if single or states is None else states[scope],
-                                         timestep=timestep, timesteps=timesteps)
+            sampled, outputs = agent.act(
+                observations if single else observations[scope],
+                states if single or states is None else states[scope],
+                timestep=timestep,
+                timesteps=timesteps,
+            )
             actions.append(sampled if stochastic else outputs["mean_actions"])
         return concatenate(self.framework, actions)
 
@@ -33,9 +36,18 @@ class SequentialTrainer(TrainerBase):
         for agent, scope in zip(self.agents, self.scopes):
             part = transition if single else slice_tree(transition, scope)
             agent.record_transition(
-                observations=part["observations"], states=part["states"], actions=part["actions"], rewards=part["rewards"],
-                next_observations=part["next_observations"], next_states=part["next_states"], terminated=part["terminated"],
-                truncated=part["truncated"], infos=part["infos"], timestep=timestep, timesteps=timesteps)
+                observations=part["observations"],
+                states=part["states"],
+                actions=part["actions"],
+                rewards=part["rewards"],
+                next_observations=part["next_observations"],
+                next_states=part["next_states"],
+                terminated=part["terminated"],
+                truncated=part["truncated"],
+                infos=part["infos"],
+                timestep=timestep,
+                timesteps=timesteps,
+            )
         if training:
             for agent in self.agents:
                 agent.post_interaction(timestep=timestep, timesteps=timesteps)

@@ -12,8 +12,16 @@ _UNBOUNDED = 2**62
 class Trainer:
     def __init__(self, env, agent, *, eval_timesteps: int | None = None):
         self.env, self.agent = env, agent
-        self._sequential = SequentialTrainer(env=env, agents=agent, cfg={
-            "timesteps": _UNBOUNDED, "headless": True, "disable_progressbar": True, "close_environment_at_exit": False})
+        self._sequential = SequentialTrainer(
+            env=env,
+            agents=agent,
+            cfg={
+                "timesteps": _UNBOUNDED,
+                "headless": True,
+                "disable_progressbar": True,
+                "close_environment_at_exit": False,
+            },
+        )
         self._sequential.report_interval = agent.cfg.rollouts  # one report per step()
         self.eval_timesteps = eval_timesteps or getattr(env.unwrapped, "max_episode_steps", 0) or 1000
         self.loggers = self._sequential.loggers
@@ -33,7 +41,9 @@ class Trainer:
         self._sequential.cfg.stochastic_evaluation = not deterministic
         return self._sequential.eval(timesteps=timesteps or self.eval_timesteps)
 
-    def run(self, *, stop_conditions: list[StopCondition] | None = None, steps_per_eval: int | None = None) -> TrainStats:
+    def run(
+        self, *, stop_conditions: list[StopCondition] | None = None, steps_per_eval: int | None = None
+    ) -> TrainStats:
         """step() until one of `stop_conditions` holds (forever without any); eval() every `steps_per_eval`
         steps, its stats under `stats.agents[0]["eval"]`."""
         conditions = list(stop_conditions or [])

@@ -12,5 +12,16 @@ from .preprocessors import RunningStandardScaler
 from .runner import Runner, check_runner_cfg
 from .schedulers import KLAdaptiveLR
 
-__all__ = ["Adam", "KLAdaptiveLR", "Model", "PPO", "PPO_CFG", "RandomMemory", "Runner", "RunningStandardScaler",
-           "build_models", "check_runner_cfg", "compute_gae"]
+__all__ = [
+    "Adam",
+    "KLAdaptiveLR",
+    "Model",
+    "PPO",
+    "PPO_CFG",
+    "RandomMemory",
+    "Runner",
+    "RunningStandardScaler",
+    "build_models",
+    "check_runner_cfg",
+    "compute_gae",
+]

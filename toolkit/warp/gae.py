@@ -8,9 +8,16 @@ wp.set_module_options({"enable_backward": False})  # gradients are written out, 
 
 
 @wp.kernel
-def _gae(rewards: wp.array2d(dtype=float), values: wp.array2d(dtype=float), dones: wp.array2d(dtype=wp.uint8),
-         last_values: wp.array(dtype=float), discount: float, lam: float, advantages: wp.array2d(dtype=float),
-         returns: wp.array2d(dtype=float)):
+def _gae(
+    rewards: wp.array2d(dtype=float),
+    values: wp.array2d(dtype=float),
+    dones: wp.array2d(dtype=wp.uint8),
+    last_values: wp.array(dtype=float),
+    discount: float,
+    lam: float,
+    advantages: wp.array2d(dtype=float),
+    returns: wp.array2d(dtype=float),
+):
     """One thread per world, back to front over the steps: nothing flows back across an episode end."""
     env = wp.tid()
     advantage = float(0.0)
@@ -27,12 +34,25 @@ def _gae(rewards: wp.array2d(dtype=float), values: wp.array2d(dtype=float), done
         next_value = values[t, env]
 
 
-def compute_gae(rewards: wp.array, values: wp.array, dones: wp.array, last_values: wp.array, discount_factor: float,
-                gae_lambda: float, advantages: wp.array, returns: wp.array) -> None:
+def compute_gae(
+    rewards: wp.array,
+    values: wp.array,
+    dones: wp.array,
+    last_values: wp.array,
+    discount_factor: float,
+    gae_lambda: float,
+    advantages: wp.array,
+    returns: wp.array,
+) -> None:
     """Write (advantages, returns) of the rollout; `dones[t]` (uint8) ends the episode after step t (termination,
     truncation or automatic reset). Time-limit bootstrapping, where wanted, is already in `rewards`."""
-    wp.launch(_gae, dim=rewards.shape[1], inputs=[rewards, values, dones, last_values, float(discount_factor),
-              float(gae_lambda)], outputs=[advantages, returns], device=rewards.device)
+    wp.launch(
+        _gae,
+        dim=rewards.shape[1],
+        inputs=[rewards, values, dones, last_values, float(discount_factor), float(gae_lambda)],
+        outputs=[advantages, returns],
+        device=rewards.device,
+    )
 
 
 @wp.kernel

@@ -30,9 +30,19 @@ def log_std_passes(params: wp.array(dtype=float), off: int, a: int, clip: int, l
 
 
 @wp.kernel
-def gaussian_sample(mean: wp.array2d(dtype=float), params: wp.array(dtype=float), ls_off: int, clip: int, lo: float,
-                    hi: float, reduce_mean: int, seed: int, stochastic: int, actions: wp.array2d(dtype=float),
-                    log_prob: wp.array(dtype=float)):
+def gaussian_sample(
+    mean: wp.array2d(dtype=float),
+    params: wp.array(dtype=float),
+    ls_off: int,
+    clip: int,
+    lo: float,
+    hi: float,
+    reduce_mean: int,
+    seed: int,
+    stochastic: int,
+    actions: wp.array2d(dtype=float),
+    log_prob: wp.array(dtype=float),
+):
     i = wp.tid()
     state = wp.rand_init(seed, i)
     total = float(0.0)
@@ -50,8 +60,17 @@ def gaussian_sample(mean: wp.array2d(dtype=float), params: wp.array(dtype=float)
 
 
 @wp.kernel
-def gaussian_log_prob(mean: wp.array2d(dtype=float), params: wp.array(dtype=float), ls_off: int, clip: int, lo: float,
-                      hi: float, reduce_mean: int, actions: wp.array2d(dtype=float), log_prob: wp.array(dtype=float)):
+def gaussian_log_prob(
+    mean: wp.array2d(dtype=float),
+    params: wp.array(dtype=float),
+    ls_off: int,
+    clip: int,
+    lo: float,
+    hi: float,
+    reduce_mean: int,
+    actions: wp.array2d(dtype=float),
+    log_prob: wp.array(dtype=float),
+):
     i = wp.tid()
     total = float(0.0)
     n = mean.shape[1]
@@ -65,15 +84,26 @@ def gaussian_log_prob(mean: wp.array2d(dtype=float), params: wp.array(dtype=floa
 
 
 @wp.kernel
-def uniform_actions(low: wp.array(dtype=float), high: wp.array(dtype=float), seed: int, actions: wp.array2d(dtype=float)):
+def uniform_actions(
+    low: wp.array(dtype=float), high: wp.array(dtype=float), seed: int, actions: wp.array2d(dtype=float)
+):
     i, a = wp.tid()
     state = wp.rand_init(seed, i * actions.shape[1] + a)
     actions[i, a] = low[a] + (high[a] - low[a]) * wp.randf(state)
 
 
 @wp.kernel
-def entropy_term(params: wp.array(dtype=float), ls_off: int, n: int, clip: int, lo: float, hi: float, scale: float,
-                 sums: wp.array(dtype=float), grad: wp.array(dtype=float)):
+def entropy_term(
+    params: wp.array(dtype=float),
+    ls_off: int,
+    n: int,
+    clip: int,
+    lo: float,
+    hi: float,
+    scale: float,
+    sums: wp.array(dtype=float),
+    grad: wp.array(dtype=float),
+):
     """The entropy loss -scale * entropy (a diagonal Gaussian's entropy does not depend on the state) into sums[2],
     and its gradient into the log std's."""
     entropy = float(0.0)
@@ -84,10 +114,23 @@ def entropy_term(params: wp.array(dtype=float), ls_off: int, n: int, clip: int, 
 
 
 @wp.kernel
-def policy_loss(mean: wp.array2d(dtype=float), params: wp.array(dtype=float), ls_off: int, clip: int, lo: float,
-                hi: float, reduce_mean: int, actions: wp.array2d(dtype=float), old_log_prob: wp.array(dtype=float),
-                advantages: wp.array(dtype=float), ratio_clip: float, inv_n: float, sums: wp.array(dtype=float),
-                d_mean: wp.array2d(dtype=float), grad: wp.array(dtype=float)):
+def policy_loss(
+    mean: wp.array2d(dtype=float),
+    params: wp.array(dtype=float),
+    ls_off: int,
+    clip: int,
+    lo: float,
+    hi: float,
+    reduce_mean: int,
+    actions: wp.array2d(dtype=float),
+    old_log_prob: wp.array(dtype=float),
+    advantages: wp.array(dtype=float),
+    ratio_clip: float,
+    inv_n: float,
+    sums: wp.array(dtype=float),
+    d_mean: wp.array2d(dtype=float),
+    grad: wp.array(dtype=float),
+):
     """PPO's clipped surrogate -mean(min(A r, A clip(r))) into sums[0], the approximate KL mean((r - 1) - log r)
     into sums[3]; the gradient at the mean into d_mean and at the log std into grad."""
     i = wp.tid()
@@ -129,8 +172,16 @@ def policy_loss(mean: wp.array2d(dtype=float), params: wp.array(dtype=float), ls
 
 
 @wp.kernel
-def value_loss(predicted: wp.array2d(dtype=float), old_values: wp.array(dtype=float), returns: wp.array(dtype=float),
-               value_clip: float, scale: float, inv_n: float, sums: wp.array(dtype=float), d_value: wp.array2d(dtype=float)):
+def value_loss(
+    predicted: wp.array2d(dtype=float),
+    old_values: wp.array(dtype=float),
+    returns: wp.array(dtype=float),
+    value_clip: float,
+    scale: float,
+    inv_n: float,
+    sums: wp.array(dtype=float),
+    d_value: wp.array2d(dtype=float),
+):
     """scale * mean((R - V)^2), V clipped to old +- value_clip when value_clip > 0, into sums[1]; its gradient
     at the prediction into d_value."""
     i = wp.tid()

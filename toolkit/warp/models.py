@@ -58,23 +58,29 @@ def output_affine(expr: Expr | None, where: str) -> tuple[int, float, float]:
                 if op is ast.Add:
                     return act, scale, shift + value
                 return act, -scale, value - shift
-        raise ConfigError(f"{where}.output: {expr.source!r} is not allowed with --framework warp; expected "
-                          f"a * f(TOKEN) + b with an elementwise activation f; {ALTERNATIVE}")
+        raise ConfigError(
+            f"{where}.output: {expr.source!r} is not allowed with --framework warp; expected "
+            f"a * f(TOKEN) + b with an elementwise activation f; {ALTERNATIVE}"
+        )
 
     return visit(expr.tree)
 
 
 def _hidden_layers(plan: NetworkPlan, observation_size: int, act_size: int, where: str) -> tuple[list[int], list[int]]:
     if not plan.plain_mlp:
-        raise ConfigError(f"{where}.network: {len(plan.blocks)} blocks or a computed input are not allowed with --framework "
-                          f"warp (one block fed OBSERVATIONS or STATES); {ALTERNATIVE}")
-    (block, _, units), = plan.resolve(observation_size, act_size, where)
+        raise ConfigError(
+            f"{where}.network: {len(plan.blocks)} blocks or a computed input are not allowed with --framework "
+            f"warp (one block fed OBSERVATIONS or STATES); {ALTERNATIVE}"
+        )
+    ((block, _, units),) = plan.resolve(observation_size, act_size, where)
     codes = []
     for name in block.activations:
         name = (name or "").lower()
         if name not in nn.ACTIVATION_CODES:
-            raise ConfigError(f"{where}.network.activations: {name!r} is not allowed with --framework warp; choose one of "
-                              f"{', '.join(sorted(k for k in nn.ACTIVATION_CODES if k))}; {ALTERNATIVE}")
+            raise ConfigError(
+                f"{where}.network.activations: {name!r} is not allowed with --framework warp; choose one of "
+                f"{', '.join(sorted(k for k in nn.ACTIVATION_CODES if k))}; {ALTERNATIVE}"
+            )
         codes.append(nn.ACTIVATION_CODES[name])
     return list(units), codes
 
@@ -114,9 +120,19 @@ class Workspace:
 class Model:
     """An MLP trunk and a Gaussian mean head, a value head, or both (shared). `params` and `grad` are flat."""
 
-    def __init__(self, observation_size: int, hiddens: list[int], activations: list[int], *, device,
-                 action_dim: int = 0, mean_output: tuple[int, float, float] | None = None,
-                 value_output: tuple[int, float, float] | None = None, gaussian: dict | None = None, seed: int = 0):
+    def __init__(
+        self,
+        observation_size: int,
+        hiddens: list[int],
+        activations: list[int],
+        *,
+        device,
+        action_dim: int = 0,
+        mean_output: tuple[int, float, float] | None = None,
+        value_output: tuple[int, float, float] | None = None,
+        gaussian: dict | None = None,
+        seed: int = 0,
+    ):
         self.device = warp_device(device)
         self.observation_size = observation_size
         rng = np.random.default_rng(seed)
@@ -189,7 +205,9 @@ class Model:
     def features_of(self, ws: Workspace, observations: wp.array) -> wp.array:
         return ws.y[-1] if self.trunk else observations
 
-    def backward(self, ws: Workspace, observations: wp.array, d_mean: wp.array | None, d_value: wp.array | None) -> None:
+    def backward(
+        self, ws: Workspace, observations: wp.array, d_mean: wp.array | None, d_value: wp.array | None
+    ) -> None:
         """Add the parameter gradient of the heads' output gradients (as left by the last forward) into `grad`."""
         features = self.features_of(ws, observations)
         d_features = ws.features_grad if self.trunk else None
@@ -197,8 +215,17 @@ class Model:
         for layer, buffers, d_out in ((self.mean_layer, ws.mean, d_mean), (self.value_layer, ws.value, d_value)):
             if layer is None or d_out is None:
                 continue
-            nn.backward(layer, features, buffers[0], d_out, self.params, self.grad, buffers[2], d_features,
-                        accumulate_dx=started)
+            nn.backward(
+                layer,
+                features,
+                buffers[0],
+                d_out,
+                self.params,
+                self.grad,
+                buffers[2],
+                d_features,
+                accumulate_dx=started,
+            )
             started = True
         if not started:
             return
@@ -206,8 +233,9 @@ class Model:
         for index in range(len(self.trunk) - 1, -1, -1):
             layer = self.trunk[index]
             x = ws.y[index - 1] if index > 0 else observations
-            nn.backward(layer, x, ws.z[index], d_out, self.params, self.grad, ws.dz[index],
-                        ws.dx[index] if index > 0 else None)
+            nn.backward(
+                layer, x, ws.z[index], d_out, self.params, self.grad, ws.dz[index], ws.dx[index] if index > 0 else None
+            )
             d_out = ws.dx[index]
 
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -220,37 +248,56 @@ class Model:
 def _gaussian_kwargs(spec: ModelSpec, where: str) -> dict:
     if spec.clip_mean_actions:
         raise ConfigError(f"{where}.clip_mean_actions: True is not allowed with --framework warp; {ALTERNATIVE}")
-    return dict(initial_log_std=spec.initial_log_std, clip_log_std=spec.clip_log_std, min_log_std=spec.min_log_std,
-                max_log_std=spec.max_log_std, fixed_log_std=spec.fixed_log_std, reduce_mean=spec.reduction == "mean")
+    return dict(
+        initial_log_std=spec.initial_log_std,
+        clip_log_std=spec.clip_log_std,
+        min_log_std=spec.min_log_std,
+        max_log_std=spec.max_log_std,
+        fixed_log_std=spec.fixed_log_std,
+        reduce_mean=spec.reduction == "mean",
+    )
 
 
 def check_models(spec: ModelsSpec, section: str = "models") -> None:
     """What the Warp models cannot build, as a one-line ConfigError (before any world is built)."""
     for role, model in (("policy", spec.policy), ("value", spec.value)):
         if model.rnn is not None:
-            raise ConfigError(f"{section}.{role}.rnn: recurrent models are not allowed with --framework warp (skrl's Warp PPO "
-                              f"has no RNN); {ALTERNATIVE}")
+            raise ConfigError(
+                f"{section}.{role}.rnn: recurrent models are not allowed with --framework warp (skrl's Warp PPO "
+                f"has no RNN); {ALTERNATIVE}"
+            )
     if spec.policy.kind not in ("GaussianMixin", "Gaussian"):
-        raise ConfigError(f"{section}.policy.class: {spec.policy.kind!r} is not allowed with --framework warp (Gaussian "
-                          f"policies only); {ALTERNATIVE}")
+        raise ConfigError(
+            f"{section}.policy.class: {spec.policy.kind!r} is not allowed with --framework warp (Gaussian "
+            f"policies only); {ALTERNATIVE}"
+        )
     _gaussian_kwargs(spec.policy, f"{section}.policy")
     for role in ("policy", "value") if spec.separate else ("policy",):
         plan = getattr(spec, role).plan(role)
         if not plan.plain_mlp:
-            raise ConfigError(f"{section}.{role}.network: {len(plan.blocks)} blocks or a computed input are not allowed with "
-                              f"--framework warp (one block fed OBSERVATIONS or STATES); {ALTERNATIVE}")
+            raise ConfigError(
+                f"{section}.{role}.network: {len(plan.blocks)} blocks or a computed input are not allowed with "
+                f"--framework warp (one block fed OBSERVATIONS or STATES); {ALTERNATIVE}"
+            )
         output_affine(plan.output_transform, f"{section}.{role}")
     output_affine(spec.value.plan("value").output_transform, f"{section}.value")
 
 
-def build_models(spec: ModelsSpec | dict | None, observation_space: gym.spaces.Space, action_space: gym.spaces.Space,
-                 device: str = "cpu", seed: int = 0) -> dict[str, Model]:
+def build_models(
+    spec: ModelsSpec | dict | None,
+    observation_space: gym.spaces.Space,
+    action_space: gym.spaces.Space,
+    device: str = "cpu",
+    seed: int = 0,
+) -> dict[str, Model]:
     """{"policy": ..., "value": ...}; the same Model under both keys when the spec is not separate."""
     if not isinstance(spec, ModelsSpec):
         spec = parse_models(spec)
     check_models(spec)
     if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
-        raise ConfigError(f"action_space: {action_space} is not allowed with --framework warp (a 1-D Box); {ALTERNATIVE}")
+        raise ConfigError(
+            f"action_space: {action_space} is not allowed with --framework warp (a 1-D Box); {ALTERNATIVE}"
+        )
     if not isinstance(observation_space, gym.spaces.Box):
         raise ValueError(f"observation_space: {observation_space} is not allowed; expected a Box")
     obs_size, act_size = int(np.prod(observation_space.shape)), action_size(action_space)
@@ -260,11 +307,31 @@ def build_models(spec: ModelsSpec | dict | None, observation_space: gym.spaces.S
     value_output = output_affine(spec.value.plan("value").output_transform, "models.value")
     gaussian = _gaussian_kwargs(spec.policy, "models.policy")
     if not spec.separate:
-        shared = Model(obs_size, hiddens, activations, device=device, action_dim=act_size, mean_output=mean_output,
-                       value_output=value_output, gaussian=gaussian, seed=seed)
+        shared = Model(
+            obs_size,
+            hiddens,
+            activations,
+            device=device,
+            action_dim=act_size,
+            mean_output=mean_output,
+            value_output=value_output,
+            gaussian=gaussian,
+            seed=seed,
+        )
         return {"policy": shared, "value": shared}
     value_hiddens, value_activations = _hidden_layers(spec.value.plan("value"), obs_size, act_size, "models.value")
-    return {"policy": Model(obs_size, hiddens, activations, device=device, action_dim=act_size, mean_output=mean_output,
-                            gaussian=gaussian, seed=seed),
-            "value": Model(obs_size, value_hiddens, value_activations, device=device, value_output=value_output,
-                           seed=seed + 1)}
+    return {
+        "policy": Model(
+            obs_size,
+            hiddens,
+            activations,
+            device=device,
+            action_dim=act_size,
+            mean_output=mean_output,
+            gaussian=gaussian,
+            seed=seed,
+        ),
+        "value": Model(
+            obs_size, value_hiddens, value_activations, device=device, value_output=value_output, seed=seed + 1
+        ),
+    }

@@ -16,8 +16,20 @@ import warp as wp
 wp.set_module_options({"enable_backward": False})  # gradients are written out, never taped
 
 # activation codes (kernels branch on an int); softmax is not elementwise and is refused where a model is built
-ACTIVATION_CODES = {"": 0, "identity": 0, "relu": 1, "elu": 2, "tanh": 3, "sigmoid": 4, "leaky_relu": 5, "selu": 6,
-                    "softplus": 7, "softsign": 8, "silu": 9, "gelu": 10}
+ACTIVATION_CODES = {
+    "": 0,
+    "identity": 0,
+    "relu": 1,
+    "elu": 2,
+    "tanh": 3,
+    "sigmoid": 4,
+    "leaky_relu": 5,
+    "selu": 6,
+    "softplus": 7,
+    "softsign": 8,
+    "silu": 9,
+    "gelu": 10,
+}
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 _SQRT_HALF = 0.7071067811865476
@@ -120,8 +132,17 @@ class Dense:
 
 
 @wp.kernel
-def dense_forward(x: wp.array2d(dtype=float), params: wp.array(dtype=float), w_off: int, n_in: int, act: int,
-                  scale: float, shift: float, z: wp.array2d(dtype=float), y: wp.array2d(dtype=float)):
+def dense_forward(
+    x: wp.array2d(dtype=float),
+    params: wp.array(dtype=float),
+    w_off: int,
+    n_in: int,
+    act: int,
+    scale: float,
+    shift: float,
+    z: wp.array2d(dtype=float),
+    y: wp.array2d(dtype=float),
+):
     i, j = wp.tid()
     acc = params[w_off + z.shape[1] * n_in + j]
     row = w_off + j * n_in
@@ -132,16 +153,18 @@ def dense_forward(x: wp.array2d(dtype=float), params: wp.array(dtype=float), w_o
 
 
 @wp.kernel
-def dense_output_grad(dy: wp.array2d(dtype=float), z: wp.array2d(dtype=float), act: int, scale: float,
-                      dz: wp.array2d(dtype=float)):
+def dense_output_grad(
+    dy: wp.array2d(dtype=float), z: wp.array2d(dtype=float), act: int, scale: float, dz: wp.array2d(dtype=float)
+):
     """The gradient at the pre-activation from the gradient at the output."""
     i, j = wp.tid()
     dz[i, j] = dy[i, j] * scale * activate_grad(z[i, j], act)
 
 
 @wp.kernel
-def dense_param_grad(dz: wp.array2d(dtype=float), x: wp.array2d(dtype=float), w_off: int, n_in: int,
-                     grad: wp.array(dtype=float)):
+def dense_param_grad(
+    dz: wp.array2d(dtype=float), x: wp.array2d(dtype=float), w_off: int, n_in: int, grad: wp.array(dtype=float)
+):
     """dW[j, k] = sum_i dz[i, j] x[i, k] and db[j] = sum_i dz[i, j] (k == n_in), added into the flat gradient."""
     j, k = wp.tid()
     acc = float(0.0)
@@ -156,8 +179,14 @@ def dense_param_grad(dz: wp.array2d(dtype=float), x: wp.array2d(dtype=float), w_
 
 
 @wp.kernel
-def dense_input_grad(dz: wp.array2d(dtype=float), params: wp.array(dtype=float), w_off: int, n_in: int,
-                     accumulate: int, dx: wp.array2d(dtype=float)):
+def dense_input_grad(
+    dz: wp.array2d(dtype=float),
+    params: wp.array(dtype=float),
+    w_off: int,
+    n_in: int,
+    accumulate: int,
+    dx: wp.array2d(dtype=float),
+):
     """dx[i, k] (+)= sum_j dz[i, j] W[j, k]."""
     i, k = wp.tid()
     acc = float(0.0)
@@ -170,17 +199,43 @@ def dense_input_grad(dz: wp.array2d(dtype=float), params: wp.array(dtype=float),
 
 
 def forward(layer: Dense, x: wp.array, params: wp.array, z: wp.array, y: wp.array) -> None:
-    wp.launch(dense_forward, dim=(x.shape[0], layer.n_out), inputs=[x, params, layer.w_off, layer.n_in, layer.act,
-              float(layer.scale), float(layer.shift)], outputs=[z, y], device=params.device)
+    wp.launch(
+        dense_forward,
+        dim=(x.shape[0], layer.n_out),
+        inputs=[x, params, layer.w_off, layer.n_in, layer.act, float(layer.scale), float(layer.shift)],
+        outputs=[z, y],
+        device=params.device,
+    )
 
 
-def backward(layer: Dense, x: wp.array, z: wp.array, dy: wp.array, params: wp.array, grad: wp.array, dz: wp.array,
-             dx: wp.array | None, accumulate_dx: bool = False) -> None:
+def backward(
+    layer: Dense,
+    x: wp.array,
+    z: wp.array,
+    dy: wp.array,
+    params: wp.array,
+    grad: wp.array,
+    dz: wp.array,
+    dx: wp.array | None,
+    accumulate_dx: bool = False,
+) -> None:
     """Add the layer's parameter gradient into `grad` and write (or add) the input's gradient into `dx`."""
     device = params.device
-    wp.launch(dense_output_grad, dim=dy.shape, inputs=[dy, z, layer.act, float(layer.scale)], outputs=[dz], device=device)
-    wp.launch(dense_param_grad, dim=(layer.n_out, layer.n_in + 1), inputs=[dz, x, layer.w_off, layer.n_in],
-              outputs=[grad], device=device)
+    wp.launch(
+        dense_output_grad, dim=dy.shape, inputs=[dy, z, layer.act, float(layer.scale)], outputs=[dz], device=device
+    )
+    wp.launch(
+        dense_param_grad,
+        dim=(layer.n_out, layer.n_in + 1),
+        inputs=[dz, x, layer.w_off, layer.n_in],
+        outputs=[grad],
+        device=device,
+    )
     if dx is not None:
-        wp.launch(dense_input_grad, dim=(x.shape[0], layer.n_in), inputs=[dz, params, layer.w_off, layer.n_in,
-                  int(accumulate_dx)], outputs=[dx], device=device)
+        wp.launch(
+            dense_input_grad,
+            dim=(x.shape[0], layer.n_in),
+            inputs=[dz, params, layer.w_off, layer.n_in, int(accumulate_dx)],
+            outputs=[dx],
+            device=device,
+        )

@@ -19,9 +19,20 @@ def _square_sum(grad: wp.array(dtype=float), sums: wp.array(dtype=float)):
 
 
 @wp.kernel
-def _adam(params: wp.array(dtype=float), grad: wp.array(dtype=float), m: wp.array(dtype=float), v: wp.array(dtype=float),
-          sums: wp.array(dtype=float), max_norm: float, lr: float, beta1: float, beta2: float, eps: float,
-          bias1: float, bias2_sqrt: float):
+def _adam(
+    params: wp.array(dtype=float),
+    grad: wp.array(dtype=float),
+    m: wp.array(dtype=float),
+    v: wp.array(dtype=float),
+    sums: wp.array(dtype=float),
+    max_norm: float,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    bias1: float,
+    bias2_sqrt: float,
+):
     i = wp.tid()
     g = grad[i]
     if max_norm > 0.0:
@@ -37,7 +48,9 @@ def _adam(params: wp.array(dtype=float), grad: wp.array(dtype=float), m: wp.arra
 class Adam:
     """`param_groups`: [{"params": flat array, "grad": its gradient, "lr": float}] (torch's groups, one per model)."""
 
-    def __init__(self, groups: list[dict], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self, groups: list[dict], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ):
         self.param_groups = [{"lr": lr, **group} for group in groups]
         self.betas, self.eps = betas, eps
         self.steps = 0
@@ -54,8 +67,13 @@ class Adam:
         """The squared norm of every group's gradient together, in a one-element device array."""
         self.square_sum.zero_()
         for group in self.param_groups:
-            wp.launch(_square_sum, dim=group["grad"].shape[0], inputs=[group["grad"]], outputs=[self.square_sum],
-                      device=self.square_sum.device)
+            wp.launch(
+                _square_sum,
+                dim=group["grad"].shape[0],
+                inputs=[group["grad"]],
+                outputs=[self.square_sum],
+                device=self.square_sum.device,
+            )
         return self.square_sum
 
     def step(self, max_norm: float = 0.0) -> None:
@@ -63,11 +81,27 @@ class Adam:
         norm of the last grad_square_sum(), which the caller has computed)."""
         self.steps += 1
         beta1, beta2 = self.betas
-        bias1, bias2_sqrt = 1.0 - beta1 ** self.steps, math.sqrt(1.0 - beta2 ** self.steps)
+        bias1, bias2_sqrt = 1.0 - beta1**self.steps, math.sqrt(1.0 - beta2**self.steps)
         for group, m, v in zip(self.param_groups, self._m, self._v):
-            wp.launch(_adam, dim=group["params"].shape[0], inputs=[group["params"], group["grad"], m, v, self.square_sum,
-                      float(max_norm), float(group["lr"]), float(beta1), float(beta2), float(self.eps), float(bias1),
-                      float(bias2_sqrt)], device=self.square_sum.device)
+            wp.launch(
+                _adam,
+                dim=group["params"].shape[0],
+                inputs=[
+                    group["params"],
+                    group["grad"],
+                    m,
+                    v,
+                    self.square_sum,
+                    float(max_norm),
+                    float(group["lr"]),
+                    float(beta1),
+                    float(beta2),
+                    float(self.eps),
+                    float(bias1),
+                    float(bias2_sqrt),
+                ],
+                device=self.square_sum.device,
+            )
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"steps": np.asarray(self.steps), "lr": np.asarray([group["lr"] for group in self.param_groups])}

@@ -33,9 +33,15 @@ _FORMAT = "simtrain.warp.PPO"
 
 
 @wp.kernel
-def _record(rewards: wp.array(dtype=float), terminated: wp.array(dtype=wp.bool), truncated: wp.array(dtype=wp.bool),
-            final_values: wp.array(dtype=float), bootstrap: float, out_rewards: wp.array(dtype=float),
-            out_dones: wp.array(dtype=wp.uint8)):
+def _record(
+    rewards: wp.array(dtype=float),
+    terminated: wp.array(dtype=wp.bool),
+    truncated: wp.array(dtype=wp.bool),
+    final_values: wp.array(dtype=float),
+    bootstrap: float,
+    out_rewards: wp.array(dtype=float),
+    out_dones: wp.array(dtype=wp.uint8),
+):
     """A step's reward (plus, at a time limit, the discounted value of the true final state) and its episode end."""
     i = wp.tid()
     reward = rewards[i]
@@ -73,18 +79,30 @@ def _bool(x) -> wp.array:
 class PPO(AgentBase):
     checkpoint_format = _FORMAT
 
-    def __init__(self, *, models: dict[str, Model], memory: RandomMemory | None = None,
-                 observation_space: gym.spaces.Space | None = None, state_space: gym.spaces.Space | None = None,
-                 action_space: gym.spaces.Space | None = None, device=None, cfg: PPO_CFG | dict | None = None,
-                 seed: int = 0):
+    def __init__(
+        self,
+        *,
+        models: dict[str, Model],
+        memory: RandomMemory | None = None,
+        observation_space: gym.spaces.Space | None = None,
+        state_space: gym.spaces.Space | None = None,
+        action_space: gym.spaces.Space | None = None,
+        device=None,
+        cfg: PPO_CFG | dict | None = None,
+        seed: int = 0,
+    ):
         super().__init__()
         self.cfg = from_dict(PPO_CFG, cfg, "agent").validate()
         if self.cfg.mixed_precision:
-            raise ConfigError(f"agent.mixed_precision: True is not allowed with --framework warp (skrl's Warp PPO has no "
-                              f"mixed precision); {ALTERNATIVE}")
+            raise ConfigError(
+                f"agent.mixed_precision: True is not allowed with --framework warp (skrl's Warp PPO has no "
+                f"mixed precision); {ALTERNATIVE}"
+            )
         if state_space is not None:
-            raise ConfigError(f"state_space: {state_space} is not allowed with --framework warp (its value model reads "
-                              f"observations only, no asymmetric critic); {ALTERNATIVE}")
+            raise ConfigError(
+                f"state_space: {state_space} is not allowed with --framework warp (its value model reads "
+                f"observations only, no asymmetric critic); {ALTERNATIVE}"
+            )
         if "policy" not in models:
             raise ValueError(f"models: keys {sorted(models)} are not allowed; a 'policy' model is required")
         self.device = warp_device(device or "cpu")
@@ -97,11 +115,17 @@ class PPO(AgentBase):
         self._action_dim = self.policy.gaussian.action_dim
         cfg = self.cfg
         self._observation_preprocessor = (
-            cfg.observation_preprocessor(size=observation_space.shape, device=self.device, **(cfg.observation_preprocessor_kwargs or {}))
-            if cfg.observation_preprocessor else None)
+            cfg.observation_preprocessor(
+                size=observation_space.shape, device=self.device, **(cfg.observation_preprocessor_kwargs or {})
+            )
+            if cfg.observation_preprocessor
+            else None
+        )
         self._value_preprocessor = (
             cfg.value_preprocessor(size=1, device=self.device, **(cfg.value_preprocessor_kwargs or {}))
-            if cfg.value_preprocessor else None)
+            if cfg.value_preprocessor
+            else None
+        )
         self.optimizer = self.scheduler = None
         if self.value is not None:
             policy_lr, value_lr = self._learning_rates()
@@ -161,8 +185,14 @@ class PPO(AgentBase):
 
     def _log_std_args(self) -> list:
         g = self.policy.gaussian
-        return [self.policy.params, g.log_std_off, int(g.clip_log_std), float(g.min_log_std), float(g.max_log_std),
-                int(g.reduce_mean)]
+        return [
+            self.policy.params,
+            g.log_std_off,
+            int(g.clip_log_std),
+            float(g.min_log_std),
+            float(g.max_log_std),
+            int(g.reduce_mean),
+        ]
 
     # ---- networks ----
     def _preprocess(self, observations, train: bool = False) -> wp.array:
@@ -182,7 +212,7 @@ class PPO(AgentBase):
 
     def _next_seed(self) -> int:
         self._draws += 1
-        return (self._seed * 1_000_003 + self._draws) % (2 ** 31 - 1)
+        return (self._seed * 1_000_003 + self._draws) % (2**31 - 1)
 
     # ---- interaction ----
     @on_torch_stream
@@ -204,20 +234,50 @@ class PPO(AgentBase):
             high = self._buffer("high", (self._action_dim,))
             low.assign(np.maximum(space.low, -1e6).astype(np.float32))
             high.assign(np.minimum(space.high, 1e6).astype(np.float32))
-            wp.launch(losses.uniform_actions, dim=(batch, self._action_dim), inputs=[low, high, self._next_seed()],
-                      outputs=[actions], device=self.device)
-            wp.launch(losses.gaussian_log_prob, dim=batch, inputs=[mean, *self._log_std_args(), actions], outputs=[log_prob],
-                      device=self.device)
+            wp.launch(
+                losses.uniform_actions,
+                dim=(batch, self._action_dim),
+                inputs=[low, high, self._next_seed()],
+                outputs=[actions],
+                device=self.device,
+            )
+            wp.launch(
+                losses.gaussian_log_prob,
+                dim=batch,
+                inputs=[mean, *self._log_std_args(), actions],
+                outputs=[log_prob],
+                device=self.device,
+            )
         else:
-            wp.launch(losses.gaussian_sample, dim=batch, inputs=[mean, *self._log_std_args(), self._next_seed(), 1],
-                      outputs=[actions, log_prob], device=self.device)
+            wp.launch(
+                losses.gaussian_sample,
+                dim=batch,
+                inputs=[mean, *self._log_std_args(), self._next_seed(), 1],
+                outputs=[actions, log_prob],
+                device=self.device,
+            )
         self._act_observations = obs
-        return self._out(observations, actions), {"log_prob": self._out(observations, log_prob),
-                                                  "mean_actions": self._out(observations, mean)}
+        return self._out(observations, actions), {
+            "log_prob": self._out(observations, log_prob),
+            "mean_actions": self._out(observations, mean),
+        }
 
     @on_torch_stream
-    def record_transition(self, *, observations, states, actions, rewards, next_observations, next_states,
-                          terminated, truncated, infos, timestep: int, timesteps: int) -> None:
+    def record_transition(
+        self,
+        *,
+        observations,
+        states,
+        actions,
+        rewards,
+        next_observations,
+        next_states,
+        terminated,
+        truncated,
+        infos,
+        timestep: int,
+        timesteps: int,
+    ) -> None:
         self._next_observations = next_observations
         if not self.training or self.memory is None:
             return
@@ -239,8 +299,19 @@ class PPO(AgentBase):
             final = (infos or {}).get("final_obs", next_observations)
             self._values_of(self._preprocess(final), final_values)
             bootstrap = self.cfg.discount_factor
-        wp.launch(_record, dim=batch, inputs=[as_warp(rewards, dtype=float).reshape((-1,)), _bool(terminated), truncated,
-                  final_values, float(bootstrap)], outputs=[memory.row("rewards"), memory.row("dones")], device=self.device)
+        wp.launch(
+            _record,
+            dim=batch,
+            inputs=[
+                as_warp(rewards, dtype=float).reshape((-1,)),
+                _bool(terminated),
+                truncated,
+                final_values,
+                float(bootstrap),
+            ],
+            outputs=[memory.row("rewards"), memory.row("dones")],
+            device=self.device,
+        )
         memory.advance()
 
     # ---- learning ----
@@ -254,20 +325,37 @@ class PPO(AgentBase):
         tensors = memory.tensors
         advantages = self._buffer("advantages", (steps, envs))
         returns = self._buffer("returns", (steps, envs))
-        compute_gae(tensors["rewards"], tensors["values"], tensors["dones"], last_values, cfg.discount_factor,
-                    cfg.gae_lambda, advantages, returns)
+        compute_gae(
+            tensors["rewards"],
+            tensors["values"],
+            tensors["dones"],
+            last_values,
+            cfg.discount_factor,
+            cfg.gae_lambda,
+            advantages,
+            returns,
+        )
         size = steps * envs
         values = tensors["values"].reshape((size,))
         returns = returns.reshape((size,))
         if self._value_preprocessor is not None:
             self._value_preprocessor.update(returns.reshape((size, 1)))
-            returns = self._value_preprocessor(returns.reshape((size, 1)), out=self._buffer("norm_returns", (size, 1))).reshape((size,))
-            values = self._value_preprocessor(values.reshape((size, 1)), out=self._buffer("norm_values", (size, 1))).reshape((size,))
+            returns = self._value_preprocessor(
+                returns.reshape((size, 1)), out=self._buffer("norm_returns", (size, 1))
+            ).reshape((size,))
+            values = self._value_preprocessor(
+                values.reshape((size, 1)), out=self._buffer("norm_values", (size, 1))
+            ).reshape((size,))
         advantages = advantages.reshape((size,))
         standardize(advantages, self._moments)
-        batch = {"observations": tensors["observations"].reshape((size, self._observation_size)),
-                 "actions": tensors["actions"].reshape((size, self._action_dim)), "log_prob": tensors["log_prob"].reshape((size,)),
-                 "values": values, "returns": returns, "advantages": advantages}
+        batch = {
+            "observations": tensors["observations"].reshape((size, self._observation_size)),
+            "actions": tensors["actions"].reshape((size, self._action_dim)),
+            "log_prob": tensors["log_prob"].reshape((size,)),
+            "values": values,
+            "returns": returns,
+            "advantages": advantages,
+        }
         self._optimize(batch)
         memory.reset()
 
@@ -278,7 +366,9 @@ class PPO(AgentBase):
         size = batch["log_prob"].shape[0]
         minibatch = size // cfg.mini_batches
         if minibatch == 0:
-            raise ConfigError(f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples of a rollout")
+            raise ConfigError(
+                f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples of a rollout"
+            )
         order = self._buffer("order", (size,), wp.int32)
         shuffled = {name: self._buffer(f"shuffled_{name}", array.shape) for name, array in batch.items()}
         sums, updates = defaultdict(float), 0
@@ -289,7 +379,7 @@ class PPO(AgentBase):
                 wp.launch(kernel, dim=array.shape, inputs=[array, order], outputs=[shuffled[name]], device=self.device)
             epoch_kl = []
             for start in range(0, minibatch * cfg.mini_batches, minibatch):
-                mb = {name: array[start:start + minibatch] for name, array in shuffled.items()}
+                mb = {name: array[start : start + minibatch] for name, array in shuffled.items()}
                 (policy_loss, value_loss, entropy_loss, kl), stopped = self._minibatch_step(mb)
                 epoch_kl.append(kl)
                 if stopped:
@@ -311,7 +401,7 @@ class PPO(AgentBase):
         self.track_data("Policy / KL divergence", sums["kl"] / updates)
         self.track_data("Learning / Learning rate", self.optimizer.param_groups[0]["lr"])
         g = self.policy.gaussian
-        log_std = self.policy.params.numpy()[g.log_std_off:g.log_std_off + g.action_dim]
+        log_std = self.policy.params.numpy()[g.log_std_off : g.log_std_off + g.action_dim]
         if g.clip_log_std:
             log_std = np.clip(log_std, g.min_log_std, g.max_log_std)
         self.track_data("Policy / Standard deviation", float(np.exp(log_std).mean()))
@@ -327,15 +417,51 @@ class PPO(AgentBase):
         ws_value = ws_policy if self._shared else self.value.forward(obs, policy=False)
         d_mean = self._buffer("d_mean", (n, self._action_dim))
         d_value = self._buffer("d_value", (n, 1))
-        wp.launch(losses.policy_loss, dim=n, inputs=[ws_policy.mean[1], *self._log_std_args(), mb["actions"], mb["log_prob"],
-                  mb["advantages"], float(cfg.ratio_clip), 1.0 / n], outputs=[self._losses, d_mean, self.policy.grad],
-                  device=self.device)
+        wp.launch(
+            losses.policy_loss,
+            dim=n,
+            inputs=[
+                ws_policy.mean[1],
+                *self._log_std_args(),
+                mb["actions"],
+                mb["log_prob"],
+                mb["advantages"],
+                float(cfg.ratio_clip),
+                1.0 / n,
+            ],
+            outputs=[self._losses, d_mean, self.policy.grad],
+            device=self.device,
+        )
         g = self.policy.gaussian
-        wp.launch(losses.entropy_term, dim=1, inputs=[self.policy.params, g.log_std_off, g.action_dim, int(g.clip_log_std),
-                  float(g.min_log_std), float(g.max_log_std), float(cfg.entropy_loss_scale)],
-                  outputs=[self._losses, self.policy.grad], device=self.device)
-        wp.launch(losses.value_loss, dim=n, inputs=[ws_value.value[1], mb["values"], mb["returns"], float(cfg.value_clip),
-                  float(cfg.value_loss_scale), 1.0 / n], outputs=[self._losses, d_value], device=self.device)
+        wp.launch(
+            losses.entropy_term,
+            dim=1,
+            inputs=[
+                self.policy.params,
+                g.log_std_off,
+                g.action_dim,
+                int(g.clip_log_std),
+                float(g.min_log_std),
+                float(g.max_log_std),
+                float(cfg.entropy_loss_scale),
+            ],
+            outputs=[self._losses, self.policy.grad],
+            device=self.device,
+        )
+        wp.launch(
+            losses.value_loss,
+            dim=n,
+            inputs=[
+                ws_value.value[1],
+                mb["values"],
+                mb["returns"],
+                float(cfg.value_clip),
+                float(cfg.value_loss_scale),
+                1.0 / n,
+            ],
+            outputs=[self._losses, d_value],
+            device=self.device,
+        )
         self._mb_state = (obs, ws_policy, ws_value, d_mean, d_value)
 
     def minibatch_backward(self) -> None:
@@ -348,7 +474,7 @@ class PPO(AgentBase):
             self.value.backward(ws_value, obs, None, d_value)
         g = self.policy.gaussian
         if g.fixed_log_std:  # a fixed log std takes no step (torch: requires_grad=False)
-            self.policy.grad[g.log_std_off:g.log_std_off + g.action_dim].zero_()
+            self.policy.grad[g.log_std_off : g.log_std_off + g.action_dim].zero_()
 
     def _minibatch_step(self, mb: dict[str, wp.array]):
         cfg = self.cfg
@@ -378,8 +504,11 @@ class PPO(AgentBase):
         arrays = {"policy/params": self.policy.params.numpy()}
         if self.value is not None and not self._shared:
             arrays["value/params"] = self.value.params.numpy()
-        parts = (("optimizer", self.optimizer), ("observation_preprocessor", self._observation_preprocessor),
-                 ("value_preprocessor", self._value_preprocessor))
+        parts = (
+            ("optimizer", self.optimizer),
+            ("observation_preprocessor", self._observation_preprocessor),
+            ("value_preprocessor", self._value_preprocessor),
+        )
         for name, part in parts:
             if part is not None:
                 arrays.update({f"{name}/{key}": np.asarray(value) for key, value in part.state_dict().items()})
@@ -389,32 +518,48 @@ class PPO(AgentBase):
     def save(self, path: str, extra: dict | None = None) -> None:
         """The same contents as the torch agent's checkpoint, as an .npz read without pickle."""
         arrays = self.state_arrays()
-        meta = {"format": _FORMAT, "observation_shape": list(self.observation_space.shape),
-                "action_space": repr(self.action_space), "shuffle": self._shuffle.bit_generator.state}
+        meta = {
+            "format": _FORMAT,
+            "observation_shape": list(self.observation_space.shape),
+            "action_space": repr(self.action_space),
+            "shuffle": self._shuffle.bit_generator.state,
+        }
         arrays.update(npz_extra(extra))
         self.check_checkpoint_finite(arrays, path)
         write_npz(path, meta, arrays)
 
     def load(self, path: str) -> dict:
         meta, arrays = read_npz(path, _FORMAT, "Warp PPO")
-        check_npz_meta(path, meta, {"observation_shape": list(self.observation_space.shape),
-                                    "action_space": repr(self.action_space)})
+        check_npz_meta(
+            path,
+            meta,
+            {"observation_shape": list(self.observation_space.shape), "action_space": repr(self.action_space)},
+        )
         mine = self.state_arrays()
         for key, value in mine.items():
             if key not in arrays:
-                raise CheckpointError(f"checkpoint: {path} lacks {key}; it was written by an agent of another configuration")
+                raise CheckpointError(
+                    f"checkpoint: {path} lacks {key}; it was written by an agent of another configuration"
+                )
             if np.shape(arrays[key]) != np.shape(value):
-                raise CheckpointError(f"checkpoint: {path} has {key} of shape {np.shape(arrays[key])}; this agent's networks "
-                                      f"need {np.shape(value)} (written with other models settings, e.g. other hiddens)")
+                raise CheckpointError(
+                    f"checkpoint: {path} has {key} of shape {np.shape(arrays[key])}; this agent's networks "
+                    f"need {np.shape(value)} (written with other models settings, e.g. other hiddens)"
+                )
         self.policy.params.assign(arrays["policy/params"])
         if "value/params" in mine:
             self.value.params.assign(arrays["value/params"])
-        parts = (("optimizer", self.optimizer), ("observation_preprocessor", self._observation_preprocessor),
-                 ("value_preprocessor", self._value_preprocessor))
+        parts = (
+            ("optimizer", self.optimizer),
+            ("observation_preprocessor", self._observation_preprocessor),
+            ("value_preprocessor", self._value_preprocessor),
+        )
         for name, part in parts:
             if part is not None:
                 prefix = f"{name}/"
-                part.load_state_dict({key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)})
+                part.load_state_dict(
+                    {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
+                )
         self._draws = int(arrays["rng/draws"])
         self._shuffle.bit_generator.state = meta["shuffle"]
         self._rollout = 0  # a half-collected rollout is not saved: collection restarts at an update boundary

@@ -11,8 +11,13 @@ wp.set_module_options({"enable_backward": False})  # gradients are written out, 
 
 
 @wp.kernel
-def _merge(x: wp.array2d(dtype=float), mean: wp.array(dtype=wp.float64), variance: wp.array(dtype=wp.float64),
-           count: wp.array(dtype=wp.float64), new_count: wp.array(dtype=wp.float64)):
+def _merge(
+    x: wp.array2d(dtype=float),
+    mean: wp.array(dtype=wp.float64),
+    variance: wp.array(dtype=wp.float64),
+    count: wp.array(dtype=wp.float64),
+    new_count: wp.array(dtype=wp.float64),
+):
     """One thread per feature: the batch's mean and (biased) variance, merged into the running ones (parallel
     variance algorithm); the count is written to new_count, copied back once every feature has read it."""
     j = wp.tid()
@@ -30,14 +35,23 @@ def _merge(x: wp.array2d(dtype=float), mean: wp.array(dtype=wp.float64), varianc
     merged = old + wp.float64(n)
     delta = batch_mean - mean[j]
     mean[j] = mean[j] + delta * wp.float64(n) / merged
-    variance[j] = (variance[j] * old + batch_var * wp.float64(n) + delta * delta * old * wp.float64(n) / merged) / merged
+    variance[j] = (
+        variance[j] * old + batch_var * wp.float64(n) + delta * delta * old * wp.float64(n) / merged
+    ) / merged
     if j == 0:
         new_count[0] = merged
 
 
 @wp.kernel
-def _apply(x: wp.array2d(dtype=float), mean: wp.array(dtype=wp.float64), variance: wp.array(dtype=wp.float64),
-           epsilon: float, clip: float, inverse: int, out: wp.array2d(dtype=float)):
+def _apply(
+    x: wp.array2d(dtype=float),
+    mean: wp.array(dtype=wp.float64),
+    variance: wp.array(dtype=wp.float64),
+    epsilon: float,
+    clip: float,
+    inverse: int,
+    out: wp.array2d(dtype=float),
+):
     i, j = wp.tid()
     std = float(wp.sqrt(variance[j] + wp.float64(epsilon)))
     mu = float(mean[j])
@@ -65,11 +79,18 @@ class RunningStandardScaler:
     def update(self, x: wp.array) -> None:
         """Merge the statistics of a (batch, size) batch."""
         x = x.reshape((-1, self.size))
-        wp.launch(_merge, dim=self.size, inputs=[x, self.running_mean, self.running_variance, self.current_count],
-                  outputs=[self._next_count], device=self.device)
+        wp.launch(
+            _merge,
+            dim=self.size,
+            inputs=[x, self.running_mean, self.running_variance, self.current_count],
+            outputs=[self._next_count],
+            device=self.device,
+        )
         wp.copy(self.current_count, self._next_count)
 
-    def __call__(self, x: wp.array, train: bool = False, inverse: bool = False, out: wp.array | None = None) -> wp.array:
+    def __call__(
+        self, x: wp.array, train: bool = False, inverse: bool = False, out: wp.array | None = None
+    ) -> wp.array:
         """(batch, size) -> normalised (or, inverse, denormalised) values in `out` (default: a buffer of this scaler
         for that batch and direction, reused)."""
         x2 = x.reshape((-1, self.size))
@@ -80,13 +101,28 @@ class RunningStandardScaler:
             out = self._outputs.get(key)
             if out is None:
                 out = self._outputs[key] = wp.zeros(x2.shape, dtype=float, device=self.device)
-        wp.launch(_apply, dim=x2.shape, inputs=[x2, self.running_mean, self.running_variance, float(self.epsilon),
-                  float(self.clip_threshold), int(inverse)], outputs=[out.reshape(x2.shape)], device=self.device)
+        wp.launch(
+            _apply,
+            dim=x2.shape,
+            inputs=[
+                x2,
+                self.running_mean,
+                self.running_variance,
+                float(self.epsilon),
+                float(self.clip_threshold),
+                int(inverse),
+            ],
+            outputs=[out.reshape(x2.shape)],
+            device=self.device,
+        )
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {"running_mean": self.running_mean.numpy(), "running_variance": self.running_variance.numpy(),
-                "current_count": self.current_count.numpy()}
+        return {
+            "running_mean": self.running_mean.numpy(),
+            "running_variance": self.running_variance.numpy(),
+            "current_count": self.current_count.numpy(),
+        }
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         for name in ("running_mean", "running_variance", "current_count"):

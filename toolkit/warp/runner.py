@@ -16,10 +16,14 @@ def check_runner_cfg(cfg: RunnerCfg) -> None:
     """What skrl's Warp column lacks (PPO_RNN, recurrent models, mixed precision, Categorical policies, multi-block
     networks), as a one-line ConfigError naming the alternative; called before any world is built."""
     if cfg.agent_class != "PPO":
-        raise ConfigError(f"agent.class: {cfg.agent_class!r} is not allowed with --framework warp (PPO only, no RNN); {ALTERNATIVE}")
+        raise ConfigError(
+            f"agent.class: {cfg.agent_class!r} is not allowed with --framework warp (PPO only, no RNN); {ALTERNATIVE}"
+        )
     if cfg.agent.mixed_precision:
-        raise ConfigError(f"agent.mixed_precision: True is not allowed with --framework warp (skrl's Warp PPO has no mixed "
-                          f"precision); {ALTERNATIVE}")
+        raise ConfigError(
+            f"agent.mixed_precision: True is not allowed with --framework warp (skrl's Warp PPO has no mixed "
+            f"precision); {ALTERNATIVE}"
+        )
     check_models(cfg.models)
 
 
@@ -35,8 +39,9 @@ class Runner(RunnerBase):
         except ConfigError:
             if key != "agent":
                 raise
-            raise ConfigError(f"agent.class: {name!r} is not allowed with --framework warp (PPO only, no RNN); "
-                              f"{ALTERNATIVE}") from None
+            raise ConfigError(
+                f"agent.class: {name!r} is not allowed with --framework warp (PPO only, no RNN); {ALTERNATIVE}"
+            ) from None
 
     def build_agent(self, env, cfg: RunnerCfg, memory_size: int) -> PPO:
         check_runner_cfg(cfg)

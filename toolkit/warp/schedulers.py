@@ -8,8 +8,15 @@ class KLAdaptiveLR:
     it when it barely moved (below kl_threshold / kl_factor), within [min_lr, max_lr]; the same rule and defaults as
     the torch and JAX schedulers."""
 
-    def __init__(self, optimizer, kl_threshold: float = 0.008, min_lr: float = 1e-6, max_lr: float = 1e-2,
-                 kl_factor: float = 2.0, lr_factor: float = 1.5):
+    def __init__(
+        self,
+        optimizer,
+        kl_threshold: float = 0.008,
+        min_lr: float = 1e-6,
+        max_lr: float = 1e-2,
+        kl_factor: float = 2.0,
+        lr_factor: float = 1.5,
+    ):
         self.optimizer = optimizer
         self.kl_threshold, self.min_lr, self.max_lr = kl_threshold, min_lr, max_lr
         self.kl_factor, self.lr_factor = kl_factor, lr_factor
