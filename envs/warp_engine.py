@@ -339,9 +339,9 @@ class WarpVecEnv(VecEnv):
             )
             self._overflow.zero_()
             raise SimulationError(
-                f"simulation: {worlds} worlds of task {self.task.name!r} overflowed MuJoCo Warp's buffers ({kinds}); their "
-                f"physics is wrong. Raise the task's nconmax (now {self.nconmax}) or njmax (now {self.njmax}), e.g. "
-                f"tasks.make(..., nconmax={2 * self.nconmax}, njmax={2 * self.njmax})"
+                f"simulation: {worlds} worlds of task {self.task.name!r} overflowed MuJoCo Warp's buffers ({kinds}); "
+                f"their physics is wrong. Raise the task's nconmax (now {self.nconmax}) or njmax (now {self.njmax}), "
+                f"e.g. tasks.make(..., nconmax={2 * self.nconmax}, njmax={2 * self.njmax})"
             )
         count = int(self._nonfinite_worlds.item())
         if count:

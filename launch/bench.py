@@ -50,13 +50,15 @@ class BenchArgs:
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
-    """MJX + JAX: True times the compiled rollout-and-update loop, False the step-by-step path (None: the trainer's default)"""
+    """MJX + JAX: True times the compiled rollout-and-update loop, False the step-by-step path (None: the trainer's
+    default)"""
     torch_threads: int = 2
     device: str | None = None
     json: bool = False
     """one JSON object per row instead of a table"""
     isolate: bool | None = None
-    """each row in a fresh process (default: on a GPU), for its own peak memory; a row that fails is reported and skipped"""
+    """each row in a fresh process (default: on a GPU), for its own peak memory; a row that fails is reported and
+    skipped"""
     out: str | None = None
     """also append each row, as JSON, to this file (as soon as it is measured)"""
 
@@ -280,7 +282,10 @@ def print_table(rows: list[dict]) -> None:
         train, ratio = row.get("train_env_steps_per_s"), row.get("train_over_sim")
         layer = ""
         if "physics_env_steps_per_s" in row:
-            layer = f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: task layer +{100 * row['task_layer_cost']:.0f} %"
+            layer = (
+                f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: "
+                f"task layer +{100 * row['task_layer_cost']:.0f} %"
+            )
         print(
             f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
             f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "

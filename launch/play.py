@@ -153,7 +153,8 @@ def play(args: PlayArgs) -> dict:
         actions, outputs = agent.act(observations, states, timestep=timestep, timesteps=0)
         actions = actions if args.stochastic else outputs["mean_actions"]
         next_observations, rewards, terminated, truncated, info = env.step(actions)
-        # an agent in evaluation mode learns nothing here; a recurrent one zeroes the state of worlds whose episode ended
+        # an agent in evaluation mode learns nothing here; a recurrent one zeroes the state of worlds whose episode
+        # ended
         agent.record_transition(
             observations=observations,
             states=states,
@@ -238,8 +239,8 @@ def main() -> None:
     for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
         tracking = (
             (
-                f", tracking error {result['tracking_error_lin'][index]:.3f} m/s, {result['tracking_error_yaw'][index]:.3f} "
-                f"rad/s{', fell' if result['fell'][index] else ''}"
+                f", tracking error {result['tracking_error_lin'][index]:.3f} m/s, "
+                f"{result['tracking_error_yaw'][index]:.3f} rad/s{', fell' if result['fell'][index] else ''}"
             )
             if legged
             else ""
@@ -254,7 +255,8 @@ def main() -> None:
         else ""
     )
     print(
-        f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, mean length {result['mean_length']:.1f}{summary}"
+        f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, "
+        f"mean length {result['mean_length']:.1f}{summary}"
     )
     print(json.dumps(result))
 

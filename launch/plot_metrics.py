@@ -83,10 +83,13 @@ def draw_panel(draw, left: int, top: int, title: str, x_label: str, lines: dict)
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     x_low, x_high = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     y_low, y_high = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    to_px = lambda x, y: (
-        x0 + (x - x_low) / (x_high - x_low) * (x1 - x0),
-        y1 - (y - y_low) / (y_high - y_low) * (y1 - y0),
-    )  # noqa: E731
+
+    def to_px(x, y):
+        return (
+            x0 + (x - x_low) / (x_high - x_low) * (x1 - x0),
+            y1 - (y - y_low) / (y_high - y_low) * (y1 - y0),
+        )
+
     for value in _ticks(x_low, x_high):
         px = to_px(value, y_low)[0]
         draw.line([px, y1, px, y1 + 4], fill=(0, 0, 0))

@@ -300,7 +300,8 @@ def main() -> None:
             f", {result['unstable']} ended by an unstable simulation (MuJoCo reset it; try --solver-iterations 100 50)"
         )
     print(
-        f"{result['episodes']} episodes: mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}{summary}"
+        f"{result['episodes']} episodes: mean return {result['mean_return']:.2f}, "
+        f"mean length {result['mean_length']:.1f}{summary}"
     )
     print(json.dumps(result))
 

@@ -377,7 +377,8 @@ def test_both_frameworks_export_the_same_inputs_outputs_and_metadata(tmp_path):
     assert props["action"]["gear"] == [10.0] and props["observation"]["size"] == 2
 
 
-WARP_CASES = {  # the Warp agent's models: one MLP trunk, shared or separate, the output expression folded into its layer
+# the Warp agent's models: one MLP trunk, shared or separate, the output expression folded into its layer
+WARP_CASES = {
     "cartpole_shared": None,  # the task's own models section
     "separate_tanh_output": MLP,
     "grammar_2_tanh_gelu": GRAMMAR_CASES["grammar_2_tanh"][1],

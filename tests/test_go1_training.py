@@ -48,4 +48,4 @@ def test_go1_flat_learns_to_track_a_forward_command(tmp_path):
     assert tracking >= 2 * reports[0][1], (
         f"tracking reward {reports[0][1]:.5f} -> {tracking:.5f} after {steps} env steps"
     )
-    assert length is not None and length > next(l for _, _, l in reports if l is not None), reports
+    assert length is not None and length > next(earlier for _, _, earlier in reports if earlier is not None), reports

@@ -87,7 +87,8 @@ def _finite_checkpoint(path: Path) -> bool:
         ),
         (
             ["--agent.mini_batches", "1000"],
-            "error: agent.mini_batches: 1000 is not allowed; must be <= the 128 samples (rollouts 16 x 8 worlds) of a rollout",
+            "error: agent.mini_batches: 1000 is not allowed; "
+            "must be <= the 128 samples (rollouts 16 x 8 worlds) of a rollout",
         ),
         (
             ["--agent.experiment", "5"],
@@ -95,7 +96,8 @@ def _finite_checkpoint(path: Path) -> bool:
         ),
         (
             ["--agent.learning_rate_scheduler_kwargs", "{kl_treshold: 0.01}"],
-            "error: agent.learning_rate_scheduler_kwargs.kl_treshold: unknown key of KLAdaptiveLR; allowed: kl_threshold, min_lr",
+            "error: agent.learning_rate_scheduler_kwargs.kl_treshold: unknown key of KLAdaptiveLR; "
+            "allowed: kl_threshold, min_lr",
         ),
         (
             ["--agent.experiment.write_interval", "-5"],

@@ -415,7 +415,8 @@ ERRORS = [
     ({"network": [_block(layers=[0])]}, r"layers\[0\]: 0 is not allowed; expected a positive width"),
     (
         {"network": [_block(activations=["elu", "elu", "elu"])]},
-        r"network\[0\].activations: \['elu', 'elu', 'elu'\] is not allowed; expected one name, or a list of one per layer \(2\)",
+        r"network\[0\].activations: \['elu', 'elu', 'elu'\] is not allowed; "
+        r"expected one name, or a list of one per layer \(2\)",
     ),
     (
         {"network": [_block(activations="swish")]},
@@ -505,7 +506,8 @@ def test_what_simtrain_cannot_build_is_a_one_line_error(edit, message):
                     "output": "ACTIONS",
                 }
             },
-            r"models.policy.unnormalized_log_prob: False is not allowed; simtrain's categorical policy reads its output as logits",
+            r"models.policy.unnormalized_log_prob: False is not allowed; "
+            r"simtrain's categorical policy reads its output as logits",
         ),
         (
             {"policy": {"hiddens": [8], "output_activation": "swish"}},

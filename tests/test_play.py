@@ -70,9 +70,8 @@ def test_play_evaluates_and_writes_a_playable_mp4_of_the_first_episode(run_dir, 
 def test_play_with_a_missing_checkpoint_is_a_one_line_error(run_dir):
     result = _play("--run", str(run_dir), "--checkpoint", str(run_dir / "nope.pt"))
     assert result.returncode == 2
-    assert (
-        result.stderr.strip()
-        == f"error: --checkpoint: {run_dir / 'nope.pt'} does not exist; choose best, last or the path of a checkpoint file"
+    assert result.stderr.strip() == (
+        f"error: --checkpoint: {run_dir / 'nope.pt'} does not exist; choose best, last or the path of a checkpoint file"
     )
 
 

@@ -233,11 +233,14 @@ def test_sim2sim_runs_an_exported_policy_of_every_gymnasium_task(task, tmp_path)
     assert all(0 < length <= 15 for length in result["lengths"]) and np.isfinite(result["returns"]).all()
 
 
-ARM = """<mujoco><compiler angle="radian"/><option timestep="0.005"/><worldbody><body><joint name="shoulder" type="hinge" ref="0.3"/>
+ARM = (
+    """<mujoco><compiler angle="radian"/><option timestep="0.005"/><worldbody>"""
+    """<body><joint name="shoulder" type="hinge" ref="0.3"/>
 <geom type="capsule" size="0.05" fromto="0 0 0 0 0 0.5"/><body pos="0 0 0.5"><joint name="elbow" type="hinge"/>
 <geom type="capsule" size="0.04" fromto="0 0 0 0 0 0.4"/></body></body></worldbody>
 <actuator><position name="shoulder_pd" joint="shoulder" kp="20" kv="1.5" ctrlrange="-1 1"/>
 <motor name="elbow_motor" joint="elbow" gear="3" ctrlrange="-1 1"/></actuator></mujoco>"""
+)
 
 
 def test_task_metadata_derives_joints_and_gains_and_takes_the_tasks_own_fields(tmp_path):

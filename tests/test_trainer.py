@@ -61,7 +61,8 @@ def test_scopes_that_do_not_cover_the_worlds_are_refused(small_envs, tmp_path):
     env = envs.wrap_env(small_envs["warp"], "torch")
     with pytest.raises(
         ConfigError,
-        match=r"trainer.scopes: \[2, 1\] is not allowed; expected 2 positive world counts that add up to num_envs \(4\)",
+        match=r"trainer.scopes: \[2, 1\] is not allowed; "
+        r"expected 2 positive world counts that add up to num_envs \(4\)",
     ):
         SequentialTrainer(env=env, agents=[_agent(env, tmp_path), _agent(env, tmp_path)], scopes=[2, 1])
     with pytest.raises(ConfigError, match="trainer.timestep: unknown key"):

@@ -51,7 +51,8 @@ def run_main(script: str, work: Callable[[], T], run_dir: Callable[[], str | Non
         _exit(f"error: {where}{reason}{_logged(script, run_dir())}", 1)
     except Exception as error:  # a bug or an unforeseen case: one line, the traceback in a file
         _exit(
-            f"error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}{_logged(script, run_dir())}",
+            f"error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            f"{_logged(script, run_dir())}",
             1,
         )
     finally:

@@ -254,7 +254,8 @@ class NetworkPlan:
                     here,
                     block.input.source,
                     f"it gives shape {('batch', *value.shape[1:]) if value.ndim else ()} from "
-                    f"observations of size {observation_size}; a block's input must be (batch, features), e.g. OBSERVATIONS[:, 0:2]",
+                    f"observations of size {observation_size}; "
+                    "a block's input must be (batch, features), e.g. OBSERVATIONS[:, 0:2]",
                 )
             units = [sizes[unit] if isinstance(unit, str) else unit for unit in block.units]
             resolved.append((block, int(value.shape[1]), units))

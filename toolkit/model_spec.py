@@ -189,8 +189,9 @@ def _check_one_grammar(data: dict, where: str) -> None:
     old = [key for key in OLD_GRAMMAR_KEYS if key in data]
     if new and old:
         raise ConfigError(
-            f"{where}.{old[0]}: {data[old[0]]!r} is not allowed beside {new[0]}; write the model in one grammar: network and "
-            f"output (skrl 1.x/2.x), or {', '.join(OLD_GRAMMAR_KEYS)} (older)"
+            f"{where}.{old[0]}: {data[old[0]]!r} is not allowed beside {new[0]}; "
+            f"write the model in one grammar: network and output (skrl 1.x/2.x), "
+            f"or {', '.join(OLD_GRAMMAR_KEYS)} (older)"
         )
     if "output" in data and "network" not in data:
         raise ConfigError(

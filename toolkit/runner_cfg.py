@@ -1,7 +1,8 @@
 """The Runner's YAML (skrl-runner.txt): parsed, translated and validated, independent of the framework.
 
 Files of both skrl vintages load: older key names (`lambda`, `state_preprocessor` for observations when no
-`observation_preprocessor` is given: beside one it is skrl 2.x's preprocessor of the env's states, `clip_predicted_values`, `rewards_shaper_scale`) are translated to PPO_CFG's.
+`observation_preprocessor` is given: beside one it is skrl 2.x's preprocessor of the env's states,
+`clip_predicted_values`, `rewards_shaper_scale`) are translated to PPO_CFG's.
 """
 
 from __future__ import annotations

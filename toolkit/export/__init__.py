@@ -1,5 +1,6 @@
 """Policy export: a trained agent's deterministic policy, observation normaliser included, as an ONNX file (every
-agent: torch, JAX, Warp) and a TorchScript file (torch agents), with its metadata inside the ONNX file and beside it as JSON.
+agent: torch, JAX, Warp) and a TorchScript file (torch agents), with its metadata inside the ONNX file and beside it
+as JSON.
 
     paths = toolkit.export.export_policy(agent, "runs/cartpole/<run>/exported", metadata={"task": ...})
     paths = agent.export("exported/")           # the same, from the agent

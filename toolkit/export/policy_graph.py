@@ -136,7 +136,8 @@ class PolicyGraph:
             unknown = sorted(block.input.names() - set(names))
             if unknown:
                 raise ExportError(
-                    f"network.{block.name}.input: {block.input.source!r} reads {unknown[0]}; allowed: {', '.join(names)}"
+                    f"network.{block.name}.input: {block.input.source!r} reads {unknown[0]}; "
+                    f"allowed: {', '.join(names)}"
                 )
             names.append(block.name)
         if self.output is not None and not self.output.names() <= {"ACTIONS"}:

@@ -59,7 +59,8 @@ class MLP:
             activations = [activations] * len(hiddens)
         if len(activations) != len(hiddens):
             raise ValueError(
-                f"hidden_activation: {len(activations)} entries are not allowed; expected one per hidden layer ({len(hiddens)})"
+                f"hidden_activation: {len(activations)} entries are not allowed; "
+                f"expected one per hidden layer ({len(hiddens)})"
             )
         self.sizes = [inputs, *hiddens]
         self.activations = [activation(name) for name in activations]

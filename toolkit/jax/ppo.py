@@ -91,7 +91,8 @@ class PPO(AgentBase):
             )
         if cfg.learning_rate_scheduler not in (None, KLAdaptiveLR):
             raise ConfigError(
-                f"agent.learning_rate_scheduler: {cfg.learning_rate_scheduler!r} is not allowed; choose KLAdaptiveLR or none"
+                f"agent.learning_rate_scheduler: {cfg.learning_rate_scheduler!r} is not allowed; "
+                "choose KLAdaptiveLR or none"
             )
         self.model, self.memory = models["policy"], memory
         self.observation_space, self.state_space, self.action_space = observation_space, state_space, action_space
@@ -295,7 +296,8 @@ class PPO(AgentBase):
         minibatch = size // cfg.mini_batches
         if minibatch == 0:
             raise ConfigError(
-                f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout"
+                f"agent.mini_batches: {cfg.mini_batches} is not allowed; "
+                f"must be <= the {size} samples (or sequences) of a rollout"
             )
         if cfg.mini_batches == 1:  # one minibatch is the whole batch, in any order: no shuffle (a sort and a gather)
             minibatches = jax.tree.map(lambda x: x[None], batch)

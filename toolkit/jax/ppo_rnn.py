@@ -47,13 +47,15 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         model = models.get("policy")
         if not isinstance(model, RecurrentActorCritic):
             raise ValueError(
-                f"models: policy is a {type(model).__name__}; PPO_RNN needs models from toolkit.jax.build_recurrent_models"
+                f"models: policy is a {type(model).__name__}; "
+                "PPO_RNN needs models from toolkit.jax.build_recurrent_models"
             )
         super().__init__(models=models, memory=memory, cfg=cfg, **kwargs)
         self.sequence_length = model.sequence_length
         if memory is not None and self.cfg.rollouts % self.sequence_length:
             raise ConfigError(
-                f"agent.rollouts: {self.cfg.rollouts} is not allowed; must be a multiple of rnn.sequence_length ({self.sequence_length})"
+                f"agent.rollouts: {self.cfg.rollouts} is not allowed; "
+                f"must be a multiple of rnn.sequence_length ({self.sequence_length})"
             )
         self.rnn_states = model.initial_state(memory.num_envs if memory is not None else model.num_envs)
         self._rnn_next_states = None

@@ -140,11 +140,13 @@ class RecurrentActorCritic(ActorCritic):
         lengths = {trunk.rnn.spec.sequence_length for trunk in self.roles.values() if trunk.rnn}
         if not lengths:
             raise ConfigError(
-                "models.policy.rnn: missing; PPO_RNN needs at least one recurrent model (type, num_layers, hidden_size, sequence_length)"
+                "models.policy.rnn: missing; PPO_RNN needs at least one recurrent model "
+                "(type, num_layers, hidden_size, sequence_length)"
             )
         if len(lengths) > 1:
             raise ConfigError(
-                f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length"
+                f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; "
+                "use one sequence length"
             )
         self.sequence_length = lengths.pop()
         self.head = make_head(spec, action_space)

@@ -56,7 +56,8 @@ def mlp(input_size: int, hiddens: Sequence[int], activations: Sequence[str] | st
         activations = [activations] * len(hiddens)
     if len(activations) != len(hiddens):
         raise ValueError(
-            f"hidden_activation: {len(activations)} entries are not allowed; expected one per hidden layer ({len(hiddens)})"
+            f"hidden_activation: {len(activations)} entries are not allowed; "
+            f"expected one per hidden layer ({len(hiddens)})"
         )
     layers: list[nn.Module] = []
     size = input_size

@@ -176,7 +176,8 @@ class PPO(AgentBase):
         return self.policy(observations), self.value(observations if critic_inputs is None else critic_inputs)
 
     def _state_value(self, observations: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
-        """Value in return units (value preprocessor undone) of raw observations (raw states for an asymmetric critic)."""
+        """Value in return units (value preprocessor undone) of raw observations (raw states for an asymmetric
+        critic)."""
         observations = self._preprocess(observations)
         if self._shared:
             return self._denormalize_value(self.policy.value(observations))
@@ -315,7 +316,8 @@ class PPO(AgentBase):
         minibatch = size // cfg.mini_batches
         if minibatch == 0:
             raise ConfigError(
-                f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples (or sequences) of a rollout"
+                f"agent.mini_batches: {cfg.mini_batches} is not allowed; "
+                f"must be <= the {size} samples (or sequences) of a rollout"
             )
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         sums = defaultdict(lambda: torch.zeros((), device=self.device))
@@ -458,7 +460,8 @@ class PPO(AgentBase):
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as error:  # a truncated or non-torch file
             raise CheckpointError(
-                f"checkpoint: {path} cannot be read ({type(error).__name__}); expected a file written by {type(self).__name__}.save"
+                f"checkpoint: {path} cannot be read ({type(error).__name__}); "
+                f"expected a file written by {type(self).__name__}.save"
             ) from None
         if not isinstance(state, dict) or state.get("format") != self.checkpoint_format:
             raise CheckpointError(f"checkpoint: {path} is not a simtrain torch {type(self).__name__} checkpoint")

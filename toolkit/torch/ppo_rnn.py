@@ -38,22 +38,26 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         for role, model in roles.items():
             if not isinstance(model, RecurrentModel):
                 raise ValueError(
-                    f"models: {role} is a {type(model).__name__}; PPO_RNN needs models from toolkit.torch.build_recurrent_models"
+                    f"models: {role} is a {type(model).__name__}; "
+                    "PPO_RNN needs models from toolkit.torch.build_recurrent_models"
                 )
         self._roles = roles
         lengths = {spec["rnn"]["sequence_length"] for spec in (m.get_specification() for m in roles.values()) if spec}
         if not lengths:
             raise ConfigError(
-                "models.policy.rnn: missing; PPO_RNN needs at least one recurrent model (type, num_layers, hidden_size, sequence_length)"
+                "models.policy.rnn: missing; PPO_RNN needs at least one recurrent model "
+                "(type, num_layers, hidden_size, sequence_length)"
             )
         if len(lengths) > 1:
             raise ConfigError(
-                f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; use one sequence length"
+                f"models.value.rnn.sequence_length: {sorted(lengths)} differ between policy and value; "
+                "use one sequence length"
             )
         self.sequence_length = lengths.pop()
         if self.memory is not None and self.cfg.rollouts % self.sequence_length:
             raise ConfigError(
-                f"agent.rollouts: {self.cfg.rollouts} is not allowed; must be a multiple of rnn.sequence_length ({self.sequence_length})"
+                f"agent.rollouts: {self.cfg.rollouts} is not allowed; "
+                f"must be a multiple of rnn.sequence_length ({self.sequence_length})"
             )
         self._rnn_states: dict[str, RnnState] = {}  # the state each world's next step starts from
         self._rnn_next_states: dict[str, RnnState] = {}  # computed by act(), committed by record_transition()
