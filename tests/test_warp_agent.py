@@ -144,7 +144,7 @@ def test_sampled_actions_have_the_log_prob_of_their_distribution():
     wp.launch(
         losses.gaussian_sample,
         dim=batch,
-        inputs=[wp.array(mean), params, 0, 1, -20.0, 2.0, 0, 123, 1],
+        inputs=[wp.array(mean), params, 0, 1, -20.0, 2.0, 0, wp.array([123], dtype=wp.int32), 1],
         outputs=[actions, log_prob],
     )
     sampled = actions.numpy()

@@ -38,6 +38,9 @@ class PPO_CFG:  # noqa: N801  (skrl's name)
     time_limit_bootstrap: bool = False
     rewards_shaper: Callable | None = None
     mixed_precision: bool = False
+    # the Warp agent: replay its fixed launch sequences (acting, recording, each update epoch) as captured graphs;
+    # False launches its kernels one by one and reads its losses on the host per minibatch. Torch and JAX ignore it.
+    graph_capture: bool = True
 
     def validate(self, section: str = "agent") -> "PPO_CFG":
         validate(self, section)

@@ -30,6 +30,14 @@ def log_std_passes(params: wp.array(dtype=float), off: int, a: int, clip: int, l
 
 
 @wp.kernel
+def next_seed(base: int, draws: wp.array(dtype=wp.int64), seed: wp.array(dtype=wp.int32)):
+    """The seed of the next draw, (base + draws) mod (2^31 - 1) after counting it: on the device, so that acting
+    needs no host value that changes per call (a captured graph replays it)."""
+    draws[0] = draws[0] + wp.int64(1)
+    seed[0] = wp.int32((wp.int64(base) + draws[0]) % wp.int64(2147483647))
+
+
+@wp.kernel
 def gaussian_sample(
     mean: wp.array2d(dtype=float),
     params: wp.array(dtype=float),
@@ -38,13 +46,13 @@ def gaussian_sample(
     lo: float,
     hi: float,
     reduce_mean: int,
-    seed: int,
+    seed: wp.array(dtype=wp.int32),
     stochastic: int,
     actions: wp.array2d(dtype=float),
     log_prob: wp.array(dtype=float),
 ):
     i = wp.tid()
-    state = wp.rand_init(seed, i)
+    state = wp.rand_init(seed[0], i)
     total = float(0.0)
     n = mean.shape[1]
     for a in range(n):
@@ -85,10 +93,13 @@ def gaussian_log_prob(
 
 @wp.kernel
 def uniform_actions(
-    low: wp.array(dtype=float), high: wp.array(dtype=float), seed: int, actions: wp.array2d(dtype=float)
+    low: wp.array(dtype=float),
+    high: wp.array(dtype=float),
+    seed: wp.array(dtype=wp.int32),
+    actions: wp.array2d(dtype=float),
 ):
     i, a = wp.tid()
-    state = wp.rand_init(seed, i * actions.shape[1] + a)
+    state = wp.rand_init(seed[0], i * actions.shape[1] + a)
     actions[i, a] = low[a] + (high[a] - low[a]) * wp.randf(state)
 
 

@@ -45,6 +45,50 @@ def _adam(
     params[i] = params[i] - (lr / bias1) * m[i] / denom
 
 
+@wp.kernel
+def _count_step(control: wp.array(dtype=wp.int32), steps: wp.array(dtype=wp.int64)):
+    if control[2] != 0:
+        steps[0] = steps[0] + wp.int64(1)
+
+
+@wp.kernel
+def _adam_gated(
+    params: wp.array(dtype=float),
+    grad: wp.array(dtype=float),
+    m: wp.array(dtype=float),
+    v: wp.array(dtype=float),
+    sums: wp.array(dtype=float),
+    max_norm: float,
+    lrs: wp.array(dtype=wp.float64),
+    group: int,
+    beta1: float,
+    beta2: float,
+    beta1_64: wp.float64,
+    beta2_64: wp.float64,
+    eps: float,
+    steps: wp.array(dtype=wp.int64),
+    control: wp.array(dtype=wp.int32),
+):
+    """_adam with the learning rate and step count read on the device, skipped when control[2] is 0 (the bias
+    corrections in float64, then float32, as step() computes them on the host)."""
+    if control[2] == 0:
+        return
+    i = wp.tid()
+    t = wp.float64(steps[0])
+    bias1 = float(wp.float64(1.0) - wp.pow(beta1_64, t))
+    bias2_sqrt = float(wp.sqrt(wp.float64(1.0) - wp.pow(beta2_64, t)))
+    lr = float(lrs[group])
+    g = grad[i]
+    if max_norm > 0.0:
+        coef = max_norm / (wp.sqrt(sums[0]) + 1e-6)
+        if coef < 1.0:
+            g = g * coef
+    m[i] = beta1 * m[i] + (1.0 - beta1) * g
+    v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
+    denom = wp.sqrt(v[i]) / bias2_sqrt + eps
+    params[i] = params[i] - (lr / bias1) * m[i] / denom
+
+
 class Adam:
     """`param_groups`: [{"params": flat array, "grad": its gradient, "lr": float}] (torch's groups, one per model)."""
 
@@ -58,6 +102,9 @@ class Adam:
         self._m = [wp.zeros_like(group["params"]) for group in groups]
         self._v = [wp.zeros_like(group["params"]) for group in groups]
         self.square_sum = wp.zeros(1, dtype=float, device=device)  # the squared gradient norm of the last step
+        # the learning rates and step count as step_gated() reads them (push_device_state / pull_device_state)
+        self.device_lrs = wp.zeros(len(groups), dtype=wp.float64, device=device)
+        self.device_steps = wp.zeros(1, dtype=wp.int64, device=device)
 
     def zero_grad(self) -> None:
         for group in self.param_groups:
@@ -101,6 +148,47 @@ class Adam:
                     float(bias2_sqrt),
                 ],
                 device=self.square_sum.device,
+            )
+
+    def push_device_state(self) -> None:
+        """The host's learning rates and step count to the device arrays step_gated() reads."""
+        self.device_lrs.assign(np.asarray([group["lr"] for group in self.param_groups], dtype=np.float64))
+        self.device_steps.assign(np.asarray([self.steps], dtype=np.int64))
+
+    def pull_device_state(self) -> None:
+        """The learning rates and step count that step_gated() and a device scheduler left, back on the host."""
+        for group, lr in zip(self.param_groups, self.device_lrs.numpy()):
+            group["lr"] = float(lr)
+        self.steps = int(self.device_steps.numpy()[0])
+
+    def step_gated(self, max_norm: float, control: wp.array) -> None:
+        """step() when control[2] is set, with no host value that changes between calls (a captured graph replays
+        it): the step count and learning rates live in device_steps and device_lrs."""
+        device = self.square_sum.device
+        wp.launch(_count_step, dim=1, inputs=[control], outputs=[self.device_steps], device=device)
+        beta1, beta2 = self.betas
+        for index, (group, m, v) in enumerate(zip(self.param_groups, self._m, self._v)):
+            wp.launch(
+                _adam_gated,
+                dim=group["params"].shape[0],
+                inputs=[
+                    group["params"],
+                    group["grad"],
+                    m,
+                    v,
+                    self.square_sum,
+                    float(max_norm),
+                    self.device_lrs,
+                    index,
+                    float(beta1),
+                    float(beta2),
+                    float(beta1),
+                    float(beta2),
+                    float(self.eps),
+                    self.device_steps,
+                    control,
+                ],
+                device=device,
             )
 
     def state_dict(self) -> dict[str, np.ndarray]:

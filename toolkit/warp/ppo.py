@@ -20,7 +20,9 @@ from ..checkpoint import CheckpointError, check_npz_meta, extra_from_npz, npz_ex
 from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
 from . import losses
+from . import update_control as control
 from .gae import compute_gae, standardize
+from .graphs import Graphs
 from .interop import as_warp, is_torch, like_input, on_torch_stream, warp_device
 from .memories import RandomMemory
 from .models import ALTERNATIVE, Model
@@ -138,8 +140,15 @@ class PPO(AgentBase):
                 kwargs = (kwargs[0] if isinstance(kwargs, tuple) else kwargs) or {}
                 self.scheduler = cfg.learning_rate_scheduler(self.optimizer, **kwargs)
         self._seed = int(seed)
-        self._draws = 0  # sampling kernels draw from (seed + draws): a new stream every call, restored by load()
+        # sampling kernels draw from (seed * 1000003 + draws) mod (2^31 - 1), counted on the device (a new stream
+        # every call, restored by load()); [1]: the shuffles of the capture path's minibatch order
+        self._seed_base = (self._seed * 1_000_003) % (2**31 - 1)
+        self._rng = wp.zeros(2, dtype=wp.int64, device=self.device)
+        self._draw_seed = wp.zeros(1, dtype=wp.int32, device=self.device)
         self._shuffle = np.random.default_rng(seed)
+        self._graphs = Graphs(self.device, capture=self.cfg.graph_capture)
+        self._control = wp.zeros(4, dtype=wp.int32, device=self.device)  # see update_control
+        self._stats = wp.zeros(6, dtype=wp.float64, device=self.device)
         self._buffers: dict[tuple, wp.array] = {}
         self._torch_views: dict[int, object] = {}
         self._next_observations = None
@@ -210,14 +219,49 @@ class PPO(AgentBase):
             values = self._value_preprocessor(values, inverse=True)
         wp.copy(out, values.reshape((-1,)))
 
-    def _next_seed(self) -> int:
-        self._draws += 1
-        return (self._seed * 1_000_003 + self._draws) % (2**31 - 1)
+    def _next_seed(self) -> wp.array:
+        """The device array holding the seed of the next draw (counted on the device)."""
+        wp.launch(
+            losses.next_seed,
+            dim=1,
+            inputs=[self._seed_base],
+            outputs=[self._rng, self._draw_seed],
+            device=self.device,
+        )
+        return self._draw_seed
 
     # ---- interaction ----
     @on_torch_stream
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
-        obs = self._preprocess(observations, train=self.training)
+        raw = as_warp(observations).reshape((-1, self._observation_size))
+        batch = raw.shape[0]
+        uniform = self.training and timestep < self.cfg.random_timesteps
+        if uniform:
+            self._action_bounds()
+        if self.cfg.graph_capture:  # a graph reads fixed addresses: the observations are copied to its input
+            staged = self._buffer("act_input", raw.shape)
+            wp.copy(staged, raw)
+            obs = self._graphs.run(("act", batch, uniform, self.training), lambda: self._act_launches(staged, uniform))
+        else:
+            obs = self._act_launches(raw, uniform)
+        self._act_observations = obs
+        mean = self.policy.workspace(batch).mean[1]
+        return self._out(observations, self._buffer("actions", (batch, self._action_dim))), {
+            "log_prob": self._out(observations, self._buffer("log_prob", (batch,))),
+            "mean_actions": self._out(observations, mean),
+        }
+
+    def _action_bounds(self) -> None:
+        """The action space's bounds in device buffers (written once, read by uniform_actions)."""
+        if ("low", (self._action_dim,)) not in self._buffers:
+            space = self.action_space
+            self._buffer("low", (self._action_dim,)).assign(np.maximum(space.low, -1e6).astype(np.float32))
+            self._buffer("high", (self._action_dim,)).assign(np.minimum(space.high, 1e6).astype(np.float32))
+
+    def _act_launches(self, raw: wp.array, uniform: bool) -> wp.array:
+        """Acting's launches on (batch, observation_size) observations: actions, log-probabilities and (training)
+        values into the agent's buffers; returns the preprocessed observations."""
+        obs = self._preprocess(raw, train=self.training)
         batch = obs.shape[0]
         wants_values = self.training and self.value is not None
         ws = self.policy.forward(obs, value=wants_values and self._shared)  # a shared trunk runs once for both heads
@@ -228,16 +272,15 @@ class PPO(AgentBase):
             self._denormalized_values(ws.value[1], self._buffer("act_values", (batch,)))
         elif wants_values:
             self._values_of(obs, self._buffer("act_values", (batch,)))
-        if self.training and timestep < self.cfg.random_timesteps:
-            space = self.action_space
-            low = self._buffer("low", (self._action_dim,))
-            high = self._buffer("high", (self._action_dim,))
-            low.assign(np.maximum(space.low, -1e6).astype(np.float32))
-            high.assign(np.minimum(space.high, 1e6).astype(np.float32))
+        if uniform:
             wp.launch(
                 losses.uniform_actions,
                 dim=(batch, self._action_dim),
-                inputs=[low, high, self._next_seed()],
+                inputs=[
+                    self._buffer("low", (self._action_dim,)),
+                    self._buffer("high", (self._action_dim,)),
+                    self._next_seed(),
+                ],
                 outputs=[actions],
                 device=self.device,
             )
@@ -256,11 +299,7 @@ class PPO(AgentBase):
                 outputs=[actions, log_prob],
                 device=self.device,
             )
-        self._act_observations = obs
-        return self._out(observations, actions), {
-            "log_prob": self._out(observations, log_prob),
-            "mean_actions": self._out(observations, mean),
-        }
+        return obs
 
     @on_torch_stream
     def record_transition(
@@ -289,6 +328,10 @@ class PPO(AgentBase):
         wp.copy(memory.row("values"), self._buffer("act_values", (batch,)))
         if self.cfg.rewards_shaper is not None:
             rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
+        if self.cfg.graph_capture:
+            self._record_captured(actions, rewards, next_observations, terminated, truncated, infos)
+            memory.advance()
+            return
         final_values = self._buffer("final_values", (batch,))
         bootstrap = 0.0
         truncated = _bool(truncated)
@@ -314,14 +357,81 @@ class PPO(AgentBase):
         )
         memory.advance()
 
+    def _record_captured(self, actions, rewards, next_observations, terminated, truncated, infos) -> None:
+        """record_transition's capture path: the step's arrays copied to fixed buffers, then one graph per memory
+        slot (its rows are other addresses) copies them into the memory and computes the rewards and episode ends;
+        the values of final states are computed every step (no host read of `truncated`)."""
+        memory, batch = self.memory, self.memory.num_envs
+        bootstrap = self.cfg.time_limit_bootstrap
+        staged = {
+            "actions": (as_warp(actions), (batch, self._action_dim), float),
+            "rewards": (as_warp(rewards, dtype=float), (batch,), float),
+            "terminated": (_bool(terminated), (batch,), wp.bool),
+            "truncated": (_bool(truncated), (batch,), wp.bool),
+        }
+        if bootstrap:
+            final = (infos or {}).get("final_obs", next_observations)
+            staged["final"] = (as_warp(final), (batch, self._observation_size), float)
+        for name, (array, shape, dtype) in staged.items():
+            wp.copy(self._buffer(f"record_{name}", shape, dtype), array.reshape(shape))
+        self._graphs.run(
+            ("record", memory.memory_index, batch, bootstrap), lambda: self._record_launches(memory.memory_index)
+        )
+
+    def _record_launches(self, index: int) -> None:
+        memory, batch = self.memory, self.memory.num_envs
+        rows = {name: tensor[index] for name, tensor in memory.tensors.items()}
+        wp.copy(rows["observations"], self._act_observations.reshape(rows["observations"].shape))
+        wp.copy(rows["actions"], self._buffer("record_actions", (batch, self._action_dim)))
+        wp.copy(rows["log_prob"], self._buffer("log_prob", (batch,)))
+        wp.copy(rows["values"], self._buffer("act_values", (batch,)))
+        final_values, bootstrap = self._buffer("final_values", (batch,)), 0.0
+        if self.cfg.time_limit_bootstrap:
+            final = self._buffer("record_final", (batch, self._observation_size))
+            self._values_of(self._preprocess(final), final_values)
+            bootstrap = self.cfg.discount_factor
+        wp.launch(
+            _record,
+            dim=batch,
+            inputs=[
+                self._buffer("record_rewards", (batch,)),
+                self._buffer("record_terminated", (batch,), wp.bool),
+                self._buffer("record_truncated", (batch,), wp.bool),
+                final_values,
+                float(bootstrap),
+            ],
+            outputs=[rows["rewards"], rows["dones"]],
+            device=self.device,
+        )
+
     # ---- learning ----
     @on_torch_stream
     def update(self, *, timestep: int, timesteps: int) -> None:
         self._update_timestep = timestep
+        memory = self.memory
+        size = memory.memory_size * memory.num_envs
+        if size // self.cfg.mini_batches == 0:
+            raise ConfigError(
+                f"agent.mini_batches: {self.cfg.mini_batches} is not allowed; must be <= the {size} samples of a "
+                "rollout"
+            )
+        next_observations = as_warp(self._next_observations).reshape((-1, self._observation_size))
+        if self.cfg.graph_capture:
+            staged = self._buffer("next_input", next_observations.shape)
+            wp.copy(staged, next_observations)
+            batch = self._graphs.run(("prepare", size), lambda: self._prepare_launches(staged))
+            self._optimize_captured(batch)
+        else:
+            self._optimize(self._prepare_launches(next_observations))
+        memory.reset()
+
+    def _prepare_launches(self, next_observations: wp.array) -> dict[str, wp.array]:
+        """The update's launches before its epochs: the values of the last observations, GAE, the value
+        preprocessor and the advantages' standardisation; returns the rollout as flat arrays."""
         memory, cfg = self.memory, self.cfg
         steps, envs = memory.memory_size, memory.num_envs
         last_values = self._buffer("last_values", (envs,))
-        self._values_of(self._preprocess(self._next_observations), last_values)
+        self._values_of(self._preprocess(next_observations), last_values)
         tensors = memory.tensors
         advantages = self._buffer("advantages", (steps, envs))
         returns = self._buffer("returns", (steps, envs))
@@ -356,30 +466,21 @@ class PPO(AgentBase):
             "returns": returns,
             "advantages": advantages,
         }
-        self._optimize(batch)
-        memory.reset()
+        return batch
 
     def _optimize(self, batch: dict[str, wp.array]) -> None:
         """`learning_epochs` passes of shuffled minibatches, with KL early stopping and the learning-rate scheduler;
         tracks the mean losses."""
         cfg = self.cfg
         size = batch["log_prob"].shape[0]
-        minibatch = size // cfg.mini_batches
-        if minibatch == 0:
-            raise ConfigError(
-                f"agent.mini_batches: {cfg.mini_batches} is not allowed; must be <= the {size} samples of a rollout"
-            )
         order = self._buffer("order", (size,), wp.int32)
-        shuffled = {name: self._buffer(f"shuffled_{name}", array.shape) for name, array in batch.items()}
+        shuffled = self._shuffled(batch)
         sums, updates = defaultdict(float), 0
         for _ in range(cfg.learning_epochs):
             order.assign(self._shuffle.permutation(size).astype(np.int32))
-            for name, array in batch.items():  # one gather per epoch; minibatches are then contiguous views
-                kernel = _gather_rows if array.ndim == 2 else _gather
-                wp.launch(kernel, dim=array.shape, inputs=[array, order], outputs=[shuffled[name]], device=self.device)
+            self._gather(batch, order, shuffled)
             epoch_kl = []
-            for start in range(0, minibatch * cfg.mini_batches, minibatch):
-                mb = {name: array[start : start + minibatch] for name, array in shuffled.items()}
+            for mb in self._minibatches(shuffled):
                 (policy_loss, value_loss, entropy_loss, kl), stopped = self._minibatch_step(mb)
                 epoch_kl.append(kl)
                 if stopped:
@@ -394,6 +495,92 @@ class PPO(AgentBase):
             elif self.scheduler is not None:
                 self.scheduler.step()
         self._check_finite_parameters()
+        self._track(sums, updates)
+
+    def _shuffled(self, batch: dict[str, wp.array]) -> dict[str, wp.array]:
+        return {name: self._buffer(f"shuffled_{name}", array.shape) for name, array in batch.items()}
+
+    def _gather(self, batch: dict[str, wp.array], order: wp.array, shuffled: dict[str, wp.array]) -> None:
+        """One gather per epoch; minibatches are then contiguous views."""
+        for name, array in batch.items():
+            kernel = _gather_rows if array.ndim == 2 else _gather
+            wp.launch(kernel, dim=array.shape, inputs=[array, order], outputs=[shuffled[name]], device=self.device)
+
+    def _minibatches(self, shuffled: dict[str, wp.array]) -> list[dict[str, wp.array]]:
+        minibatch = shuffled["log_prob"].shape[0] // self.cfg.mini_batches
+        return [
+            {name: array[start : start + minibatch] for name, array in shuffled.items()}
+            for start in range(0, minibatch * self.cfg.mini_batches, minibatch)
+        ]
+
+    def _optimize_captured(self, batch: dict[str, wp.array]) -> None:
+        """_optimize's capture path: every epoch one graph (minibatch order, gathers, minibatch steps and a
+        KL-adaptive learning rate, all decided on the device; see update_control), and one host read per update."""
+        self.optimizer.push_device_state()
+        self._control.zero_()
+        self._stats.zero_()
+        shuffled = self._shuffled(batch)
+        minibatches = self._minibatches(shuffled)
+        for _ in range(self.cfg.learning_epochs):
+            self._graphs.run(
+                ("epoch", batch["log_prob"].shape[0]), lambda: self._epoch_launches(batch, shuffled, minibatches)
+            )
+            if self.scheduler is not None and not isinstance(self.scheduler, KLAdaptiveLR):
+                self.scheduler.step()  # a host scheduler between epochs
+                self.optimizer.push_device_state()
+        self.optimizer.pull_device_state()
+        flags, stats = self._control.numpy(), self._stats.numpy()
+        if flags[1] != 0:
+            raise self.nonfinite_error(control.HALTS[int(flags[1])], getattr(self, "_update_timestep", None))
+        self._check_finite_parameters()
+        sums = {"policy": stats[0], "value": stats[1], "entropy": stats[2], "kl": stats[3]}
+        self._track({key: float(value) for key, value in sums.items()}, int(flags[3]))
+
+    def _epoch_launches(self, batch: dict, shuffled: dict, minibatches: list) -> None:
+        cfg, size = self.cfg, batch["log_prob"].shape[0]
+        order = self._buffer("order", (size,), wp.int32)
+        wp.launch(control.begin_epoch, dim=1, outputs=[self._control, self._stats], device=self.device)
+        wp.launch(
+            control.shuffle_order,
+            dim=size,
+            inputs=[self._seed % (2**31 - 1), self._rng, 1, control.half_bits(size), size],
+            outputs=[order],
+            device=self.device,
+        )
+        wp.launch(control.advance, dim=1, inputs=[self._rng, 1], device=self.device)
+        self._gather(batch, order, shuffled)
+        for mb in minibatches:
+            self.minibatch_losses(mb)
+            self.minibatch_backward()
+            self.optimizer.grad_square_sum()
+            wp.launch(
+                control.decide_minibatch,
+                dim=1,
+                inputs=[self._losses, self.optimizer.square_sum, float(cfg.kl_threshold)],
+                outputs=[self._control, self._stats],
+                device=self.device,
+            )
+            self.optimizer.step_gated(cfg.grad_norm_clip, self._control)
+        if isinstance(self.scheduler, KLAdaptiveLR):
+            s = self.scheduler
+            wp.launch(
+                control.kl_adaptive_lr,
+                dim=len(self.optimizer.param_groups),
+                inputs=[
+                    self._stats,
+                    self._control,
+                    float(s.kl_threshold),
+                    float(s.kl_factor),
+                    float(s.lr_factor),
+                    float(s.min_lr),
+                    float(s.max_lr),
+                ],
+                outputs=[self.optimizer.device_lrs],
+                device=self.device,
+            )
+
+    def _track(self, sums: dict[str, float], updates: int) -> None:
+        """The update's mean losses, learning rate and policy standard deviation, to the tracked data."""
         updates = max(updates, 1)
         self.track_data("Loss / Policy loss", sums["policy"] / updates)
         self.track_data("Loss / Value loss", sums["value"] / updates)
@@ -512,7 +699,7 @@ class PPO(AgentBase):
         for name, part in parts:
             if part is not None:
                 arrays.update({f"{name}/{key}": np.asarray(value) for key, value in part.state_dict().items()})
-        arrays["rng/draws"] = np.asarray(self._draws)
+        arrays["rng/draws"] = np.asarray(int(self._rng.numpy()[0]))
         return arrays
 
     def save(self, path: str, extra: dict | None = None) -> None:
@@ -523,6 +710,7 @@ class PPO(AgentBase):
             "observation_shape": list(self.observation_space.shape),
             "action_space": repr(self.action_space),
             "shuffle": self._shuffle.bit_generator.state,
+            "device_shuffles": int(self._rng.numpy()[1]),  # the capture path's minibatch orders so far
         }
         arrays.update(npz_extra(extra))
         self.check_checkpoint_finite(arrays, path)
@@ -560,7 +748,7 @@ class PPO(AgentBase):
                 part.load_state_dict(
                     {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
                 )
-        self._draws = int(arrays["rng/draws"])
+        self._rng.assign(np.asarray([int(arrays["rng/draws"]), int(meta.get("device_shuffles", 0))], np.int64))
         self._shuffle.bit_generator.state = meta["shuffle"]
         self._rollout = 0  # a half-collected rollout is not saved: collection restarts at an update boundary
         if self.memory is not None:
