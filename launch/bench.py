@@ -1,5 +1,7 @@
 """Throughput of a task: raw simulation env-steps/s (random actions) and training env-steps/s (the task's
-default agent), and their ratio. `python launch/bench.py --task cartpole --backend warp mjx --num-envs 1024`.
+default agent), and their ratio. `python launch/bench.py --task cartpole --backend warp mjx --num-envs 1024`;
+`--backend warp --framework torch warp --graph-capture True False` compares the torch agent with the Warp agent
+replaying its captured graphs and launching its kernels one by one.
 
 Compilation is excluded: each measurement starts after a warm-up. On a GPU each row also gives the peak device
 memory of torch's, JAX's and Warp's allocators, and runs in a process of its own (`--isolate`), so that its peak is
@@ -38,6 +40,9 @@ class BenchArgs:
     framework: tuple[str, ...] | None = None
     """agent frameworks, torch, jax or warp, one row each (default: each engine's own, torch for warp and jax for
     mjx); e.g. --framework torch warp compares the torch and Warp agents on MuJoCo Warp in one run"""
+    graph_capture: tuple[bool, ...] | None = None
+    """Warp agent rows, one per value: True replays its captured graphs (CUDA graphs on a GPU; on the CPU, Warp's
+    own replay of the recorded launches), False launches its kernels one by one (default: the agent config's)"""
     num_envs: tuple[int, ...] | None = None
     """world counts to measure (default: 1024; with --task all: 64 1024 4096)"""
     sim_steps: int = 300
@@ -130,9 +135,12 @@ def train_rate(
     compiled: bool | None = None,
     agent_cfg: str | None = None,
     framework: str | None = None,
+    graph_capture: bool | None = None,
 ) -> float:
     Runner = runner_class(framework or env.framework)
     cfg = Runner.load_cfg_from_yaml(agent_cfg or str(tasks.spec(task).agent_cfg))
+    if graph_capture is not None:
+        cfg["agent"]["graph_capture"] = graph_capture
     cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
     runner = Runner(env, cfg)
@@ -170,7 +178,14 @@ def peak_memory_mb(env) -> dict:
     }
 
 
-def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: str | None = None) -> dict:
+def measure(
+    args: BenchArgs,
+    task: str,
+    backend: str,
+    num_envs: int,
+    framework: str | None = None,
+    graph_capture: bool | None = None,
+) -> dict:
     framework = framework or envs.NATIVE_FRAMEWORK[backend]
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
@@ -187,16 +202,24 @@ def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: 
         "framework": framework,
         "num_envs": num_envs,
         "device": str(env.device),
+        **({} if graph_capture is None else {"graph_capture": graph_capture}),
         "sim_env_steps_per_s": round(sim),
         **layer,
     }
     if args.train_timesteps > 0:
-        train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework)
+        train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework, graph_capture)
         row.update(train_env_steps_per_s=round(train), train_over_sim=round(train / sim, 3))
     return {**row, **peak_memory_mb(env)}
 
 
-def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int, framework: str | None = None) -> dict:
+def measure_in_child(
+    args: BenchArgs,
+    task: str,
+    backend: str,
+    num_envs: int,
+    framework: str | None = None,
+    graph_capture: bool | None = None,
+) -> dict:
     """One row in a fresh process; a failure (out of memory, say) becomes the row's error."""
     child = dataclasses.replace(
         args,
@@ -207,6 +230,7 @@ def measure_in_child(args: BenchArgs, task: str, backend: str, num_envs: int, fr
         isolate=False,
         out=None,
         framework=(framework,) if framework else None,
+        graph_capture=None if graph_capture is None else (graph_capture,),
     )
     command = [sys.executable, os.path.abspath(__file__)]
     for field in dataclasses.fields(child):
@@ -246,11 +270,11 @@ def main() -> None:
             tasks.spec(task)
             for backend in args.backend:
                 for num_envs in world_counts:
-                    for framework in args.framework or (None,):
+                    for framework, graph_capture in _agent_rows(args, backend):
                         row = (
-                            measure_in_child(args, task, backend, num_envs, framework)
+                            measure_in_child(args, task, backend, num_envs, framework, graph_capture)
                             if isolate
-                            else measure(args, task, backend, num_envs, framework)
+                            else measure(args, task, backend, num_envs, framework, graph_capture)
                         )
                         rows.append(row)
                         if args.json:
@@ -268,15 +292,32 @@ def main() -> None:
         print_table(rows)
 
 
+def _agent_rows(args: BenchArgs, backend: str) -> list[tuple[str | None, bool | None]]:
+    """(framework, graph_capture) of each row of an engine: the Warp agent's once per --graph-capture value."""
+    rows = []
+    for framework in args.framework or (None,):
+        if (framework or envs.NATIVE_FRAMEWORK[backend]) == "warp" and args.graph_capture:
+            rows += [(framework, capture) for capture in args.graph_capture]
+        else:
+            rows.append((framework, None))
+    return rows
+
+
+def _framework_label(row: dict) -> str:
+    if "graph_capture" not in row:
+        return row["framework"]
+    return f"{row['framework']}-{'graph' if row['graph_capture'] else 'eager'}"
+
+
 def print_table(rows: list[dict]) -> None:
     width = max(len("task"), *(len(row["task"]) for row in rows))
     print(
-        f"{'task':<{width}} {'backend':<7} {'framework':<9} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} "
+        f"{'task':<{width}} {'backend':<7} {'framework':<10} {'num_envs':>8} {'sim steps/s':>12} {'train steps/s':>14} "
         f"{'train/sim':>9} {'peak MiB':>9}"
     )
     for row in rows:
         if "error" in row:
-            print(f"{row['task']:<{width}} {row['backend']:<7} {'':<9} {row['num_envs']:>8}  failed: {row['error']}")
+            print(f"{row['task']:<{width}} {row['backend']:<7} {'':<10} {row['num_envs']:>8}  failed: {row['error']}")
             continue
         peak = row.get("peak_total_mib")
         train, ratio = row.get("train_env_steps_per_s"), row.get("train_over_sim")
@@ -287,7 +328,7 @@ def print_table(rows: list[dict]) -> None:
                 f"task layer +{100 * row['task_layer_cost']:.0f} %"
             )
         print(
-            f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
+            f"{row['task']:<{width}} {row['backend']:<7} {_framework_label(row):<10} {row['num_envs']:>8} "
             f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "
             f"{'' if ratio is None else f'{ratio:.2f}':>9} {'' if peak is None else f'{peak:,}':>9}{layer}"
         )

@@ -4,6 +4,8 @@ Checks, each in a process of its own (so that one failure, hang or out-of-memory
 independent ones side by side (`--jobs`), the timed trainings alone at the end:
 - step: every task on both engines at `--num-envs` worlds steps on the device with finite results;
 - warp_graph: MuJoCo Warp's captured physics graphs give the states of launching the kernels one by one;
+- warp_agent_graph: the Warp agent (`--framework warp`) replaying its captured graphs (acting, recording, each update
+  epoch) learns what the same launch sequences launched one by one learn, over a few iterations on cartpole;
 - sync_free_rollout: a rollout of the torch agent on MuJoCo Warp (act, env step, record) under
   `torch.cuda.set_sync_debug_mode("error")`: no host synchronisation;
 - transfer_guard: iterations of the compiled MJX + JAX loop under JAX's host-to-device transfer guard;
@@ -46,6 +48,7 @@ class GpuCheckArgs:
     checks: tuple[str, ...] = (
         "step",
         "warp_graph",
+        "warp_agent_graph",
         "sync_free_rollout",
         "transfer_guard",
         "parallel_trainer",
@@ -146,6 +149,53 @@ def check_warp_graph(args: GpuCheckArgs, task: str) -> dict:
             worst = max(worst, float(((a - b).abs() / (1 + b.abs())).max()))
     assert worst <= tolerance, f"graph and launches differ by {worst:.2e} (relative; allowed {tolerance:.0e})"
     return {"steps": steps, "max_relative_difference": worst, "cuda_graphs": graphs.cuda_graphs}
+
+
+def check_warp_agent_graph(args: GpuCheckArgs, task: str, iterations: int = 3) -> dict:
+    """Two Warp agents from the same seed on two envs from the same seed, `iterations` rollouts and updates each: one
+    replays its captured graphs, one launches the same sequences one by one; their parameters must agree (to float32
+    tolerance on CUDA, where atomic sums are not bit-reproducible)."""
+    import numpy as np
+
+    import envs
+    import tasks
+    from toolkit.warp import Runner
+
+    trained, rates = {}, {}
+    for mode in ("graph", "eager"):
+        env = envs.wrap_env(tasks.make(task, "warp", args.num_envs, device=args.device, seed=0), "torch")
+        cfg = Runner.load_cfg_from_yaml(str(tasks.spec(task).agent_cfg))
+        cfg["seed"] = 0
+        cfg["agent"]["graph_capture"] = True
+        cfg["agent"]["experiment"].update(directory=tempfile.mkdtemp(prefix="gpu-check-"), checkpoint_interval=0)
+        cfg["trainer"].update(headless=True, disable_progressbar=True, timesteps=cfg["agent"]["rollouts"])
+        runner = Runner(env, cfg)
+        agent = runner.agent
+        agent._graphs.capture = mode == "graph"
+        runner.run("train")  # the first iteration: warm-up (compiles; captures the graphs)
+        runner.trainer.cfg.timesteps = (iterations + 1) * agent.cfg.rollouts
+        started = time.perf_counter()
+        runner.run("train")
+        _block(env.unwrapped._qpos)
+        rates[mode] = iterations * agent.cfg.rollouts * env.num_envs / (time.perf_counter() - started)
+        trained[mode] = (agent.state_arrays(), len(agent._graphs), agent._graphs._stream is not None)
+        env.close()
+    (graph, graphs, on_stream), (eager, _, _) = trained["graph"], trained["eager"]
+    assert graphs > 0, "the Warp agent captured no graph"
+    assert on_stream == args.device.startswith("cuda"), "CUDA graphs not replayed on the agent's own stream"
+    worst = max(
+        float(np.abs(graph[key] - eager[key]).max() / (np.abs(eager[key]).max() + 1e-6))
+        for key in graph
+        if key.endswith("params")
+    )
+    tolerance = 1e-3 if args.device.startswith("cuda") else 0.0
+    assert worst <= tolerance, f"captured and launched parameters differ by {worst:.2e} (relative; allowed {tolerance})"
+    return {
+        "iterations": iterations,
+        "graphs": graphs,
+        "max_relative_param_difference": worst,
+        "train_env_steps_per_s": {mode: round(rate) for mode, rate in rates.items()},
+    }
 
 
 def _torch_runner(args: GpuCheckArgs, task: str, backend: str, framework: str, **trainer):
@@ -345,6 +395,7 @@ def check_train(args: GpuCheckArgs, task: str, backend: str) -> dict:
 CHECKS = {
     "step": check_step,
     "warp_graph": check_warp_graph,
+    "warp_agent_graph": check_warp_agent_graph,
     "sync_free_rollout": check_sync_free_rollout,
     "transfer_guard": check_transfer_guard,
     "parallel_trainer": check_parallel_trainer,
@@ -386,6 +437,8 @@ def plan(args: GpuCheckArgs) -> tuple[list[dict], list[dict]]:
             for name in ("cartpole", "ant")
             if "warp_graph" in wanted and name in names
         ]
+        if "warp_agent_graph" in wanted and "cartpole" in names:
+            side_by_side.append({"check": "warp_agent_graph", "task": "cartpole"})
         side_by_side += [
             {"check": "sync_free_rollout", "task": name}
             for name in ("cartpole", "ant")

@@ -173,6 +173,7 @@ def test_gpu_check_runs_its_checks_on_the_cpu(tmp_path):
             "--checks",
             "step",
             "warp_graph",
+            "warp_agent_graph",
             "sync_free_rollout",
             "transfer_guard",
             "--out",
@@ -185,9 +186,10 @@ def test_gpu_check_runs_its_checks_on_the_cpu(tmp_path):
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {r["check"] for r in results} == {"environment", "step", "warp_graph", "sync_free_rollout", "transfer_guard"}
-    assert all(r["ok"] for r in results) and len(results) == 6
-    assert "5 passed, 0 failed" in completed.stdout
+    checks = {"environment", "step", "warp_graph", "warp_agent_graph", "sync_free_rollout", "transfer_guard"}
+    assert {r["check"] for r in results} == checks
+    assert all(r["ok"] for r in results) and len(results) == 7
+    assert "6 passed, 0 failed" in completed.stdout
     bad = subprocess.run(
         [sys.executable, os.path.join(REPO, "launch", "gpu_check.py"), "--checks", "nope"],
         capture_output=True,

@@ -151,6 +151,9 @@ def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
         "--framework",
         "torch",
         "warp",
+        "--graph-capture",
+        "True",
+        "False",
         "--num-envs",
         "16",
         "--sim-steps",
@@ -163,7 +166,11 @@ def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [row["framework"] for row in rows] == ["torch", "warp"]
+    assert [(row["framework"], row.get("graph_capture")) for row in rows] == [
+        ("torch", None),
+        ("warp", True),
+        ("warp", False),
+    ]
     assert all(row["train_env_steps_per_s"] > 0 for row in rows)
 
 
