@@ -3,8 +3,13 @@ save / load), with no other framework in the loop.
 
 Observations, actions, the rollout memory, the networks, GAE and the update are Warp arrays and kernels; the env's
 torch tensors are viewed through `wp.from_torch` and the actions handed back as `wp.to_torch` views (interop.py), so
-nothing is copied between the simulator and the agent. The step loop never waits for the host; update() reads its
-losses once per minibatch (for the KL early stop and the finite checks), as the torch agent does.
+nothing is copied between the simulator and the agent. The step loop never waits for the host.
+
+With `graph_capture` (the default), acting, recording a step, the update's preparation and each update epoch are
+fixed launch sequences replayed as captured graphs (graphs.py): the KL early stop, the non-finite checks, the
+minibatch order and the learning rates are decided on the device (update_control.py) and the update reads its
+losses back once; without it, the kernels are launched one by one and update() reads its losses once per minibatch
+(for the KL early stop and the finite checks), as the torch agent does.
 """
 
 from __future__ import annotations
@@ -321,17 +326,17 @@ class PPO(AgentBase):
         if not self.training or self.memory is None:
             return
         memory, batch = self.memory, self.memory.num_envs
-        # the preprocessed observations of act() first: the value of a final state below reuses their buffer
-        wp.copy(memory.row("observations"), self._act_observations.reshape(memory.row("observations").shape))
-        wp.copy(memory.row("actions"), as_warp(actions).reshape(memory.row("actions").shape))
-        wp.copy(memory.row("log_prob"), self._buffer("log_prob", (batch,)))
-        wp.copy(memory.row("values"), self._buffer("act_values", (batch,)))
         if self.cfg.rewards_shaper is not None:
             rewards = self.cfg.rewards_shaper(rewards, timestep, timesteps)
         if self.cfg.graph_capture:
             self._record_captured(actions, rewards, next_observations, terminated, truncated, infos)
             memory.advance()
             return
+        # the preprocessed observations of act() first: the value of a final state below reuses their buffer
+        wp.copy(memory.row("observations"), self._act_observations.reshape(memory.row("observations").shape))
+        wp.copy(memory.row("actions"), as_warp(actions).reshape(memory.row("actions").shape))
+        wp.copy(memory.row("log_prob"), self._buffer("log_prob", (batch,)))
+        wp.copy(memory.row("values"), self._buffer("act_values", (batch,)))
         final_values = self._buffer("final_values", (batch,))
         bootstrap = 0.0
         truncated = _bool(truncated)

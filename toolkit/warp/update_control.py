@@ -83,7 +83,7 @@ def _finite(x: float) -> bool:
 def decide_minibatch(
     losses: wp.array(dtype=float),
     square_sum: wp.array(dtype=float),
-    kl_threshold: float,
+    kl_threshold: wp.float64,
     control: wp.array(dtype=wp.int32),
     stats: wp.array(dtype=wp.float64),
 ):
@@ -95,7 +95,7 @@ def decide_minibatch(
     kl = losses[3]
     stats[4] = stats[4] + wp.float64(kl)
     stats[5] = stats[5] + wp.float64(1.0)
-    if kl_threshold != 0.0 and kl > kl_threshold:
+    if kl_threshold != wp.float64(0.0) and wp.float64(kl) > kl_threshold:  # in float64, as the host compares
         control[0] = 1
         return
     for k in range(3):
