@@ -199,3 +199,11 @@ def test_bench_takes_the_same_flags_and_hands_them_to_its_child_processes(monkey
     assert bench_script.parse(commands[0][2:]).env == args.env  # the child parses back the same configuration
     with pytest.raises(ValueError, match=r"^--env.max-episode-steps: unknown flag; --env.\* tunes one task"):
         bench_script.parse(["--task", "all", "--env.max-episode-steps", "5"])
+
+
+def test_export_describes_the_task_as_the_run_trained_it():
+    from envs.task_metadata import task_metadata
+
+    launch = {"task": "go1-flat", "env": {"commands": {"vx": [0.0, 1.5]}, "max_episode_steps": 300}}
+    metadata = task_metadata(task_flags.run_spec(launch))  # what launch/export.py writes beside the policy
+    assert metadata["commands"]["vx"] == [0.0, 1.5] and metadata["commands"]["vy"] == [-0.5, 0.5]
