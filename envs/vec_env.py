@@ -37,6 +37,17 @@ def nonfinite_error(task_name: str, count: int) -> SimulationError:
 
 
 class VecEnv(abc.ABC):
+    """`num_envs` worlds stepped in one call (see the module's docstring for what `info` holds).
+
+    Attributes:
+        num_envs: number of worlds, N.
+        device: where the arrays live ("cpu", "cuda:0", ...).
+        framework: the arrays' framework: "torch" (MuJoCo Warp), "jax" (MJX) or "numpy" (gymnasium).
+        single_observation_space, single_action_space: one world's spaces (gymnasium Boxes for the tasks here).
+        single_state_space: one world's critic-only observations (privileged states); None: the env has none.
+        max_episode_steps: steps after which an episode is truncated (a time-out).
+    """
+
     num_envs: int
     device: str
     framework: str
@@ -47,19 +58,39 @@ class VecEnv(abc.ABC):
 
     @property
     def observation_space(self) -> gym.spaces.Space:
+        """All worlds' observations: single_observation_space batched to (num_envs, *obs_shape)."""
         return batch_space(self.single_observation_space, self.num_envs)
 
     @property
     def action_space(self) -> gym.spaces.Space:
+        """All worlds' actions: single_action_space batched to (num_envs, *action_shape)."""
         return batch_space(self.single_action_space, self.num_envs)
 
     @abc.abstractmethod
     def reset(self, seed: int | None = None) -> tuple[Any, dict]:
-        """Reset every world; returns (observations, info)."""
+        """Reset every world (reseeding the env's generator when `seed` is given).
+
+        Returns:
+            observations: (num_envs, *obs_shape) float32 array of the env's framework, on `device`.
+            info: a dict; "states" (num_envs, *state_shape) where the env has a state space.
+        """
 
     @abc.abstractmethod
     def step(self, actions) -> tuple[Any, Any, Any, Any, dict]:
-        """Apply one batch of actions; returns (observations, rewards, terminated, truncated, info)."""
+        """Apply one batch of actions to every world and advance it one control step (frame_skip physics steps);
+        worlds whose episode ended are reset in the same call (their next observations are the reset's).
+
+        Args:
+            actions: (num_envs, *action_shape) array of the env's framework (clipped to the action space).
+
+        Returns:
+            observations: (num_envs, *obs_shape) float32, after the step (after the reset where an episode ended).
+            rewards: (num_envs,) float32.
+            terminated: (num_envs,) bool, the episode ended in a terminal state (a fall, a goal).
+            truncated: (num_envs,) bool, the episode hit max_episode_steps.
+            info: "final_obs" (num_envs, *obs_shape), "episode" {"r", "l"} (num_envs,) with "_episode" (num_envs,)
+                bool, "states" / "final_states" with a state space, "final_task_state", "log" (per-term means).
+        """
 
     def check_finite(self) -> None:
         """Raise SimulationError if any world produced a non-finite value since the last check.

@@ -92,7 +92,8 @@ class GymnasiumVecEnv(VecEnv):
 
 
 class FrameworkEnv:
-    """A VecEnv whose inputs and outputs are arrays of `framework`."""
+    """A VecEnv whose inputs and outputs are arrays of `framework` (`wrap_env` makes one); its spaces are one
+    world's, as skrl's wrappers expose them, and `unwrapped` is the VecEnv."""
 
     num_agents = 1
 
@@ -187,8 +188,19 @@ class FrameworkEnv:
 
 
 def wrap_env(env, framework: str | None = None) -> FrameworkEnv:
-    """Our VecEnvs and gymnasium vector envs, as arrays of `framework` ("torch" or "jax"; default: the engine's
-    own, torch for gymnasium envs)."""
+    """An env whose every input and output is an array of `framework`, handed over without a copy (DLPack).
+
+    Args:
+        env: an `envs.VecEnv` (`tasks.make(...)`), a `gymnasium.vector.VectorEnv` made with same-step autoreset, or a
+            FrameworkEnv (re-wrapped from its VecEnv).
+        framework: "torch" or "jax" (None: the engine's own: torch for MuJoCo Warp and gymnasium, jax for MJX).
+
+    Returns:
+        A `FrameworkEnv` with skrl's wrapper API: `observation_space`, `action_space` and `state_space` are ONE
+        world's spaces; `reset()` -> (observations (num_envs, *obs_shape), info); `step(actions (num_envs,
+        *action_shape))` -> (observations, rewards (num_envs,), terminated (num_envs,), truncated (num_envs,),
+        info), each a `framework` array on `device`; `state()` the critic's states (num_envs, *state_shape) or None.
+    """
     if framework is not None and framework not in ("torch", "jax"):
         raise ValueError(f"framework: {framework!r} is not allowed; choose one of torch, jax")
     if isinstance(env, FrameworkEnv):

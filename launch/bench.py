@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import envs  # noqa: E402
 import tasks  # noqa: E402
 from envs.convert import converter, to_device  # noqa: E402
+from launch import task_flags  # noqa: E402
 from toolkit.registry import env_framework, runner_class  # noqa: E402
 
 
@@ -66,6 +67,8 @@ class BenchArgs:
     skipped"""
     out: str | None = None
     """also append each row, as JSON, to this file (as soon as it is measured)"""
+    env: Annotated[tasks.TaskConfig | None, tyro.conf.AvoidSubcommands] = None
+    """the task's settings (None: its defaults), as train.py's --env.* flags; with one --task, not all"""
 
 
 def _random_actions(env, count: int):
@@ -189,7 +192,8 @@ def measure(
     framework = framework or envs.NATIVE_FRAMEWORK[backend]
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
-    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), env_framework(framework))
+    made = tasks.make(task, backend, num_envs, device=args.device, config=args.env)
+    env = envs.wrap_env(made, env_framework(framework))
     sim = sim_rate(env, args.sim_steps)
     layer = {}
     if not args.task_layer:  # interleaved with the env's rate, so that both see the same machine load
@@ -233,8 +237,12 @@ def measure_in_child(
         graph_capture=None if graph_capture is None else (graph_capture,),
     )
     command = [sys.executable, os.path.abspath(__file__)]
+    if args.env is not None:  # the flags that give the child this configuration
+        command += [arg for flag in task_flags.env_flags(args.env, tasks.config(task)) for arg in flag]
     for field in dataclasses.fields(child):
         value = getattr(child, field.name)
+        if field.name == "env":
+            continue
         flag = "--" + field.name.replace("_", "-")
         if field.type == "bool":  # a flag pair (--json / --no-json); an optional bool takes a value
             command.append(flag if value else f"--no-{flag[2:]}")
@@ -251,8 +259,23 @@ def measure_in_child(
     return {"task": task, "backend": backend, "num_envs": num_envs, "error": error[-300:]}
 
 
+def parse(argv: list[str]) -> BenchArgs:
+    """The command line as BenchArgs; with one --task, `env` defaults to that task's configuration."""
+    task = task_flags.chosen(argv, ("task",))["task"] or BenchArgs.task
+    default = BenchArgs(env=None if task == "all" else tasks.config(task))
+    parsed, unknown = task_flags.cli(BenchArgs, default, argv, __doc__.split("\n")[0], return_unknown_args=True)
+    if unknown:
+        flag = unknown[0]
+        raise ValueError(task_flags.unknown_env_flag(flag, default.env) or f"{flag}: unknown flag; see --help")
+    return parsed
+
+
 def main() -> None:
-    args = tyro.cli(BenchArgs, description=__doc__.split("\n")[0])
+    try:
+        args = parse(sys.argv[1:])
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # exit now: no row is worth finishing
     import torch
 

@@ -20,8 +20,8 @@ import tyro
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tasks  # noqa: E402
 from envs.task_metadata import task_metadata  # noqa: E402
+from launch.task_flags import run_spec  # noqa: E402
 from toolkit.checkpoint import CheckpointError  # noqa: E402
 from toolkit.config import ConfigError  # noqa: E402
 from toolkit.export import agent_framework, checked_formats, export_policy  # noqa: E402
@@ -72,7 +72,7 @@ def load_agent(run_dir: str, checkpoint: str):
     path = checkpoint_path(run_dir, checkpoint)
     framework = launch.get("framework", "torch")
     cfg.setdefault("trainer", {}).update(headless=True, disable_progressbar=True, close_environment_at_exit=False)
-    agent = runner_class(framework)(_Spaces(tasks.spec(launch["task"]), framework), cfg).agent
+    agent = runner_class(framework)(_Spaces(run_spec(launch), framework), cfg).agent
     agent.load(path)
     agent.enable_training_mode(False, apply_to_models=True)
     return agent, launch, path
@@ -83,7 +83,7 @@ def export_run(run_dir: str, checkpoint: str = "best", formats=None, output: str
     launch_file = os.path.join(run_dir, "launch.yaml")
     checked_formats(formats, load_yaml(launch_file).get("framework", "torch") if os.path.isfile(launch_file) else None)
     agent, launch, path = load_agent(run_dir, checkpoint)
-    spec = tasks.spec(launch["task"])
+    spec = run_spec(launch)  # the task as the run trained it (its commands' ranges, ...)
     metadata = {
         **task_metadata(spec),
         "run": {

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import tyro
@@ -29,6 +30,7 @@ import envs  # noqa: E402
 import tasks  # noqa: E402
 from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
+from launch import task_flags  # noqa: E402
 from tasks.locomotion.evaluation import (  # noqa: E402
     TRACKING_ERROR,
     hold_command,
@@ -66,7 +68,9 @@ class PlayArgs:
     pushes: bool = False
     """apply the task's interval pushes, as in training (off by default: a clean evaluation, as sim2sim.py's)"""
     max_steps: int | None = None
-    """cut episodes at this many steps (a time-out; default: the task's time limit)"""
+    """cut episodes at this many steps (a time-out; default: the task's time limit; as --env.max-episode-steps)"""
+    env: Annotated[tasks.TaskConfig | None, tyro.conf.AvoidSubcommands] = None
+    """the task's settings (None: the run's own, from its launch.yaml); the interval pushes are --pushes'"""
 
 
 def check_video_path(path: str) -> None:
@@ -112,7 +116,8 @@ def play(args: PlayArgs) -> dict:
     if args.video:
         check_video_path(args.video)
     launch = load_yaml(os.path.join(args.run, "launch.yaml"))
-    task = tasks.spec(launch["task"])
+    config = args.env or tasks.config(launch["task"], task_flags.saved_env(launch))
+    task = tasks.spec(launch["task"], config)  # as the run trained it, with this command's --env.* flags
     commanded = takes_commands(task)
     if args.command is not None and not commanded:
         raise ValueError(f"--command: {list(args.command)} is not allowed; task {task.name!r} takes no commands")
@@ -232,9 +237,28 @@ def _host(value) -> np.ndarray:
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
+def parse(argv: list[str]) -> PlayArgs:
+    """The command line as PlayArgs; `env` defaults to the run's own configuration (its launch.yaml)."""
+    run = task_flags.chosen(argv, ("run",))["run"]
+    saved = task_flags.run_env(run) if run else None
+    default = PlayArgs(run=run or "", env=saved[1] if saved else None)
+    parsed, unknown = task_flags.cli(PlayArgs, default, argv, __doc__.split("\n")[0], return_unknown_args=True)
+    if unknown:
+        flag = unknown[0]
+        raise ValueError(task_flags.unknown_env_flag(flag, default.env) or f"{flag}: unknown flag; see --help")
+    if not parsed.run:
+        raise ValueError("--run: required; the folder of a run written by launch/train.py")
+    return parsed
+
+
 def main() -> None:
-    args = tyro.cli(PlayArgs, description=__doc__.split("\n")[0])
-    result = run_main("play", lambda: play(args), lambda: args.run)
+    parsed: list[PlayArgs] = []
+
+    def work() -> dict:
+        parsed.append(parse(sys.argv[1:]))
+        return play(parsed[0])
+
+    result = run_main("play", work, lambda: parsed[0].run if parsed else None)
     legged = "falls" in result
     for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
         tracking = (

@@ -3,6 +3,8 @@
 Writes runs/<task>/<time>_<name>/ (config.yaml, launch.yaml, metrics.jsonl, checkpoints/) and prints, as its
 last line, one JSON object for scripts and cluster jobs. Any key of the agent configuration can be overridden
 with a dotted flag: `--agent.learning_rate 1e-3`, `--models.policy.hiddens [64,64]`, `--trainer.timesteps 5000`.
+The task's own settings are typed `--env.*` flags (`--env.max-episode-steps 200`; `--task TASK --help` lists
+that task's, with its defaults).
 SIGTERM, SIGUSR1 or Ctrl-C (SIGINT) write a checkpoint and end the run cleanly; `--resume RUN_DIR` continues it.
 Any error ends the command with one line on stderr (and, for an unexpected one, the path of a log holding its
 traceback).
@@ -24,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
+from launch import task_flags  # noqa: E402
 from launch.training import ranks, result, resume, run_files  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
 from toolkit.config import check  # noqa: E402
@@ -73,9 +76,10 @@ class TrainArgs:
     wandb_entity: str | None = None
     tensorboard: bool = False
     """write TensorBoard scalars to the run folder"""
-    randomization: envs.Randomization = envs.Randomization()
-    """domain randomization, off by default: per world, drawn again at each of its resets, factors uniform in
-    [LOW, HIGH] for body masses, geoms' friction and actuator gains, e.g. --randomization.mass 0.8 1.2"""
+    env: Annotated[tasks.TaskConfig | None, tyro.conf.AvoidSubcommands] = None
+    """the task's settings (None: its defaults): episode length, domain randomization (factors uniform in [LOW, HIGH]
+    per world, drawn at each reset, e.g. --env.randomization.mass 0.8 1.2), contact buffers, and per task more
+    (commands, pushes, reward weights); `--task TASK --help` lists that task's"""
     distributed: bool = False
     """JAX agent on several processes (jax.distributed), one per host or GPU; torch runs are distributed by
     launching this script with torchrun instead (it sets RANK, WORLD_SIZE and LOCAL_RANK)"""
@@ -90,7 +94,7 @@ class TrainArgs:
 
 
 def validate(args: TrainArgs) -> None:
-    tasks.spec(args.task)
+    tasks.spec(args.task, args.env)  # the task, and its configuration checked against it
     if args.backend not in envs.BACKENDS:
         raise ValueError(f"--backend: {args.backend!r} is not allowed; choose one of {', '.join(envs.BACKENDS)}")
     for flag, value in (
@@ -182,7 +186,7 @@ def train(args: TrainArgs, overrides: Overrides | None = None) -> dict:
         from toolkit.warp import check_runner_cfg
 
         check_runner_cfg(parsed)
-    spec = tasks.spec(args.task)
+    spec = tasks.spec(args.task, args.env)
     check_batch(parsed, args.num_envs or spec.default_num_envs)
     device = ranks.choose_device(args, framework)
     torch.set_num_threads(args.torch_threads)
@@ -206,8 +210,7 @@ def train(args: TrainArgs, overrides: Overrides | None = None) -> dict:
 def _train(args: TrainArgs, cfg: dict, resolved: dict, run_dir: str, framework: str, device: str, cluster, spec):
     seeds = [args.seed + index for index in range(args.num_seeds)]
     num_envs = (args.num_envs or spec.default_num_envs) * len(seeds)
-    made = tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank,
-                      randomization=args.randomization)  # fmt: skip
+    made = tasks.make(args.task, args.backend, num_envs, device=device, seed=args.seed + cluster.rank, config=args.env)
     env = envs.wrap_env(made, env_framework(framework))
     runner = runner_class(framework)(env, cfg, seeds=seeds if len(seeds) > 1 else None)
     trainer = runner.trainer
@@ -273,16 +276,23 @@ def _set_experiment(cfg: dict, run_dir: str) -> None:
     experiment.update(directory=os.path.dirname(run_dir), experiment_name=os.path.basename(run_dir))
 
 
+def parse(argv: list[str]) -> tuple[TrainArgs, Overrides]:
+    """The command line as launch arguments and agent overrides; `env` is the chosen task's configuration (a resumed
+    run's own, from its launch.yaml)."""
+    argv = task_flags.with_legacy_flags(argv)
+    chosen = task_flags.chosen(argv, ("task", "resume"))
+    saved = task_flags.run_env(chosen["resume"]) if chosen["resume"] else None
+    task, env = saved or (chosen["task"] or TrainArgs.task, None)
+    args_class = with_override_flags(TrainArgs)
+    default = args_class(env=env or tasks.config(task))
+    parsed, unknown = task_flags.cli(args_class, default, argv, __doc__, return_unknown_args=True)
+    if unknown:
+        raise ValueError(task_flags.unknown_env_flag(unknown[0], default.env) or unknown_flag(unknown[0]))
+    return split_overrides(parsed, TrainArgs)
+
+
 def main() -> None:
-    parsed, unknown = tyro.cli(with_override_flags(TrainArgs), description=__doc__, return_unknown_args=True)
-    args, overrides = split_overrides(parsed, TrainArgs)
-
-    def work() -> dict:
-        if unknown:
-            raise ValueError(unknown_flag(unknown[0]))
-        return train(args, overrides)
-
-    print(json.dumps(run_main("train", work, lambda: CURRENT_RUN["dir"])))
+    print(json.dumps(run_main("train", lambda: train(*parse(sys.argv[1:])), lambda: CURRENT_RUN["dir"])))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from . import (  # noqa: F401  # noqa: F401
     reacher,
     walker2d,
 )
-from .registry import make, names, register, spec
+from .registry import config, make, names, register, spec
+from .task_config import ResetNoiseConfig, TaskConfig
 
-__all__ = ["make", "names", "register", "spec"]
+__all__ = ["ResetNoiseConfig", "TaskConfig", "config", "make", "names", "register", "spec"]

@@ -222,19 +222,18 @@ def test_randomization_flags_reach_the_env_and_a_resumed_run_keeps_them(tmp_path
     monkeypatch.setattr(
         train_script.tasks,
         "make",
-        lambda *args, **kwargs: made.append(kwargs["randomization"]) or make(*args, **kwargs),
+        lambda *args, **kwargs: made.append(kwargs["config"].randomization) or make(*args, **kwargs),
     )
     randomization = envs.Randomization(mass=(0.5, 2.0), friction=(0.8, 1.2))
-    args = train_script.TrainArgs(
-        num_envs=8,
-        timesteps=16,
-        headless=True,
-        stop_when_solved=False,
-        runs_dir=str(tmp_path),
-        randomization=randomization,
-    )
-    first = train_script.train(args, {("agent", "experiment", "write_interval"): 8})
+    # the older spelling --randomization.* is --env.randomization.*
+    args, overrides = train_script.parse(
+        ["--num-envs", "8", "--timesteps", "16", "--headless", "--no-stop-when-solved", "--runs-dir", str(tmp_path),
+         "--randomization.mass", "0.5", "2.0", "--env.randomization.friction", "0.8", "1.2",
+         "--agent.experiment.write_interval", "8"]
+    )  # fmt: skip
+    assert args.env.randomization == randomization
+    first = train_script.train(args, overrides)
     launch = yaml.safe_load((Path(first["run_dir"]) / "launch.yaml").read_text())
-    assert launch["randomization"] == {"mass": [0.5, 2.0], "friction": [0.8, 1.2], "actuator_gain": None}
+    assert launch["env"]["randomization"] == {"mass": [0.5, 2.0], "friction": [0.8, 1.2], "actuator_gain": None}
     resumed = train_script.train(train_script.TrainArgs(resume=first["run_dir"], timesteps=32, headless=True))
     assert made == [randomization, randomization] and resumed["env_steps"] == 32 * 8

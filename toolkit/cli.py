@@ -6,14 +6,16 @@ one line too, plus the path of a log file that holds its traceback. SIGTERM and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import os
+import re
 import signal
 import sys
 import tempfile
 import traceback
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from envs import SimulationError
 
@@ -78,3 +80,55 @@ def _logged(script: str, run_dir: str | None) -> str:
         except OSError:
             continue
     return ""
+
+
+@contextlib.contextmanager
+def one_line_parse_errors() -> Iterator[None]:
+    """tyro's parse errors inside the block as one-line ValueErrors naming the flag, the value and what is allowed
+    (run_main prints them), instead of its boxes. Uses tyro's parse-error hook (`tyro._errors`, private: the pinned
+    tyro version has it); without the hook tyro's own messages stay."""
+    try:
+        from tyro import _errors
+    except ImportError:  # another tyro: its own boxes
+        yield
+        return
+    if not hasattr(_errors, "on_parse_error"):
+        yield
+        return
+
+    def raise_one_line(event) -> None:
+        line = _parse_error_line(_errors, event)
+        if line is not None:
+            raise ValueError(line)
+
+    with _errors.on_parse_error(raise_one_line):
+        yield
+
+
+def _parse_error_line(_errors, event) -> str | None:
+    def flag(argument) -> str:
+        return "/".join(argument.lowered.name_or_flags) or str(argument.lowered.metavar)
+
+    def expected(argument) -> str:
+        return f"expected {argument.lowered.metavar}" if argument.lowered.metavar else "see --help"
+
+    if isinstance(event, _errors.InstantiationFailure):
+        message = " ".join(str(event.message).split())  # tyro's multi-line reasons on one line
+        if event.argument is None:  # a configuration's own check, already naming its field
+            return message
+        union = re.match(r"no type matching .* could be instantiated from (\[.*?\])\.", message)
+        if union:  # X | None: tyro lists each member's failure; the value and the metavar say it all
+            return f"{flag(event.argument)}: {union.group(1)} is not allowed; {expected(event.argument)}"
+        return f"{flag(event.argument)}: {message}; {expected(event.argument)}"
+    if isinstance(event, _errors.InvalidChoice):
+        return f"{flag(event.argument)}: {event.value!r} is not allowed; choose one of {', '.join(event.choices)}"
+    if isinstance(event, _errors.BadValue):
+        if event.offending_value is None:
+            return f"{flag(event.argument)}: too few values; {expected(event.argument)}"
+        return f"{flag(event.argument)}: {event.offending_value!r} is not allowed; {expected(event.argument)}"
+    if isinstance(event, _errors.UnrecognizedArgs):
+        return f"{event.tokens[0]}: unknown flag; see --help"
+    if isinstance(event, _errors.MissingArgs):
+        names = ", ".join(flag(missing.arg) for missing in event.missing_arguments)
+        return f"{names}: required; see --help"
+    return None

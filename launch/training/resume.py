@@ -7,7 +7,8 @@ import glob
 import os
 import sys
 
-import envs
+import tasks
+from launch import task_flags
 from toolkit.runner_cfg import load_yaml
 
 # flags a resumed run takes from the command line; every other flag is the run's own (its launch.yaml)
@@ -34,17 +35,22 @@ def resumed(args, overrides: dict) -> tuple[object, dict, str]:
             "launch/train.py"
         )
     fields = args_class.__dataclass_fields__
-    saved = {key: value for key, value in load_yaml(os.path.join(run_dir, "launch.yaml")).items() if key in fields}
-    saved["randomization"] = envs.Randomization.from_dict(saved.get("randomization") or {})
+    launch = load_yaml(os.path.join(run_dir, "launch.yaml"))
+    saved = {key: value for key, value in launch.items() if key in fields}
+    saved["env"] = tasks.config(launch["task"], task_flags.saved_env(launch))  # the task's typed configuration
     original = args_class(**saved)
     defaults = args_class()
     refused = [
         f"{flag(name)} {getattr(args, name)}"
         for name in fields
-        if name not in (*RESUME_TAKES, "resume")
+        if name not in (*RESUME_TAKES, "resume", "env")
         and getattr(args, name) != getattr(defaults, name)
         and getattr(args, name) != getattr(original, name)
     ]
+    if args.env is not None and args.env != original.env:
+        same_task = type(args.env) is type(original.env)
+        changed = task_flags.env_flags(args.env, original.env) if same_task else [["--env", str(args.env)]]
+        refused += [" ".join(flag) for flag in changed]
     refused += [f"--{'.'.join(path)} {value}" for path, value in overrides.items()]
     if refused:
         raise ValueError(

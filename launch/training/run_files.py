@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import tasks
 from toolkit.run_dir import JsonlMetrics, cut_metrics, write_yaml
 
 
 def launch_record(args, device: str, framework: str) -> dict:
-    """launch.yaml's contents: the arguments as resolved (what --resume restores)."""
-    return {**dataclasses.asdict(args), "randomization": args.randomization.as_dict(), "resume": None,
-            "device": device, "framework": framework}  # fmt: skip
+    """launch.yaml's contents: the arguments as resolved (what --resume restores), the task's whole configuration
+    under `env` (its defaults included, so that the run is reproduced even if they change)."""
+    env = (args.env or tasks.config(args.task)).as_dict()
+    return {**dataclasses.asdict(args), "env": env, "resume": None, "device": device, "framework": framework}
 
 
 def write_run_files(run_dir: str, resolved: dict, launch: dict, seeds: list[int], agents: list,

@@ -1,5 +1,6 @@
 """g1-flat: the Unitree G1 humanoid follows base-velocity commands on flat ground (50 Hz, 20 s episodes)."""
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -8,8 +9,19 @@ import numpy as np
 
 from envs import JointPositionActions, Randomization, TaskSpec
 
+from ..locomotion.config import LocomotionConfig
 from ..registry import register
 from . import mdp, robot
+
+
+@dataclass(frozen=True)
+class G1FlatConfig(LocomotionConfig):
+    """g1-flat's settings (`--env.*`, defaults: the task's): episode length, randomization, contact buffers, commands,
+    pushes, resets and reward weights."""
+
+    events = mdp.EVENTS
+    reward_table = mdp.REWARDS
+
 
 G1_FLAT = register(
     TaskSpec(
@@ -54,5 +66,6 @@ G1_FLAT = register(
         },
         agent_cfg=Path(__file__).parent / "agent.yaml",
         default_num_envs=1024,
-    )
+    ),
+    G1FlatConfig,
 )

@@ -1,5 +1,6 @@
 """go1-flat: the Unitree Go1 follows base-velocity commands on flat ground (50 Hz, 20 s episodes)."""
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -8,8 +9,19 @@ import numpy as np
 
 from envs import JointPositionActions, Randomization, TaskSpec
 
+from ..locomotion.config import LocomotionConfig
 from ..registry import register
 from . import mdp, robot
+
+
+@dataclass(frozen=True)
+class Go1FlatConfig(LocomotionConfig):
+    """go1-flat's settings (`--env.*`, defaults: the task's): episode length, randomization, contact buffers, commands,
+    pushes, resets and reward weights."""
+
+    events = mdp.EVENTS
+    reward_table = mdp.REWARDS
+
 
 GO1_FLAT = register(
     TaskSpec(
@@ -53,5 +65,6 @@ GO1_FLAT = register(
         },
         agent_cfg=Path(__file__).parent / "agent.yaml",
         default_num_envs=1024,
-    )
+    ),
+    Go1FlatConfig,
 )
