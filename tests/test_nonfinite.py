@@ -3,6 +3,7 @@ once and counted by source; training goes on with finite losses, and stops with 
 trainer.max_nonfinite_fraction of the worlds blew up in one update."""
 
 import dataclasses
+import json
 import os
 
 import gymnasium as gym
@@ -195,3 +196,30 @@ def test_a_fraction_outside_0_to_1_is_a_one_line_error(value, tmp_path):
     allowed = "expected float" if isinstance(value, (bool, str)) else "must be a fraction of the worlds between 0 and 1"
     with pytest.raises(ConfigError, match=rf"^trainer.max_nonfinite_fraction: {value!r} is not allowed; {allowed}$"):
         Runner(env, _runner_cfg(Runner, tmp_path, max_nonfinite_fraction=value))
+
+
+def test_bench_times_the_check_against_the_same_worlds_without_it(tmp_path):
+    from .test_launch import _run
+
+    result = _run(
+        "bench.py", "--backend", "warp", "--num-envs", "16", "--sim-steps", "20", "--train-timesteps", "0",
+        "--no-finite-check", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["unchecked_env_steps_per_s"] > 0
+    assert row["finite_check_cost"] == pytest.approx(
+        row["unchecked_env_steps_per_s"] / row["sim_env_steps_per_s"] - 1, abs=2e-3
+    )
+
+
+def test_with_the_check_off_non_finite_values_pass_through():
+    """What the bench's unchecked row times is the step without the check (and why it is on by default)."""
+    env = envs.make_engine(EXPLODING, "warp", WORLDS, None, 0)
+    env.finite_check = False
+    env.reset()
+    _, reward, *_ = env.step(torch.zeros((WORLDS, 1)))
+    assert not torch.isfinite(reward[INF_REWARD_WORLD]) and env.check_finite() == {
+        "nonfinite/worlds": 0,
+        "nonfinite/fraction": 0.0,
+    }
