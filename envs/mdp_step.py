@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .finite_check import FiniteCheck
 from .task import MdpState, TaskSpec
 
 
@@ -19,7 +20,8 @@ class StepResult(NamedTuple):
     done: Any
     episode_return: Any  # running return including this step (valid as the final return where done)
     episode_length: Any
-    nonfinite: Any  # per world: the state or reward is NaN or inf
+    nonfinite: Any  # per world: the physics state, an observation or the reward is NaN or inf (None: not checked)
+    nonfinite_sources: Any  # (num_envs, sources + 1): which source it was, the last column any (FiniteCheck.names)
     states: Any  # the critic's privileged observations of the state reached (None for tasks without them)
     log: dict  # {"reward/<term>": mean over worlds of that weighted reward term, "termination/<term>": fraction of
     # worlds it ended}, device scalars
@@ -38,19 +40,28 @@ def _any(conditions: dict):
     return ended
 
 
-def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_length) -> StepResult:
+def evaluate_step(
+    xp, task: TaskSpec, state: MdpState, episode_return, episode_length, check: FiniteCheck | None = None
+) -> StepResult:
+    """The step's terms and episode bookkeeping. With `check`, a world whose physics state, observations or reward
+    are NaN or inf ends here (terminated, to be reset) and what it hands out is zeroed: observations, critic
+    states, reward and reward terms (None: nothing is checked, for measuring the check's cost)."""
     obs = task.observations(xp, state)
     states = task.states(xp, state) if task.states is not None else None
     terms = reward_terms(xp, task, state)
-    reward = sum(terms.values())
     terminated = task.terminated(xp, state)
     ends = terminated if isinstance(terminated, dict) else {}
     terminated = _any(terminated) if isinstance(terminated, dict) else terminated
-    nonfinite = ~(xp.isfinite(obs).all(-1) & xp.isfinite(reward))
-    if states is not None:
-        nonfinite = nonfinite | ~xp.isfinite(states).all(-1)
-    # a world whose physics blew up ends its episode here and is reset, and is reported by check_finite()
-    terminated = terminated | nonfinite
+    nonfinite = sources = None
+    if check is not None:
+        sources = check.sources(xp, state.qpos, state.qvel, obs, states, terms)
+        nonfinite = sources[:, -1]
+        # a blown-up world ends its episode here and is reset; nothing of it reaches the agent but zeros
+        terminated = terminated | nonfinite
+        obs = xp.where(nonfinite[:, None], 0.0, obs)
+        states = None if states is None else xp.where(nonfinite[:, None], 0.0, states)
+        terms = {name: xp.where(nonfinite, 0.0, term) for name, term in terms.items()}
+    reward = sum(terms.values())
     episode_length = episode_length + 1
     episode_return = episode_return + reward
     truncated = (episode_length >= task.max_episode_steps) & ~terminated
@@ -65,6 +76,7 @@ def evaluate_step(xp, task: TaskSpec, state: MdpState, episode_return, episode_l
         episode_return,
         episode_length,
         nonfinite,
+        sources,
         states,
         log,
     )

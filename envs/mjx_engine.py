@@ -15,16 +15,17 @@ from mujoco import mjx
 
 from . import contact_frames
 from . import randomization as dr
-from .mdp_step import evaluate_step, fill_history, push_history
+from .finite_check import DEFAULT_MAX_FRACTION, FiniteCheck, finite_or_zero, report
+from .mdp_step import evaluate_step, fill_history, push_history, reward_terms
 from .task import HISTORY, MdpState, TaskSpec, load_model
-from .vec_env import VecEnv, nonfinite_error
+from .vec_env import VecEnv
 
 
 class MjxState(NamedTuple):
     data: Any  # batched mjx.Data
     episode_return: jax.Array
     episode_length: jax.Array
-    nonfinite_worlds: jax.Array  # count since the last check_finite()
+    nonfinite_counts: jax.Array  # (num_envs, sources + 1) world-steps since the last check_finite() (FiniteCheck)
     key: jax.Array
     before: jax.Array  # the task's tracked quantity at the start of the coming step ((num_envs, 0) without one)
     model_fields: dict  # per-world model fields of domain randomization ({} when off)
@@ -50,6 +51,7 @@ class _DataFields:
 
 class MjxVecEnv(VecEnv):
     framework = "jax"
+    finite_check = True  # False: no NaN/inf check (only to measure its cost; set before the first reset)
 
     def __init__(self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0):
         contact_frames.install_mjx()  # C MuJoCo's plane-capsule friction directions
@@ -81,6 +83,7 @@ class MjxVecEnv(VecEnv):
         self._step_fn = jax.jit(self.functional_step, donate_argnums=0)
         self._refresh_fn = jax.jit(self._refresh)
         self._state: MjxState | None = None
+        self._finite = FiniteCheck(task)
 
     # ---- pure functions (jit / scan friendly) ----
     def _reset_data(self, key: jax.Array):
@@ -162,15 +165,31 @@ class MjxVecEnv(VecEnv):
         return data, fresh if done is None else jnp.where(done[:, None], fresh, before)
 
     def _observations(self, data, before=None, model_fields=None, task_state=None, uniform=None) -> jax.Array:
-        return self.task.observations(
+        """The observations of the worlds as they are (after a reset); a term that is not finite there gives zeros."""
+        obs = self.task.observations(
             jnp, self._mdp_state(data, before, model_fields or {}, task_state, uniform=uniform)
         )
+        return finite_or_zero(jnp, obs) if self.finite_check else obs
 
     def _critic_states(self, data, before=None, model_fields=None, task_state=None):
         """The critic's privileged observations (None for tasks without them)."""
         if self.task.states is None:
             return None
-        return self.task.states(jnp, self._mdp_state(data, before, model_fields or {}, task_state))
+        states = self.task.states(jnp, self._mdp_state(data, before, model_fields or {}, task_state))
+        return finite_or_zero(jnp, states) if self.finite_check else states
+
+    def _nonfinite_sources(self, mdp_state: MdpState) -> int:
+        """How many columns the non-finite counts have: the sources (named on the first call, from the terms the
+        task computes on `mdp_state`) and their sum."""
+        if not self.finite_check:
+            return 0
+        if self._finite.names is None:
+            obs = self.task.observations(jnp, mdp_state)
+            states = self.task.states(jnp, mdp_state) if self.task.states is not None else None
+            self._finite.sources(
+                jnp, mdp_state.qpos, mdp_state.qvel, obs, states, reward_terms(jnp, self.task, mdp_state)
+            )
+        return len(self._finite.names) + 1
 
     def _step_uniform(self, key: jax.Array) -> jax.Array:
         return jax.random.uniform(key, (self.num_envs, self.task.step_uniforms))
@@ -184,7 +203,9 @@ class MjxVecEnv(VecEnv):
         data, before = self._refresh(data, model_fields)
         zeros = jnp.zeros(self.num_envs)
         action = jnp.zeros((self.num_envs, *self.task.single_action_space.shape))
-        obs = self._observations(data, before, model_fields, task_state, self._step_uniform(key_uniform))
+        uniform = self._step_uniform(key_uniform)
+        obs = self._observations(data, before, model_fields, task_state, uniform)
+        sources = self._nonfinite_sources(self._mdp_state(data, before, model_fields, task_state, action, uniform))
         if HISTORY in task_state:  # every world's history starts full of its first observation
             obs, history = fill_history(jnp, task_state[HISTORY], obs)
             task_state = {**task_state, HISTORY: history}
@@ -192,7 +213,7 @@ class MjxVecEnv(VecEnv):
             data,
             zeros,
             zeros.astype(jnp.int32),
-            jnp.zeros((), jnp.int32),
+            jnp.zeros((self.num_envs, sources), jnp.int32),
             key,
             before,
             model_fields,
@@ -224,7 +245,8 @@ class MjxVecEnv(VecEnv):
             task_state, kicked_qvel = self.task.advance(jnp, mdp_state)
             task_state = {**state.task_state, **task_state}
             mdp_state = mdp_state._replace(task=task_state)
-        r = evaluate_step(jnp, self.task, mdp_state, state.episode_return, state.episode_length)
+        check = self._finite if self.finite_check else None
+        r = evaluate_step(jnp, self.task, mdp_state, state.episode_return, state.episode_length, check)
         before = self.task.tracked(jnp, mdp_state) if self.task.tracked is not None else state.before
         if self.task.advance is not None and kicked_qvel is not None:  # a push acts from the next step on
             data = data.replace(qvel=kicked_qvel)
@@ -268,7 +290,7 @@ class MjxVecEnv(VecEnv):
             data,
             jnp.where(r.done, 0.0, r.episode_return),
             jnp.where(r.done, 0, r.episode_length),
-            state.nonfinite_worlds + r.nonfinite.sum(dtype=jnp.int32),
+            state.nonfinite_counts if check is None else state.nonfinite_counts + r.nonfinite_sources,
             key,
             before,
             model_fields,
@@ -311,13 +333,16 @@ class MjxVecEnv(VecEnv):
     def state(self, state: MjxState) -> None:
         self._state = state
 
-    def check_finite(self) -> None:
-        if self._state is None:
-            return
-        count = int(self._state.nonfinite_worlds)
-        if count:
-            self._state = self._state._replace(nonfinite_worlds=jnp.zeros((), jnp.int32))
-            raise nonfinite_error(self.task.name, count)
+    def check_finite(self, max_fraction: float = DEFAULT_MAX_FRACTION) -> dict:
+        """Raise SimulationError when more than `max_fraction` of the worlds went NaN or inf since the last check;
+        returns the counts (finite_check.report) and clears them. The counts live in the state, so the compiled
+        training loop keeps them too."""
+        if self._state is None or self._finite.names is None:
+            return report(self.task.name, (), np.zeros((self.num_envs, 1), np.int32), max_fraction)
+        counts = np.asarray(self._state.nonfinite_counts)
+        if counts.any():
+            self._state = self._state._replace(nonfinite_counts=jnp.zeros_like(self._state.nonfinite_counts))
+        return report(self.task.name, self._finite.names, counts, max_fraction)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything a resumed run needs to continue these worlds exactly where they were."""
@@ -360,7 +385,7 @@ class MjxVecEnv(VecEnv):
             data,
             jnp.asarray(state["episode_return"], jnp.float32),
             jnp.asarray(state["episode_length"], jnp.int32),
-            jnp.zeros((), jnp.int32),
+            jnp.zeros_like(self._state.nonfinite_counts),
             jax.random.wrap_key_data(jnp.asarray(state["key"])),
             before,
             model_fields,

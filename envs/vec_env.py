@@ -24,6 +24,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector.utils import batch_space
 
+DEFAULT_MAX_FRACTION = 0.5  # the fraction of worlds that may blow up in one update before a run stops
+
 
 class SimulationError(RuntimeError):
     """The simulator produced non-finite values."""
@@ -92,11 +94,14 @@ class VecEnv(abc.ABC):
                 bool, "states" / "final_states" with a state space, "final_task_state", "log" (per-term means).
         """
 
-    def check_finite(self) -> None:
-        """Raise SimulationError if any world produced a non-finite value since the last check.
+    def check_finite(self, max_fraction: float = DEFAULT_MAX_FRACTION) -> dict:
+        """The counts of worlds that went NaN or inf since the last check, as metrics (envs.finite_check.report:
+        `nonfinite/worlds`, `nonfinite/fraction`, `nonfinite/<source>`), then cleared; raise SimulationError when
+        more than `max_fraction` of the worlds blew up.
 
-        The engines accumulate the flag on the device during step() so that the step loop never waits for
-        the host; trainers call this once per update."""
+        The engines reset such worlds at once and count them on the device during step(), so that the step loop
+        never waits for the host; trainers call this once per update."""
+        return {}
 
     def close(self) -> None:
         pass

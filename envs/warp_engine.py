@@ -14,9 +14,10 @@ import warp as wp
 
 from . import contact_frames
 from . import randomization as dr
+from .finite_check import DEFAULT_MAX_FRACTION, FiniteCheck, finite_or_zero, report
 from .mdp_step import evaluate_step, fill_history, push_history
 from .task import HISTORY, MdpState, TaskSpec, load_model
-from .vec_env import SimulationError, VecEnv, nonfinite_error
+from .vec_env import SimulationError, VecEnv
 
 # overflows of the contact and constraint buffers (not solver iteration limits, which are not errors)
 _BUFFER_OVERFLOWS = int(
@@ -47,6 +48,7 @@ class _DataFields:
 
 class WarpVecEnv(VecEnv):
     framework = "torch"
+    finite_check = True  # False: no NaN/inf check (only to measure its cost: non-finite values reach the agent)
 
     def __init__(
         self, task: TaskSpec, num_envs: int, device: str | None = None, seed: int = 0, cuda_graphs: bool = True
@@ -97,7 +99,10 @@ class WarpVecEnv(VecEnv):
 
         self._episode_return = torch.zeros(num_envs, device=self.device)
         self._episode_length = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
-        self._nonfinite_worlds = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._finite = FiniteCheck(task)
+        self._nonfinite_counts = (
+            None  # (num_envs, sources + 1) world-steps since the last check_finite(), on the device
+        )
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(seed)
         self._action_low = torch.as_tensor(task.single_action_space.low, device=self.device)
@@ -249,11 +254,16 @@ class WarpVecEnv(VecEnv):
             )
 
     def _observations(self) -> torch.Tensor:
-        return self.task.observations(torch, self._state())
+        """The observations of the worlds as they are (after a reset); a term that is not finite there gives zeros."""
+        obs = self.task.observations(torch, self._state())
+        return finite_or_zero(torch, obs) if self.finite_check else obs
 
     def _critic_states(self) -> torch.Tensor | None:
         """The critic's privileged observations of the worlds as they are (None for tasks without them)."""
-        return None if self.task.states is None else self.task.states(torch, self._state())
+        if self.task.states is None:
+            return None
+        states = self.task.states(torch, self._state())
+        return finite_or_zero(torch, states) if self.finite_check else states
 
     def critic_states(self) -> torch.Tensor | None:
         """The states beside the observations that load_state_dict() or set_state() returned."""
@@ -293,7 +303,14 @@ class WarpVecEnv(VecEnv):
             task_state = {**self._task_state, **task_state}
             state = state._replace(task=task_state)
             self._task_state = task_state
-        r = evaluate_step(torch, self.task, state, self._episode_return, self._episode_length)
+        r = evaluate_step(
+            torch,
+            self.task,
+            state,
+            self._episode_return,
+            self._episode_length,
+            self._finite if self.finite_check else None,
+        )
         if kicked_qvel is not None:  # an interval event (a push): it acts from the next step on
             self._qvel.copy_(kicked_qvel)
         final_obs = r.obs.clone()  # a term may return a view of the simulator state, which the reset rewrites
@@ -302,7 +319,10 @@ class WarpVecEnv(VecEnv):
             final_obs, history = push_history(torch, history, final_obs)
         if self.task.tracked is not None:
             self._before = self.task.tracked(torch, state).clone()
-        self._nonfinite_worlds += r.nonfinite.sum()
+        if r.nonfinite_sources is not None:  # counted on the device; check_finite() reads the counts
+            if self._nonfinite_counts is None:
+                self._nonfinite_counts = torch.zeros(r.nonfinite_sources.shape, dtype=torch.int32, device=self.device)
+            self._nonfinite_counts += r.nonfinite_sources
         info = {
             "final_obs": final_obs,
             "episode": {"r": r.episode_return, "l": r.episode_length},
@@ -326,7 +346,9 @@ class WarpVecEnv(VecEnv):
             info["states"] = torch.where(r.done.unsqueeze(-1), self._critic_states(), info["final_states"])
         return obs, r.reward, r.terminated, r.truncated, info
 
-    def check_finite(self) -> None:
+    def check_finite(self, max_fraction: float = DEFAULT_MAX_FRACTION) -> dict:
+        """Raise SimulationError on a buffer overflow, or when more than `max_fraction` of the worlds went NaN or
+        inf since the last check; returns the counts (finite_check.report) and clears them."""
         overflow = self._overflow & _BUFFER_OVERFLOWS
         worlds = int((overflow != 0).sum().item())
         if worlds:
@@ -343,10 +365,11 @@ class WarpVecEnv(VecEnv):
                 f"their physics is wrong. Raise the task's nconmax (now {self.nconmax}) or njmax (now {self.njmax}), "
                 f"e.g. tasks.make(..., nconmax={2 * self.nconmax}, njmax={2 * self.njmax})"
             )
-        count = int(self._nonfinite_worlds.item())
-        if count:
-            self._nonfinite_worlds.zero_()
-            raise nonfinite_error(self.task.name, count)
+        if self._nonfinite_counts is None:
+            return report(self.task.name, (), np.zeros((self.num_envs, 1), np.int32), max_fraction)
+        counts = self._nonfinite_counts.cpu().numpy().copy()  # on the CPU, .cpu() is the same memory
+        self._nonfinite_counts.zero_()
+        return report(self.task.name, self._finite.names, counts, max_fraction)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything a resumed run needs to continue these worlds exactly where they were."""

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from .convert import FRAMEWORKS, converter, tree_map
+from .finite_check import DEFAULT_MAX_FRACTION
 from .vec_env import SimulationError, VecEnv, nonfinite_error
 
 
@@ -81,11 +82,14 @@ class GymnasiumVecEnv(VecEnv):
         self._episode_length[done] = 0
         return obs, reward.astype(np.float32), terminated, truncated, info
 
-    def check_finite(self) -> None:
+    def check_finite(self, max_fraction: float = 0.0) -> dict:
+        """A gymnasium env's worlds cannot be reset one by one, and their NaN would reach the agent: any stops the
+        run (whatever `max_fraction`)."""
         count, self._nonfinite_worlds = self._nonfinite_worlds, 0
         if count:
             name = getattr(getattr(self.env, "spec", None), "id", None) or type(self.env).__name__
             raise nonfinite_error(name, count)
+        return {}
 
     def close(self) -> None:
         self.env.close()
@@ -158,17 +162,21 @@ class FrameworkEnv:
             bad = (~jnp.isfinite(actions)).reshape(actions.shape[0], -1).any(-1).sum()
         self._nonfinite_actions = bad if self._nonfinite_actions is None else self._nonfinite_actions + bad
 
-    def check_finite(self) -> None:
+    def check_finite(self, max_fraction: float = DEFAULT_MAX_FRACTION) -> dict:
+        """The env's check (its counts of non-finite worlds; more than `max_fraction` blown up stops the run), then
+        the actions': any NaN action stops the run, as it comes from the agent."""
         count = int(self._nonfinite_actions) if self._nonfinite_actions is not None else 0
         self._nonfinite_actions = None
+        metrics = {}
         if hasattr(self.unwrapped, "check_finite"):  # first: NaN observations make NaN actions, not the other way
-            self.unwrapped.check_finite()
+            metrics = self.unwrapped.check_finite(max_fraction) or {}
         if count:
             raise SimulationError(
                 f"actions: {count} world-steps were given NaN or inf actions (the simulator takes them "
                 "silently); the agent's policy is not finite. Check its update (agent.learning_rate, "
                 "agent.grad_norm_clip) or the observations it is given"
             )
+        return metrics
 
     def state_dict(self) -> dict | None:
         """The worlds' state as numpy arrays, for checkpoints; None for envs that cannot save it."""

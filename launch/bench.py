@@ -53,6 +53,9 @@ class BenchArgs:
     task_layer: bool = True
     """--no-task-layer: also time the bare physics step (MuJoCo Warp's mjw.step loop on the same model, worlds and
     joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it"""
+    finite_check: bool = True
+    """--no-finite-check: also time the same worlds with the engines' NaN/inf check off (non-finite values would then
+    reach the agent) and report the check's cost over them, interleaved so that both see the same load"""
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
@@ -200,6 +203,16 @@ def measure(
         physics = physics_rate(env, args.sim_steps)
         sim = (sim + sim_rate(env, args.sim_steps)) / 2
         layer = {"physics_env_steps_per_s": round(physics), "task_layer_cost": round(physics / sim - 1, 3)}
+    if not args.finite_check:
+        unchecked_env = tasks.make(task, backend, num_envs, device=args.device)
+        unchecked_env.finite_check = False  # before its first step: MJX traces it into the jitted step
+        unchecked_env = envs.wrap_env(unchecked_env, env_framework(framework))
+        rates = [sim_rate(unchecked_env, args.sim_steps), sim_rate(env, args.sim_steps)]
+        rates += [sim_rate(unchecked_env, args.sim_steps), sim_rate(env, args.sim_steps)]
+        sim = (sim + rates[1] + rates[3]) / 3
+        unchecked = (rates[0] + rates[2]) / 2
+        layer.update(unchecked_env_steps_per_s=round(unchecked), finite_check_cost=round(unchecked / sim - 1, 3))
+        unchecked_env.close()
     row = {
         "task": task,
         "backend": backend,
@@ -349,6 +362,11 @@ def print_table(rows: list[dict]) -> None:
             layer = (
                 f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: "
                 f"task layer +{100 * row['task_layer_cost']:.0f} %"
+            )
+        if "finite_check_cost" in row:
+            layer += (
+                f"  unchecked {row['unchecked_env_steps_per_s']:,} steps/s: "
+                f"finite check +{100 * row['finite_check_cost']:.1f} %"
             )
         print(
             f"{row['task']:<{width}} {row['backend']:<7} {_framework_label(row):<10} {row['num_envs']:>8} "

@@ -103,7 +103,7 @@ def check_step(args: GpuCheckArgs, task: str, backend: str) -> dict:
         observations, reward, *_ = env.step(actions)
     _block(observations)
     rate = args.steps * env.num_envs / (time.perf_counter() - stepped)
-    env.check_finite()  # buffer overflows and non-finite worlds raise here
+    env.check_finite(0.0)  # buffer overflows and any non-finite world raise here
     device = str(getattr(observations, "device", None) or next(iter(observations.devices())))
     assert args.device.split(":")[0] in device.lower() or (args.device == "cuda" and "gpu" in device.lower()), (
         f"observations on {device}, not {args.device}"
@@ -253,7 +253,7 @@ def check_sync_free_rollout(args: GpuCheckArgs, task: str) -> dict:
         if debug:
             torch.cuda.set_sync_debug_mode("default")
     agent.post_interaction(timestep=3 * rollouts - 1, timesteps=3 * rollouts)
-    env.check_finite()
+    env.check_finite(0.0)
     return {"steps": rollouts, "sync_debug_mode": "error" if debug else "not on CUDA: ran without it"}
 
 

@@ -14,6 +14,7 @@ import torch
 
 import envs
 import tasks
+from envs.finite_check import FiniteCheck
 from envs.mdp_step import evaluate_step
 from toolkit.jax import Runner as JaxRunner
 from toolkit.torch import Runner as TorchRunner
@@ -55,9 +56,14 @@ def test_task_terms_make_their_tensors_on_the_state_device(task):
         assert kicked_qvel is None or kicked_qvel.device.type == "meta"
         state = state._replace(task=task_state)
     result = evaluate_step(
-        torch, spec, state, torch.zeros(2, device="meta"), torch.zeros(2, dtype=torch.int32, device="meta")
+        torch,
+        spec,
+        state,
+        torch.zeros(2, device="meta"),
+        torch.zeros(2, dtype=torch.int32, device="meta"),
+        FiniteCheck(spec),
     )
-    for name in ("obs", "reward", "terminated", "truncated", "nonfinite"):
+    for name in ("obs", "reward", "terminated", "truncated", "nonfinite", "nonfinite_sources"):
         assert getattr(result, name).device.type == "meta", name
     assert all(value.device.type == "meta" for value in result.log.values())
     uniform = torch.empty((2, spec.reset_uniforms), device="meta")

@@ -79,7 +79,8 @@ def test_nan_from_the_simulator_is_a_one_line_error(tmp_path):
     env.unwrapped.reset = lambda seed=None: (env.unwrapped._observations(), {})  # keep the NaN state
     try:
         with pytest.raises(
-            envs.SimulationError, match=r"simulation: \d+ world-steps of task 'cartpole' produced NaN or inf"
+            envs.SimulationError,
+            match=r"simulation: 100% of the worlds of task 'cartpole' \(2 of 2\) went NaN or inf in one update",
         ):
             trainer.train()
     finally:

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from envs.vec_env import DEFAULT_MAX_FRACTION
+
 from ..config import check, from_dict
 from .checkpointing import Checkpoints
 from .compiled_path import compiled_loop
@@ -17,7 +19,7 @@ from .episode_stats import EnvLog, EpisodeStats
 from .preemption import PREEMPTION_SIGNALS, PreemptionSignals
 from .reporting import MetricsLogger, Progress, Reporter
 from .scopes import concatenate, slice_tree, split_scopes
-from .stats import StopCondition, TrainStats, any_condition, info_scalars, summarize
+from .stats import NonfiniteTally, StopCondition, TrainStats, any_condition, info_scalars, summarize
 
 __all__ = [
     "PREEMPTION_SIGNALS", "MetricsLogger", "OneProcess", "StopCondition", "TrainStats", "TrainerBase", "TrainerCfg",
@@ -41,6 +43,15 @@ class TrainerCfg:
     # path, see toolkit.jax.compiled.compiled_is_faster; False: step by step; True: required, an error says why
     # when the env or agents cannot take it)
     compiled: bool | None = None
+    # a world whose physics state, observations or reward go NaN or inf is reset at once and counted (nonfinite/* in
+    # the report); more than this fraction of the worlds blown up in one update stops the run with one line
+    max_nonfinite_fraction: float = DEFAULT_MAX_FRACTION
+
+    def __post_init__(self):
+        fraction = self.max_nonfinite_fraction  # its type is checked with the others' (config.validate)
+        if isinstance(fraction, (int, float)) and not isinstance(fraction, bool):
+            check(0 <= fraction <= 1, "trainer", "max_nonfinite_fraction", fraction,
+                  "must be a fraction of the worlds between 0 and 1")  # fmt: skip
 
 
 class OneProcess:
@@ -74,6 +85,7 @@ class TrainerBase:
         self.observations = None  # the worlds' current observations, kept between train() calls
         self.states = None  # and their states (the critic's privileged observations; None for envs without them)
         self.stats = TrainStats()
+        self.nonfinite = NonfiniteTally()  # the env's counts of blown-up worlds, read once per update
         # a distributed run's ranks (toolkit.distributed.Cluster, set by its follow()): every rank stops at the same
         # step, and rank 0 alone writes checkpoints
         self.cluster = OneProcess()
@@ -157,7 +169,10 @@ class TrainerBase:
                     done = timestep + 1
                 if training:
                     self.timestep = done
-                if self.reporter.due(timestep, done, end) and self._report(progress, done, episodes, env_log, stop):
+                report_due = self.reporter.due(timestep, done, end)
+                if (self.checkpoints.at_update_boundary(done) or done == end) if training else report_due:
+                    self._check_worlds()  # the fraction of blown-up worlds is judged per update
+                if report_due and self._report(progress, done, episodes, env_log, stop):
                     break
                 if training and self.checkpoints.at_update_boundary(done) and self._checkpoint_or_preempt(done):
                     break
@@ -197,15 +212,21 @@ class TrainerBase:
                 agent_episodes.record(infos["episode"] if single else slice_tree(infos["episode"], scope), ended)
 
     def _report(self, progress: Progress, timestep: int, episodes: list, env_log: EnvLog, stop: StopCondition) -> bool:
-        """Check the worlds, summarize the window into self.stats and show it; returns whether to stop (on every
-        rank at once)."""
-        if hasattr(self.env, "check_finite"):
-            self.env.check_finite()
+        """Summarize the window into self.stats (with the counts of blown-up worlds) and show it; returns whether to
+        stop (on every rank at once)."""
         self.stats = summarize(episodes, self._tracked_means(), env_log, timestep=timestep,
                                num_envs=self.env.num_envs, wall_s=progress.elapsed(),
                                steps_in_window=timestep - progress.start)  # fmt: skip
+        self.stats.log.update(self.nonfinite.flush())
         progress.show(self.stats)
         return self.cluster.any_rank(stop(self.stats))
+
+    def _check_worlds(self) -> None:
+        """Read the env's counts of worlds that went NaN or inf (reset already) into the report's tally; more than
+        trainer.max_nonfinite_fraction of them since the last check raises SimulationError, before any checkpoint
+        of this update is written."""
+        if hasattr(self.env, "check_finite"):
+            self.nonfinite.record(self.env.check_finite(self.cfg.max_nonfinite_fraction) or {})
 
     def _checkpoint_or_preempt(self, timestep: int) -> bool:
         """At an update boundary: a preemption asked on any rank writes a checkpoint and stops the loop (returns

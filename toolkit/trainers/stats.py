@@ -81,3 +81,24 @@ def info_scalars(entries: dict) -> dict:
         for name, value in entries.items()
         if isinstance(value, (int, float)) or (hasattr(value, "shape") and math.prod(value.shape) == 1)
     }
+
+
+class NonfiniteTally:
+    """The env's counts of worlds reset for a NaN or inf (check_finite(), once per update) over a report window:
+    world-steps summed per source (`nonfinite/worlds`, `nonfinite/<source>`), and the largest fraction of the worlds
+    that blew up in one update (`nonfinite/fraction`)."""
+
+    def __init__(self):
+        self._window: dict = {}
+
+    def record(self, metrics: dict) -> None:
+        for name, value in metrics.items():
+            if name == "nonfinite/fraction":
+                self._window[name] = max(self._window.get(name, 0.0), value)
+            else:
+                self._window[name] = self._window.get(name, 0) + value
+
+    def flush(self) -> dict:
+        """The window's tally (zeros when nothing was checked: every report carries nonfinite/worlds)."""
+        window, self._window = self._window, {}
+        return {"nonfinite/worlds": 0, "nonfinite/fraction": 0.0, **window}
