@@ -184,10 +184,10 @@ def test_jax_value_network_reads_the_states_step_by_step_then_compiled(mjx_env, 
     assert agent.params["policy_trunk"][0]["w"].shape == (OBS_SIZE, 16)
     # the value depends on the states, not on the observations
     obs, states = jnp.ones((2, OBS_SIZE)), jnp.ones((2, STATE_SIZE))
-    value = agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs, states))
-    assert np.allclose(value, agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs * 3, states)))
+    value = agent.value_step(agent.params, agent.preprocessor_states, agent.inputs(obs, states))
+    assert np.allclose(value, agent.value_step(agent.params, agent.preprocessor_states, agent.inputs(obs * 3, states)))
     assert not np.allclose(
-        value, agent._value_impl(agent.params, agent.preprocessor_states, agent.inputs(obs, states * 3))
+        value, agent.value_step(agent.params, agent.preprocessor_states, agent.inputs(obs, states * 3))
     )
     trainer.train()  # one rollout and update step by step
     counts = [float(agent.preprocessor_states["state"]["count"])]

@@ -1,5 +1,5 @@
-"""Distributed SPMD: the collectives keep ranks identical (gloo, two local processes), and launch/train.py under
-torchrun trains cartpole with both ranks ending on the same weights."""
+"""Distributed SPMD: the collectives of the agents' rank reducer keep ranks identical (gloo, two local processes), and
+launch/train.py under torchrun trains cartpole with both ranks ending on the same weights."""
 
 import json
 import os
@@ -24,12 +24,14 @@ def _collectives(rank: int, store_path: str, results, received):
     try:
         torch.manual_seed(rank)  # different data, and different initial weights, on each rank
         data = torch.randn(10 + 5 * rank, 3) + rank
+        reducer = distributed.RankReducer()  # what an agent's update calls (toolkit.torch.reducers)
         scaler = RunningStandardScaler(3)
+        scaler.distribute(reducer)
         scaler.update(data)
         layer = torch.nn.Linear(3, 1)
-        distributed.broadcast_state(layer)
+        reducer.broadcast_module(layer)
         layer(data).square().mean().backward()
-        distributed.average_gradients(list(layer.parameters()))
+        reducer.average_gradients(list(layer.parameters()))
         results.put(
             (
                 rank,
@@ -38,9 +40,9 @@ def _collectives(rank: int, store_path: str, results, received):
                 float(scaler.current_count),
                 layer.weight.detach().clone(),
                 layer.weight.grad.clone(),
-                float(distributed.mean_across_ranks(torch.tensor(float(rank)))),
+                float(reducer.mean(torch.tensor(float(rank)))),
                 distributed.any_rank(rank == 1),
-                distributed.standardize(data[:, 0]).clone(),
+                reducer.standardize(data[:, 0]).clone(),
             )
         )
         received.wait(120)  # the tensors travel through this process's shared memory: stay until they are read

@@ -1,6 +1,5 @@
 """Import separation: one framework's package never loads the other's, the torch path of train.py loads no JAX,
-and toolkit's modules import each other without a cycle (module-level imports; none hidden inside functions to
-break one)."""
+and toolkit's modules import each other without a cycle (imports inside functions included: none hides one)."""
 
 import ast
 import subprocess
@@ -43,31 +42,35 @@ train_script.train(train_script.TrainArgs(num_envs=8, timesteps=16, headless=Tru
 
 
 def _module_imports(path: Path, package: str) -> set[str]:
-    """The toolkit modules a file imports at module level (functions' imports are left out: they are what hid a
-    cycle before)."""
+    """The toolkit modules a file imports anywhere (at module level and inside functions: an import inside a function
+    only hides a cycle until that function runs), each with its parent packages, which Python imports first."""
     targets = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             module = ".".join([*base, *([node.module] if node.module else [])])
-            if node.module:  # `from . import agents` imports the submodule; its package is already under way
-                targets.add(module)
+            targets.add(module)
             targets.update(f"{module}.{alias.name}" for alias in node.names)
-    return {target for target in targets if target.split(".")[0] == "toolkit"}
+    with_parents = {".".join(target.split(".")[:end]) for target in targets for end in range(1, target.count(".") + 2)}
+    return {target for target in with_parents if target.split(".")[0] == "toolkit"}
 
 
 def test_toolkit_has_no_import_cycle():
+    """No chain of imports leads from a toolkit module back to itself (a module importing its own packages aside:
+    they are under way when it runs). agent_base -> export -> export.from_jax -> jax -> jax.ppo -> agent_base was
+    one, hidden inside functions, until each framework's exporter moved into its own package."""
     modules = {}
     for path in (ROOT / "toolkit").rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         package = name if parts[-1] == "__init__" else ".".join(parts[:-1])
         modules[name] = path, package
-    graph = {
-        name: _module_imports(path, package) & modules.keys() - {name} for name, (path, package) in modules.items()
-    }
+    graph = {}
+    for name, (path, package) in modules.items():
+        own_packages = {".".join(name.split(".")[:end]) for end in range(1, name.count(".") + 2)}
+        graph[name] = _module_imports(path, package) & modules.keys() - own_packages
     visiting, done = [], set()
 
     def visit(name):

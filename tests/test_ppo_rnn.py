@@ -350,8 +350,10 @@ def test_jax_sequence_replay_reproduces_the_rollout_and_depends_on_the_resets(ce
     agent = _jax_agent(cell, separate, value_preprocessor=None, observation_preprocessor=None)
     observations = np.random.default_rng(1).normal(size=(STEPS + 1, WORLDS, 3)).astype(np.float32)
     _jax_rollout(agent, observations)
-    rollout = {**agent.memory.stacked(), "last_rnn_states": agent.rnn_states}
-    _, batch = agent._prepare_impl(agent.params, agent.preprocessor_states, rollout, jnp.asarray(observations[-1]))
+    rollout = agent.memory.stacked()
+    _, batch = agent.prepare_batch(
+        agent.params, agent.preprocessor_states, rollout, jnp.asarray(observations[-1]), agent.rnn_states
+    )
     assert batch["observations"].shape == (STEPS // LENGTH * WORLDS, LENGTH, 3)
     states = jax.tree.map(lambda s: jnp.swapaxes(s, 0, 1), batch["rnn"])
     dist, values, _ = agent.model(agent.params, batch["observations"], states, batch["starts"])

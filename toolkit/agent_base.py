@@ -22,7 +22,8 @@ class AgentBase:
         pass
 
     def post_interaction(self, *, timestep: int, timesteps: int) -> None:
-        """Update after every `rollouts` recorded steps (once `learning_starts` has passed)."""
+        """Called by the trainer after each recorded step (`timestep` of `timesteps`): in training, `update()` after
+        every cfg.rollouts steps, once cfg.learning_starts has passed."""
         self._rollout += 1
         if (
             self.training
@@ -59,7 +60,8 @@ class AgentBase:
 
     def export(self, path: str, *, formats=None, metadata: dict | None = None) -> dict[str, str]:
         """Write the deterministic policy (observation normaliser included) to the folder `path`: policy.onnx, and
-        policy.pt (TorchScript) for torch agents, with policy.json beside them; see toolkit.export."""
+        policy.pt (TorchScript) for torch agents, with policy.json beside them; see toolkit.export (which imports no
+        framework: the agent describes itself with its `policy_graph()`). Returns {format: path}."""
         from .export import export_policy
 
         return export_policy(self, path, formats=formats, metadata=metadata)

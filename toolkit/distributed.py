@@ -66,22 +66,36 @@ class Cluster:
         return self._ops().all_gather_objects(value) if self.distributed else [value]
 
     def follow(self, trainer) -> None:
-        """Make a trainer one rank of this run: it becomes the trainer's `cluster`, with which it stops and preempts
-        together with the other ranks (`any_rank`) and writes checkpoints on rank 0 alone (`is_main`). Agents whose
-        update does not average over ranks (toolkit.registry's averages_over_ranks) are refused."""
-        if not self.distributed:
-            return
-        for agent in trainer.agents:  # others (the recurrent agents, so far) would let the ranks drift apart
-            entry = entry_of(agent)
-            if entry is None or not entry.averages_over_ranks:
-                name = f"{type(agent).__module__}.{type(agent).__name__}"
-                raise ValueError(
-                    f"agent: {name} is not allowed in a distributed run; it keeps ranks in sync only for "
-                    "agents registered with averages_over_ranks (PPO)"
-                )
-        if self.framework == "jax":
-            self._ops().distribute_agents(trainer.agents)
-        trainer.cluster = self
+        """Make a trainer one rank of this run, after it initialised its agents: each agent gets this framework's
+        reducer (`agent.distribute`: rank 0's networks on every rank, and updates that average over the ranks),
+        and the cluster becomes the trainer's `cluster`, with which it stops and preempts together with the other
+        ranks (`any_rank`) and writes checkpoints on rank 0 alone (`is_main`). Agents whose update does not average
+        over ranks (toolkit.registry's averages_over_ranks) are refused. A one-rank torchrun distributes too: its
+        collectives run on the process group's backend, as a larger run's do."""
+        if self.distributed:
+            for agent in trainer.agents:  # others (the recurrent agents, so far) would let the ranks drift apart
+                entry = entry_of(agent)
+                if entry is None or not entry.averages_over_ranks:
+                    name = f"{type(agent).__module__}.{type(agent).__name__}"
+                    raise ValueError(
+                        f"agent: {name} is not allowed in a distributed run; it keeps ranks in sync only for "
+                        "agents registered with averages_over_ranks (PPO)"
+                    )
+        if self.distributed or self.process_group:
+            for agent in trainer.agents:
+                agent.distribute(self._reducer())
+        if self.distributed:
+            trainer.cluster = self
+
+    def _reducer(self):
+        """A new reducer for one agent (toolkit.torch.reducers, toolkit.jax.reducers)."""
+        if self.framework == "torch":
+            from .torch.distributed import RankReducer
+
+            return RankReducer()
+        from .jax.distributed import ProcessReducer
+
+        return ProcessReducer()
 
     def close(self) -> None:
         if self.distributed or self.process_group:

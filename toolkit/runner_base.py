@@ -14,6 +14,10 @@ from .trainers import SequentialTrainer
 
 
 class RunnerBase:
+    """skrl's Runner: `Runner(env, cfg).run("train")`. env: a wrapped VecEnv (envs.wrap_env) of the subclass's
+    framework; cfg: the YAML's mapping (load_cfg_from_yaml) with the sections seed, models, memory, agent and
+    trainer, validated here (ConfigError, one line, naming the key). `agent` and `trainer` are what it built."""
+
     framework: str = ""  # the registry's framework name of the subclass's agents
     preprocessors: dict[str, type] = {}
     schedulers: dict[str, type] = {}
@@ -74,9 +78,11 @@ class RunnerBase:
 
     @staticmethod
     def load_cfg_from_yaml(path: str) -> dict:
+        """The YAML file at `path` as a mapping (class names still strings: the constructor resolves them)."""
         return load_yaml(path)
 
     def run(self, mode: str = "train", **kwargs):
+        """The trainer's train() or eval() (`kwargs`: theirs, e.g. stop=...); returns its TrainStats."""
         if mode == "train":
             return self._trainer.train(**kwargs)
         if mode == "eval":

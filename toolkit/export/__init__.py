@@ -5,12 +5,13 @@ as JSON.
     paths = toolkit.export.export_policy(agent, "runs/cartpole/<run>/exported", metadata={"task": ...})
     paths = agent.export("exported/")           # the same, from the agent
 
-The ONNX graph is written from a framework-neutral description (PolicyGraph) with ONNX's standard operators, for
-the torch, the JAX and the Warp agents alike, so every framework's files of one task have the same inputs, outputs and
-metadata. Inputs: `obs` (batch, obs_dim) float32, raw observations; recurrent policies also `h_in` (and `c_in` for
-an LSTM) of shape (num_layers, batch, hidden). Outputs: `actions` (batch, action_dim), the Gaussian's mean (or
-the most likely discrete action), and `h_out` (`c_out`), the states to feed back at the next step (zeros at an
-episode's start).
+The ONNX graph is written from a framework-neutral description (PolicyGraph) with ONNX's standard operators, for the
+torch, the JAX and the Warp agents alike (each agent describes itself: `agent.policy_graph()`, built in its
+framework's package, toolkit/<framework>/export.py; nothing here imports a framework), so every framework's files of
+one task have the same inputs, outputs and metadata. Inputs: `obs` (batch, obs_dim) float32, raw observations;
+recurrent policies also `h_in` (and `c_in` for an LSTM) of shape (num_layers, batch, hidden). Outputs: `actions`
+(batch, action_dim), the Gaussian's mean (or the most likely discrete action), and `h_out` (`c_out`), the states to
+feed back at the next step (zeros at an episode's start).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import time
 
 from ..checkpoint import atomic_write_bytes
+from ..registry import entry_of
 from .policy_graph import ExportError, PolicyGraph
 
 FORMATS = ("onnx", "torchscript")
@@ -28,6 +30,10 @@ FILE_NAMES = {"onnx": "policy.onnx", "torchscript": "policy.pt", "json": "policy
 
 
 def agent_framework(agent) -> str:
+    """The framework of a registered agent (toolkit.registry), else of the toolkit package that defines it."""
+    entry = entry_of(agent)
+    if entry is not None:
+        return entry.framework
     module = type(agent).__module__
     if module.startswith("toolkit.torch"):
         return "torch"
@@ -53,18 +59,9 @@ def checked_formats(formats, framework: str | None) -> list[str]:
 
 
 def policy_graph(agent) -> PolicyGraph:
-    framework = agent_framework(agent)
-    if framework == "torch":
-        from .from_torch import policy_graph as torch_graph
-
-        return torch_graph(agent)
-    if framework == "warp":
-        from .from_warp import policy_graph as warp_graph
-
-        return warp_graph(agent)
-    from .from_jax import policy_graph as jax_graph
-
-    return jax_graph(agent)
+    """The agent's deterministic policy as a PolicyGraph: its own `policy_graph()`."""
+    agent_framework(agent)  # an ExportError for what is no agent of ours
+    return agent.policy_graph()
 
 
 def simtrain_version() -> str:
@@ -131,9 +128,7 @@ def export_policy(
 
         paths["onnx"] = write(graph, os.path.join(directory, FILE_NAMES["onnx"]), full)
     if "torchscript" in chosen:
-        from .from_torch import write_torchscript
-
-        paths["torchscript"] = write_torchscript(agent, graph, os.path.join(directory, FILE_NAMES["torchscript"]))
+        paths["torchscript"] = agent.write_torchscript(graph, os.path.join(directory, FILE_NAMES["torchscript"]))
     paths["json"] = os.path.join(directory, FILE_NAMES["json"])
     atomic_write_bytes(paths["json"], (json.dumps(full, indent=2) + "\n").encode())
     return paths

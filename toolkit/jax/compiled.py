@@ -1,12 +1,12 @@
 """The compiled training loop: MJX worlds and JAX PPO agents, one program per rollout and one per update.
 
-A rollout of `rollouts` steps is one `lax.scan` over (act, `functional_step` of the env, record), and the update is
-the agent's own `_update_impl`; Python calls each once per iteration instead of once per env step. The functions
-are the ones the step-by-step path jits one by one, so both paths compute the same thing (a test holds them
-together).
+A rollout of `rollouts` steps is one `lax.scan` over (the agent's `act_step`, `functional_step` of the env, its
+`record_step`), and the update is its `update_step`; Python calls each once per iteration instead of once per env
+step. These are the agents' public pure functions (toolkit.jax.ppo), the ones the step-by-step path jits one by
+one, so both paths compute the same thing (a test holds them together).
 
-Recurrent agents (PPO_RNN) carry their worlds' recurrent states through the scan, zeroed where an episode ends,
-exactly as their step-by-step `record_transition` does.
+Recurrent agents (PPO_RNN) carry their worlds' recurrent states (the training state's "rnn_states", None for PPO)
+through the scan, zeroed where an episode ends, exactly as their step-by-step `record_transition` does.
 
 K agents of one configuration on equal slices of the worlds (`--num-seeds K`) are vmapped, as PureJaxRL does with
 seeds: the physics steps all K x N worlds as one batch, and each agent acts, records and updates on its own N.
@@ -18,8 +18,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-
-from .ppo_rnn import LAST_STATES, flat_states
 
 
 def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
@@ -96,20 +94,21 @@ class CompiledTraining:
         episode returns, lengths and end flags (K, T, N)). `observations` are the agents' inputs (the env's states
         follow the observations for an asymmetric critic, see PPO.inputs)."""
         agent = self.agents[0]
-        recurrent = "rnn_states" in state
         act = self._over_agents(
-            lambda params, states, obs, key, *rnn: agent._act_impl(params, states, obs, key, True, *rnn)
+            lambda params, preprocessors, obs, key, rnn_states: agent.act_step(
+                params, preprocessors, obs, key, True, rnn_states
+            )
         )
-        record = self._over_agents(agent._record_impl)
+        record = self._over_agents(agent.record_step)
         shaper = agent.cfg.rewards_shaper
 
         def step(carry, offset):
             state, env_state, observations = carry
             keys = jax.vmap(jax.random.split)(state["key"])
-            rnn_states = (state["rnn_states"],) if recurrent else ()
-            preprocessors, obs, actions, log_prob, _, values, *next_rnn_states = act(
-                state["params"], state["preprocessors"], self._per_agent(observations), keys[:, 1], *rnn_states
+            acted = act(
+                state["params"], state["preprocessors"], self._per_agent(observations), keys[:, 1], state["rnn_states"]
             )
+            actions = acted.actions
             env_state, (next_observations, rewards, terminated, truncated, info) = self.env.functional_step(
                 env_state, actions.reshape(-1, *actions.shape[2:])
             )
@@ -118,23 +117,18 @@ class CompiledTraining:
             rewards = rewards.astype(jnp.float32)
             if shaper is not None:
                 rewards = shaper(rewards, timestep + offset, timesteps)
-            cached = {"observations": obs, "log_prob": log_prob, "values": values}
-            if recurrent:  # each step's samples keep the states it started from, as the agent's memory does
-                cached.update(flat_states(state["rnn_states"]))
-            samples = record(
+            samples, rnn_states = record(
                 state["params"],
-                preprocessors,
-                cached,
+                acted.preprocessors,
+                acted.samples,
                 actions,
                 self._per_agent(rewards),
                 self._per_agent(terminated),
                 self._per_agent(truncated),
                 self._per_agent(final_observations),
-                *next_rnn_states,
+                acted.next_rnn_states,
             )
-            state = {**state, "preprocessors": preprocessors, "key": keys[:, 0]}
-            if recurrent:
-                samples, state["rnn_states"] = samples
+            state = {**state, "preprocessors": acted.preprocessors, "key": keys[:, 0], "rnn_states": rnn_states}
             episodes = {
                 "r": self._per_agent(info["episode"]["r"]),
                 "l": self._per_agent(info["episode"]["l"]),
@@ -147,16 +141,21 @@ class CompiledTraining:
         )
         agents_first = lambda x: jnp.moveaxis(x, 1, 0)  # noqa: E731  (T, K, ...) -> (K, T, ...)
         rollout = jax.tree.map(agents_first, rollout)
-        if recurrent:  # the update values the last observations with the states the worlds carry on with
-            rollout[LAST_STATES] = state["rnn_states"]
         log_sums = {name: values.sum() for name, values in env_log.items()}
         return state, env_state, observations, rollout, jax.tree.map(agents_first, episodes), log_sums
 
     def _update_all(self, state: dict, opt_state, rollout, observations):
-        """Every agent's update on its rollout (keys split on the device): (state, opt_state, stats)."""
+        """Every agent's update on its rollout (keys split on the device): (state, opt_state, stats). The update
+        values the last observations with the recurrent states the worlds carry on with (None for PPO)."""
         keys = jax.vmap(jax.random.split)(state["key"])
-        params, opt_state, preprocessors, stats = self._over_agents(self.agents[0]._update_impl)(
-            state["params"], opt_state, state["preprocessors"], rollout, self._per_agent(observations), keys[:, 1]
+        params, opt_state, preprocessors, stats = self._over_agents(self.agents[0].update_step)(
+            state["params"],
+            opt_state,
+            state["preprocessors"],
+            rollout,
+            self._per_agent(observations),
+            state["rnn_states"],
+            keys[:, 1],
         )
         return {**state, "params": params, "preprocessors": preprocessors, "key": keys[:, 0]}, opt_state, stats
 

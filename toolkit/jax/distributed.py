@@ -3,7 +3,7 @@ agent; each update is one jitted program over the rollouts of all processes.
 
 How the update stays one program without a hand-written gradient all-reduce: the rollout of each process becomes
 its shard of a global array (batch axis over a mesh of every process's devices) and the agent's arrays are
-replicated on that mesh. The agent's own `_update_impl` then runs unchanged: its batch means (advantage
+replicated on that mesh. The agent's own `update_step` then runs unchanged: its batch means (advantage
 normalisation, the value preprocessor's statistics, the losses and so the gradients, the KL behind the
 learning-rate rule and the early stop) are means over the global batch, and XLA inserts the all-reduces. On the
 CPU the cross-process collectives are gloo's.
@@ -13,6 +13,9 @@ per env step would cost more than the step). At each update the processes merge 
 one, exactly (sums of counts, values and squares), so the statistics are identical on every process from the
 update on, and in every checkpoint. The compiled rollout path (toolkit.jax.compiled) is not used in a distributed
 run: it calls the update function directly.
+
+All of it is the agent's reducer (toolkit.jax.reducers): `agent.distribute(ProcessReducer())` (toolkit.distributed's
+Cluster.follow does it for every agent of a distributed run) hands it to the agent, whose update calls it.
 """
 
 from __future__ import annotations
@@ -76,87 +79,93 @@ def all_gather_objects(value: str) -> list[str]:
     return [bytes(row).rstrip(b"\0").decode() for row in gathered.reshape(-1, 64)]
 
 
-def distribute_agents(agents: list) -> None:
-    """Give every process rank 0's agent, and make each agent's updates global (see the module's docstring)."""
-    for agent in agents:
-        DistributedUpdate(agent)
-
-
 ACTING_STATISTICS = ("observation", "state")  # preprocessors whose statistics each process updates while acting
 
 
-class DistributedUpdate:
-    """Replaces `agent._update` (the jitted update the step-by-step path calls) with its global version."""
+class ProcessReducer:
+    """The reducer (toolkit.jax.reducers) of one agent on jax.distributed: `agent.distribute(ProcessReducer())`.
+    One per agent: it keeps the observation statistics of that agent's last merge."""
 
-    def __init__(self, agent):
-        self.agent = agent
+    distributed = True
+
+    def __init__(self):
         self.mesh = Mesh(np.array(jax.devices()), ("batch",))
         self.replicated = NamedSharding(self.mesh, P())
-        state = multihost_utils.broadcast_one_to_all(
-            {"params": agent.params, "opt_state": agent.opt_state, "preprocessors": agent.preprocessor_states}
-        )
-        state = _local(state)
-        agent.params, agent.opt_state, agent.preprocessor_states = (
-            state["params"],
-            state["opt_state"],
-            state["preprocessors"],
-        )
-        # the statistics preprocessors update while acting (observations, and an asymmetric critic's states)
-        self.synced = {name: _stat_sums(agent.preprocessor_states.get(name) or {}) for name in ACTING_STATISTICS}
-        agent._prepare_impl = self._sharded_prepare(agent._prepare_impl)
-        self._global_update = jax.jit(
-            lambda params, opt_state, states, rollout, next_observations, key_data: agent._update_impl(
-                params, opt_state, states, rollout, next_observations, jax.random.wrap_key_data(key_data)
-            ),
-            out_shardings=self.replicated,
-        )
-        agent._update = self
+        self.synced: dict[str, np.ndarray] = {}  # per acting preprocessor: its (count, sums) at the last merge
 
-    def _sharded_prepare(self, prepare):
-        """The agent's batch preparation, its flat batch laid out world-major: the agent flattens (steps, worlds)
-        step-major, which XLA cannot keep sharded by worlds, so it would gather the whole batch onto every process
-        and each would compute the losses of all of them. World-major, each process keeps its own worlds' samples
-        and computes their part; the gradient's all-reduce is then the only collective of an epoch (with one
-        minibatch: the agent's global shuffle for several minibatches still gathers)."""
-        batch_sharding = NamedSharding(self.mesh, P("batch"))
+    def start(self, state: dict) -> dict:
+        """Process 0's params, opt_state and preprocessors on every process; their observation statistics become
+        the base each process's acting adds to."""
+        state = _local(multihost_utils.broadcast_one_to_all(state))
+        preprocessors = state["preprocessors"]
+        self.synced = {name: _stat_sums(preprocessors.get(name) or {}) for name in ACTING_STATISTICS}
+        return state
 
-        def prepare_sharded(params, states, rollout, next_observations):
-            states, batch = prepare(params, states, rollout, next_observations)
-            steps = rollout["rewards"].shape[0]
-
-            def world_major(x):
-                x = x.reshape(steps, -1, *x.shape[1:]).swapaxes(0, 1).reshape(-1, *x.shape[1:])
-                return jax.lax.with_sharding_constraint(x, batch_sharding)
-
-            return states, jax.tree.map(world_major, batch)
-
-        return prepare_sharded
-
-    def __call__(self, params, opt_state, states, rollout, next_observations, key):
-        states = self._merge_observation_statistics(states)
-        key_data = multihost_utils.broadcast_one_to_all(np.asarray(jax.random.key_data(key)))  # one shuffle for all
-        replicate = lambda tree: jax.tree.map(  # noqa: E731
-            lambda x: jax.make_array_from_process_local_data(self.replicated, x), tree
-        )
-        batch_sharded = lambda axis: NamedSharding(self.mesh, P(*([None] * axis), "batch"))  # noqa: E731
-        rollout = jax.tree.map(lambda x: jax.make_array_from_process_local_data(batch_sharded(1), x), rollout)
-        next_observations = jax.make_array_from_process_local_data(batch_sharded(0), next_observations)
-        outputs = self._global_update(
-            replicate(params), replicate(opt_state), replicate(states), rollout, next_observations, replicate(key_data)
-        )
-        params, opt_state, states, stats = _local(outputs)
-        self.synced = {name: _stat_sums(states.get(name) or {}) for name in ACTING_STATISTICS}
-        return params, opt_state, states, stats
-
-    def _merge_observation_statistics(self, states: dict) -> dict:
+    def merge_statistics(self, preprocessors: dict) -> dict:
+        """Every process's acting statistics since the last merge added up (one gather per preprocessor)."""
         for name in ACTING_STATISTICS:
-            statistics = states.get(name) or {}
+            statistics = preprocessors.get(name) or {}
             if not statistics:
                 continue
             mine = _stat_sums(statistics)
             everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, mine.size)
-            states = {**states, name: merge_running_statistics(self.synced[name], everyone, statistics)}
-        return states
+            merged = merge_running_statistics(self.synced[name], everyone, statistics)
+            preprocessors = {**preprocessors, name: merged}
+            self.synced[name] = _stat_sums(merged)
+        return preprocessors
+
+    def layout_batch(self, batch: dict, groups: int) -> dict:
+        """The flat batch world-major, sharded by worlds: the agent flattens (groups, worlds) group-major, which XLA
+        cannot keep sharded by worlds, so it would gather the whole batch onto every process and each would compute
+        the losses of all of them. World-major, each process keeps its own worlds' samples and computes their part;
+        the gradient's all-reduce is then the only collective of an epoch (with one minibatch: the agent's global
+        shuffle for several minibatches still gathers)."""
+        batch_sharding = NamedSharding(self.mesh, P("batch"))
+
+        def world_major(x):
+            x = x.reshape(groups, -1, *x.shape[1:]).swapaxes(0, 1).reshape(-1, *x.shape[1:])
+            return jax.lax.with_sharding_constraint(x, batch_sharding)
+
+        return jax.tree.map(world_major, batch)
+
+    def compile_update(self, update_step):
+        """`update_step` as one program over the rollouts of all processes: each process's rollout (worlds on axis
+        1), next observations (axis 0) and next recurrent states (axis 1) are its shard of global arrays; params,
+        opt_state, preprocessors and the key (process 0's: one shuffle for all) are replicated; the outputs are
+        replicated and handed back as this process's copy."""
+        program = jax.jit(
+            lambda params, opt_state, preprocessors, rollout, next_observations, next_rnn_states, key_data: update_step(
+                params,
+                opt_state,
+                preprocessors,
+                rollout,
+                next_observations,
+                next_rnn_states,
+                jax.random.wrap_key_data(key_data),
+            ),
+            out_shardings=self.replicated,
+        )
+
+        def sharded(axis: int):
+            return NamedSharding(self.mesh, P(*([None] * axis), "batch"))
+
+        def global_arrays(tree, sharding):
+            return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), tree)
+
+        def update(params, opt_state, preprocessors, rollout, next_observations, next_rnn_states, key):
+            key_data = multihost_utils.broadcast_one_to_all(np.asarray(jax.random.key_data(key)))
+            outputs = program(
+                global_arrays(params, self.replicated),
+                global_arrays(opt_state, self.replicated),
+                global_arrays(preprocessors, self.replicated),
+                global_arrays(rollout, sharded(1)),
+                global_arrays(next_observations, sharded(0)),
+                global_arrays(next_rnn_states, sharded(1)),
+                global_arrays(key_data, self.replicated),
+            )
+            return _local(outputs)
+
+        return update
 
 
 def merge_running_statistics(synced: np.ndarray, everyone: np.ndarray, like: dict) -> dict:

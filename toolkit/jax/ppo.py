@@ -1,14 +1,26 @@
 """Proximal Policy Optimization in JAX, with the torch agent's API, configuration and checkpoint contents.
 
-Every step of the algorithm is a pure function of the agent's arrays: acting (`_act_impl`), recording a
-transition (`_record_impl`) and a whole update (`_update_impl`: GAE as a reverse scan, then a scan over epochs
-of scans over minibatches, with KL early stopping and the KL-adaptive learning rate set between epochs). The
-step-by-step path jits each of them; `toolkit.jax.compiled` puts the same functions inside one `lax.scan` over
-an MJX rollout. optax does the optimisation: Adam with global gradient-norm clipping and the learning rate as an
-injected hyperparameter.
+Every step of the algorithm is a public pure function of the agent's arrays, the same for PPO and PPO_RNN:
+acting (`act_step`), recording a transition (`record_step`), preparing the batch (`prepare_batch`) and a whole
+update (`update_step`: GAE as a reverse scan, then a scan over epochs of scans over minibatches, with KL early
+stopping and the KL-adaptive learning rate set between epochs). The step-by-step methods (act, record_transition,
+update) jit each of them; `toolkit.jax.compiled` puts the same functions inside one `lax.scan` over an MJX rollout.
+optax does the optimisation: Adam with global gradient-norm clipping and the learning rate as an injected
+hyperparameter.
+
+Shapes below: N worlds, D the model's input size (the observations' flattened size, plus the states' for an
+asymmetric critic), A the action shape, T the rollout's steps (cfg.rollouts). `preprocessors` is the dict of
+running statistics {"observation", "value"[, "state"]} ({} where a preprocessor is off); `rnn_states` the worlds'
+recurrent states ({"policy": (h[, c]), "value": ...}, each (layers, N, hidden)) for PPO_RNN and None for PPO.
+
+Distribution is the agent's reducer (toolkit.jax.reducers): a no-op in one process; `distribute(reducer)` installs
+toolkit.jax.distributed's ProcessReducer, which `update` and `prepare_batch` call where statistics are merged and
+the batch is laid out, and which compiles `update_step` over the global batch of every process.
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import jax
@@ -20,7 +32,9 @@ from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, check_npz_meta, extra_from_npz, npz_extra, read_npz, write_npz
 from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
+from . import export
 from .models import ActorCritic
+from .reducers import LocalReducer
 from .schedulers import KLAdaptiveLR
 
 _FORMAT = "simtrain.jax.PPO"
@@ -66,7 +80,23 @@ def compute_gae(rewards, values, dones, last_values, discount_factor: float, gae
     return advantages, advantages + values
 
 
+class Acted(NamedTuple):
+    """What `act_step` returns for N worlds."""
+
+    preprocessors: dict  # the preprocessor states after this step (observation statistics updated when training)
+    actions: jax.Array  # (N, *A) sampled actions
+    log_prob: jax.Array  # (N,) their log-probability
+    mean_actions: jax.Array  # (N, *A) the distribution's mode (the deterministic action)
+    samples: dict  # what record_step stores of this step: "observations" (N, D) preprocessed, "log_prob" (N,),
+    # "values" (N,) in return units; PPO_RNN adds the recurrent states the step started from ("rnn/<role>/<i>")
+    next_rnn_states: Any  # PPO_RNN: the worlds' states after this step (before episode ends zero them); PPO: None
+
+
 class PPO(AgentBase):
+    """skrl's PPO in JAX. models: {"policy": ActorCritic} (toolkit.jax.build_models); memory: a RandomMemory of
+    cfg.rollouts steps for the env's worlds (None: acting only); cfg: a PPO_CFG or a mapping of its keys; seed:
+    the agent's random key (initial weights, sampling, shuffles)."""
+
     takes_states = True  # an env's states (privileged observations) feed the value network; PPO_RNN's does not
 
     def __init__(
@@ -136,11 +166,28 @@ class PPO(AgentBase):
         # the rate as a float32 array from the start: a weakly typed one (optax's) would change type at the first
         # KL-adaptive step and make every jitted function taking opt_state compile a second time
         self.opt_state = _with_learning_rate(self.optimizer.init(self.params), cfg.learning_rate)
+        self.rnn_states = None  # the worlds' recurrent states: PPO_RNN's; a feed-forward PPO has none
         self._cached: dict = {}
         self._next_observations = None
-        self._act = jax.jit(self._act_impl, static_argnames=("train",))
-        self._record = jax.jit(self._record_impl)
-        self._update = jax.jit(self._update_impl)
+        self._act = jax.jit(self.act_step, static_argnames=("train",))
+        self._record = jax.jit(self.record_step)
+        self.reducer = LocalReducer()  # one process until distribute()
+        self._update = self.reducer.compile_update(self.update_step)
+
+    def distribute(self, reducer) -> None:
+        """Train as one process of several: every process takes process 0's arrays (reducer.start), and from now on
+        `update` merges the acting statistics and runs `update_step` over the global batch through `reducer` (see
+        toolkit.jax.reducers). toolkit.distributed's Cluster.follow calls it for every agent of a distributed run."""
+        state = reducer.start(
+            {"params": self.params, "opt_state": self.opt_state, "preprocessors": self.preprocessor_states}
+        )
+        self.params, self.opt_state, self.preprocessor_states = (
+            state["params"],
+            state["opt_state"],
+            state["preprocessors"],
+        )
+        self.reducer = reducer
+        self._update = reducer.compile_update(self.update_step)
 
     # ---- set-up ----
     def enable_training_mode(self, enabled: bool = True, *, apply_to_models: bool = False) -> None:
@@ -155,19 +202,24 @@ class PPO(AgentBase):
 
     # ---- the arrays that change while training (one pytree: the compiled path carries and vmaps it) ----
     def training_state(self) -> dict:
+        """{"params", "opt_state", "preprocessors", "key" (a typed PRNG key), "rnn_states" (None for PPO)}: what the
+        pure functions below take and return, as one pytree."""
         return {
             "params": self.params,
             "opt_state": self.opt_state,
             "preprocessors": self.preprocessor_states,
             "key": self._key,
+            "rnn_states": self.rnn_states,
         }
 
     def set_training_state(self, state: dict) -> None:
+        """Take the arrays of a `training_state()` pytree (e.g. after the compiled path ran an iteration)."""
         self.params, self.opt_state = state["params"], state["opt_state"]
         self.preprocessor_states, self._key = state["preprocessors"], state["key"]
 
     def inputs(self, observations, states=None):
-        """The models' input: the observations, followed by the env's states for an asymmetric critic."""
+        """The models' input (N, D): the observations (N, *obs_shape), followed by the env's states (N, *state_shape)
+        for an asymmetric critic."""
         if not self.asymmetric:
             return observations
         if states is None:
@@ -212,40 +264,63 @@ class PPO(AgentBase):
             else self._value_scaler(states["value"], values[:, None], inverse=True)[:, 0]
         )
 
-    def _act_impl(self, params, states, observations, key, train: bool):
-        states, obs = self._normalize(states, observations, train)
+    def act_step(self, params, preprocessors: dict, observations, key, train: bool, rnn_states=None) -> Acted:
+        """Pure: one step's actions for N worlds. observations: the models' input (N, D) (see `inputs`); key: a
+        typed PRNG key; train: update the observation statistics (static under jit); rnn_states: None (PPO_RNN:
+        the states this step starts from). Returns an Acted."""
+        preprocessors, obs = self._normalize(preprocessors, observations, train)
         dist, values = self.model(params, obs)
         actions = self.model.head.sample(dist, key)
-        return (
-            states,
-            obs,
-            actions,
-            self.model.head.log_prob(dist, actions),
-            self.model.head.mode(dist),
-            self._denormalize_value(states, values),
-        )
+        log_prob = self.model.head.log_prob(dist, actions)
+        values = self._denormalize_value(preprocessors, values)
+        samples = {"observations": obs, "log_prob": log_prob, "values": values}
+        return Acted(preprocessors, actions, log_prob, self.model.head.mode(dist), samples, None)
 
-    def _value_impl(self, params, states, observations):
-        _, obs = self._normalize(states, observations, False)
-        return self._denormalize_value(states, self.model.value(params, obs))
+    def value_step(self, params, preprocessors: dict, observations, rnn_states=None):
+        """Pure: the values (N,), in return units, of the models' input (N, D) (PPO_RNN: from `rnn_states`)."""
+        _, obs = self._normalize(preprocessors, observations, False)
+        return self._denormalize_value(preprocessors, self.model.value(params, obs))
 
-    def _record_impl(
-        self, params, states, cached: dict, actions, rewards, terminated, truncated, final_observations
-    ) -> dict:
-        """One rollout step's samples; with time_limit_bootstrap a truncated world's reward gains the discounted
-        value of its true final observation (computed for every world: no host sync to find the truncated ones)."""
+    def record_step(
+        self,
+        params,
+        preprocessors: dict,
+        samples: dict,
+        actions,
+        rewards,
+        terminated,
+        truncated,
+        final_observations,
+        next_rnn_states=None,
+    ) -> tuple[dict, Any]:
+        """Pure: one rollout step's samples. samples: the Acted's; actions (N, *A); rewards, terminated, truncated
+        (N,); final_observations (N, D): the models' input of each world's true last state (before a reset). With
+        time_limit_bootstrap a truncated world's reward gains the discounted value of its final observation
+        (computed for every world: no host sync to find the truncated ones). Returns (the step's samples: Acted's
+        and "actions", "rewards", "terminated", "truncated"; the states the next step starts from: None for PPO)."""
         rewards = rewards.astype(jnp.float32)
         terminated, truncated = terminated.astype(bool), truncated.astype(bool)
         if self.cfg.time_limit_bootstrap:
-            rewards = rewards + self.cfg.discount_factor * self._value_impl(params, states, final_observations) * (
-                truncated & ~terminated
-            )
-        return {**cached, "actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated}
+            rewards = rewards + self.cfg.discount_factor * self.value_step(
+                params, preprocessors, final_observations
+            ) * (truncated & ~terminated)
+        return {
+            **samples,
+            "actions": actions,
+            "rewards": rewards,
+            "terminated": terminated,
+            "truncated": truncated,
+        }, None
 
-    def _prepare_impl(self, params, states, rollout, next_observations):
-        last_values = self._value_impl(params, states, next_observations)
-        states, batch = self._advantage_batch(states, rollout, last_values)
-        return states, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+    def prepare_batch(self, params, preprocessors: dict, rollout: dict, next_observations, next_rnn_states=None):
+        """Pure: GAE over the rollout (each record_step's samples stacked: (T, N, ...)), the value preprocessor's
+        update and advantage standardisation. next_observations (N, D): the inputs after the rollout's last step.
+        Returns (preprocessors, the flat batch: observations, actions, log_prob, values, returns, advantages, each
+        (T * N, ...) as the reducer lays them out)."""
+        last_values = self.value_step(params, preprocessors, next_observations)
+        preprocessors, batch = self._advantage_batch(preprocessors, rollout, last_values)
+        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+        return preprocessors, self.reducer.layout_batch(flat, rollout["rewards"].shape[0])
 
     def _advantage_batch(self, states, rollout, last_values):
         """GAE, the value preprocessor's update and advantage standardisation: (preprocessor states, the batch's
@@ -322,10 +397,14 @@ class PPO(AgentBase):
         )
         return params, opt_state, stats.mean(0), fault
 
-    def _update_impl(self, params, opt_state, states, rollout, next_observations, key):
-        """A whole update as one program: returns (params, opt_state, preprocessor states, mean [policy, value,
-        entropy loss, KL] and the fault code); the KL-adaptive rule sets the learning rate inside opt_state after each
-        epoch."""
+    def update_step(
+        self, params, opt_state, preprocessors: dict, rollout: dict, next_observations, next_rnn_states, key
+    ):
+        """Pure: a whole update as one program (see prepare_batch for the rollout and next_observations;
+        next_rnn_states: None, PPO_RNN: the states the worlds carry on with after the rollout; key: a typed PRNG
+        key). Returns (params, opt_state, preprocessors, stats (5,): mean policy, value and entropy loss, KL, and
+        the fault code, an index of FAULTS); the KL-adaptive rule sets the learning rate inside opt_state after
+        each epoch."""
 
         def epoch(carry, epoch_key):
             params, opt_state, fault = carry
@@ -334,14 +413,15 @@ class PPO(AgentBase):
                 opt_state = _with_learning_rate(opt_state, self.scheduler.step(_learning_rate(opt_state), stats[3]))
             return (params, opt_state, fault), stats
 
-        states, batch = self._prepare_impl(params, states, rollout, next_observations)
+        preprocessors, batch = self.prepare_batch(params, preprocessors, rollout, next_observations, next_rnn_states)
         (params, opt_state, fault), stats = jax.lax.scan(
             epoch, (params, opt_state, jnp.zeros((), jnp.int32)), jax.random.split(key, self.cfg.learning_epochs)
         )
-        return params, opt_state, states, jnp.concatenate([stats.mean(0), fault[None].astype(stats.dtype)])
+        return params, opt_state, preprocessors, jnp.concatenate([stats.mean(0), fault[None].astype(stats.dtype)])
 
     def track_update(self, stats, params=None, opt_state=None) -> None:
-        """Record an update's losses, KL, learning rate and policy spread for the next report (one host sync)."""
+        """Record an update's losses, KL, learning rate and policy spread (`stats`: update_step's) for the next
+        report (one host sync); a fault code raises NonFiniteError."""
         params, opt_state = params or self.params, opt_state or self.opt_state
         policy, value, entropy, kl, fault = np.asarray(stats).tolist()
         if fault:  # the update kept the last good parameters from the faulty minibatch on
@@ -369,17 +449,19 @@ class PPO(AgentBase):
 
     # ---- interaction ----
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
+        """Sample actions for N worlds. observations (N, *obs_shape); states (N, *state_shape) for an env with a
+        state space, else None. Returns (actions (N, *A), {"log_prob": (N,), "mean_actions": (N, *A)}); in
+        training it also updates the observation statistics and keeps the step for record_transition."""
         self._key, key = jax.random.split(self._key)
         train = self.training
-        new_states, obs, actions, log_prob, mean, values = self._act(
-            self.params, self.preprocessor_states, self.inputs(observations, states), key, train=train
-        )
+        acted = self._act(self.params, self.preprocessor_states, self.inputs(observations, states), key, train=train)
+        actions = acted.actions
         if train:
-            self.preprocessor_states = new_states
+            self.preprocessor_states = acted.preprocessors
             if timestep < self.cfg.random_timesteps:
-                actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(obs.shape[0])]))
-            self._cached = {"observations": obs, "log_prob": log_prob, "values": values}
-        return actions, {"log_prob": log_prob, "mean_actions": mean}
+                actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(actions.shape[0])]))
+            self._cached = acted.samples
+        return actions, {"log_prob": acted.log_prob, "mean_actions": acted.mean_actions}
 
     def record_transition(
         self,
@@ -396,6 +478,10 @@ class PPO(AgentBase):
         timestep: int,
         timesteps: int,
     ) -> None:
+        """Store one step of N worlds in the memory (training only): actions (N, *A), rewards, terminated and
+        truncated (N,), next_observations (N, *obs_shape), next_states (N, *state_shape) or None; infos["final_obs"]
+        (and "final_states") are the worlds' true last observations before an auto-reset, valued for
+        time_limit_bootstrap. The update itself runs from post_interaction, every cfg.rollouts steps."""
         self._next_observations = self.inputs(next_observations, next_states)
         if not self.training or self.memory is None:
             return
@@ -406,28 +492,36 @@ class PPO(AgentBase):
             (infos or {}).get("final_obs", next_observations),
             (infos or {}).get("final_states", next_states) if self.asymmetric else None,
         )
-        self.memory.add_samples(
-            **self._record(
-                self.params,
-                self.preprocessor_states,
-                self._cached,
-                jnp.asarray(actions),
-                rewards,
-                jnp.asarray(terminated),
-                jnp.asarray(truncated),
-                jnp.asarray(final),
-            )
+        samples, _ = self._record(
+            self.params,
+            self.preprocessor_states,
+            self._cached,
+            jnp.asarray(actions),
+            rewards,
+            jnp.asarray(terminated),
+            jnp.asarray(truncated),
+            jnp.asarray(final),
         )
+        self.memory.add_samples(**samples)
 
     def update(self, *, timestep: int, timesteps: int) -> None:
+        """One PPO update on the memory's rollout (then emptied): `update_step`, run by the reducer's program after
+        it merged the processes' acting statistics (both no-ops in one process). Tracks the losses, KL and learning
+        rate; NonFiniteError (nothing changed from the faulty minibatch on) where one is NaN or inf."""
         self._update_timestep = timestep
         rollout = self.memory.stacked()
         self.memory.reset()
         self._key, key = jax.random.split(self._key)
+        preprocessors = self.reducer.merge_statistics(self.preprocessor_states)
         self.params, self.opt_state, self.preprocessor_states, stats = self._update(
-            self.params, self.opt_state, self.preprocessor_states, rollout, self._next_observations, key
+            self.params, self.opt_state, preprocessors, rollout, self._next_observations, self.rnn_states, key
         )
         self.track_update(stats)
+
+    # ---- export (toolkit.export: agent.export(folder)) ----
+    def policy_graph(self):
+        """The deterministic policy, observation normaliser included, as a framework-neutral PolicyGraph."""
+        return export.policy_graph(self)
 
     # ---- checkpoints ----
     def _tree(self) -> dict:
@@ -439,8 +533,10 @@ class PPO(AgentBase):
         }
 
     def save(self, path: str, extra: dict | None = None) -> None:
-        """The same contents as the torch agent's checkpoint (networks, optimizer with its learning rate,
-        preprocessor statistics with counts, random state, `extra`), as an .npz read without pickle."""
+        """Write `path` (.npz, read without pickle, atomically): the same contents as the torch agent's checkpoint
+        (networks, optimizer with its learning rate, preprocessor statistics with counts, random state) and `extra`
+        (a dict of numpy arrays and numbers, e.g. the trainer's timestep and the worlds' state). NonFiniteError,
+        nothing written, where a value is NaN or inf."""
         leaves = {jax.tree_util.keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(self._tree())}
         meta = {
             "format": _FORMAT,
@@ -454,6 +550,9 @@ class PPO(AgentBase):
         write_npz(path, meta, leaves)
 
     def load(self, path: str) -> dict:
+        """Restore a checkpoint written by save() (CheckpointError, one line, for another task's or networks');
+        returns its `extra`. The memory is emptied: collection restarts at an update boundary. In a distributed run
+        every process must load it (as a resume does): the reducer starts again from process 0's arrays."""
         meta, arrays = read_npz(path, _FORMAT, "JAX PPO")
         check_npz_meta(
             path,
@@ -484,10 +583,12 @@ class PPO(AgentBase):
         self._rollout = 0  # a half-collected rollout is not saved
         if self.memory is not None:
             self.memory.reset()
+        if self.reducer.distributed:  # every process loads (a resume): the merges start again from these statistics
+            self.distribute(self.reducer)
         return extra_from_npz(arrays)
 
 
-FAULTS = (None, "loss", "gradient", "parameter")  # the fault codes of _epoch_impl
+FAULTS = (None, "loss", "gradient", "parameter")  # the fault codes of update_step's stats (and _epoch_impl)
 
 
 def _all_finite(tree) -> jax.Array:

@@ -4,8 +4,9 @@ As in the torch agent: the agent keeps each world's recurrent state; act() compu
 record_transition() commits it, zeroed for worlds whose episode ended (terminated or truncated), in training and
 in evaluation. The memory stores the state each step started from; the update cuts the rollout into sequences of
 `sequence_length` steps per world, replays each from its stored state with a `lax.scan` that zeroes the state
-after every episode end, and shuffles whole sequences into minibatches. PPO's `_update_impl` and `_epoch_impl`
-run unchanged on that batch of sequences; acting, recording, batch preparation and the loss take the states.
+after every episode end, and shuffles whole sequences into minibatches. PPO's `update_step` runs unchanged on that
+batch of sequences; its public pure functions (act_step, value_step, record_step, prepare_batch) take and return
+the recurrent states here, with the same signatures as PPO's (where PPO's are None).
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ import numpy as np
 
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
-from .ppo import PPO
+from .ppo import PPO, Acted
 from .rnn_models import RecurrentActorCritic
-
-LAST_STATES = "last_rnn_states"  # the rollout entry that carries the worlds' states after its last step
 
 
 def carry_states(next_states: dict, terminated, truncated) -> dict:
@@ -35,12 +34,16 @@ def _sequences(x, length: int):
 
 
 def flat_states(states: dict) -> dict:
+    """{role: (h[, c])} as flat entries of a step's samples: {"rnn/<role>/<index>": (layers, N, hidden)}."""
     return {
         f"rnn/{role}/{index}": state for role, role_states in states.items() for index, state in enumerate(role_states)
     }
 
 
 class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
+    """skrl's PPO_RNN in JAX: PPO's arguments, with models {"policy": RecurrentActorCritic}
+    (toolkit.jax.build_recurrent_models); cfg.rollouts must be a multiple of the models' sequence_length."""
+
     takes_states = False  # its value network reads the observations, also for an env with a state space
 
     def __init__(self, *, models: dict, memory=None, cfg=None, **kwargs):
@@ -64,9 +67,6 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
     def get_specification(self) -> dict:
         return self.model.get_specification()
 
-    def training_state(self) -> dict:
-        return {**super().training_state(), "rnn_states": self.rnn_states}
-
     def set_training_state(self, state: dict) -> None:
         super().set_training_state(state)
         self.rnn_states, self._rnn_next_states = state["rnn_states"], None
@@ -83,30 +83,26 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         self.rnn_states, self._rnn_next_states = self.model.initial_state(batch), None
 
     # ---- pure functions ----
-    def _act_impl(self, params, states, observations, key, train: bool, rnn_states=None):
-        """PPO's, plus the recurrent states in (before the step) and out (after it)."""
-        states, obs = self._normalize(states, observations, train)
+    def act_step(self, params, preprocessors: dict, observations, key, train: bool, rnn_states=None) -> Acted:
+        """PPO's, from `rnn_states` (the states this step starts from, stored in the Acted's samples); the Acted's
+        next_rnn_states are those after it."""
+        preprocessors, obs = self._normalize(preprocessors, observations, train)
         dist, values, next_rnn_states = self.model(params, obs, rnn_states)
         actions = self.model.head.sample(dist, key)
-        return (
-            states,
-            obs,
-            actions,
-            self.model.head.log_prob(dist, actions),
-            self.model.head.mode(dist),
-            self._denormalize_value(states, values),
-            next_rnn_states,
-        )
+        log_prob = self.model.head.log_prob(dist, actions)
+        values = self._denormalize_value(preprocessors, values)
+        samples = {"observations": obs, "log_prob": log_prob, "values": values, **flat_states(rnn_states)}
+        return Acted(preprocessors, actions, log_prob, self.model.head.mode(dist), samples, next_rnn_states)
 
-    def _value_impl(self, params, states, observations, rnn_states=None):
-        _, obs = self._normalize(states, observations, False)
-        return self._denormalize_value(states, self.model.value(params, obs, rnn_states))
+    def value_step(self, params, preprocessors: dict, observations, rnn_states=None):
+        _, obs = self._normalize(preprocessors, observations, False)
+        return self._denormalize_value(preprocessors, self.model.value(params, obs, rnn_states))
 
-    def _record_impl(
+    def record_step(
         self,
         params,
-        states,
-        cached: dict,
+        preprocessors: dict,
+        samples: dict,
         actions,
         rewards,
         terminated,
@@ -114,24 +110,23 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         final_observations,
         next_rnn_states=None,
     ):
-        """PPO's samples (the true final state valued with the memory of its own episode), and the states the next
-        step starts from."""
+        """PPO's samples (the true final state valued with the memory of its own episode: `next_rnn_states`, the
+        Acted's), and the states the next step starts from (next_rnn_states zeroed where an episode ended)."""
         rewards = rewards.astype(jnp.float32)
         terminated, truncated = terminated.astype(bool), truncated.astype(bool)
         if self.cfg.time_limit_bootstrap:
-            final_values = self._value_impl(params, states, final_observations, next_rnn_states)
+            final_values = self.value_step(params, preprocessors, final_observations, next_rnn_states)
             rewards = rewards + self.cfg.discount_factor * final_values * (truncated & ~terminated)
-        samples = {**cached, "actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated}
+        samples = {**samples, "actions": actions, "rewards": rewards, "terminated": terminated, "truncated": truncated}
         return samples, carry_states(next_rnn_states, terminated, truncated)
 
-    def _prepare_impl(self, params, states, rollout, next_observations):
-        """GAE over the whole rollout, then sequences: (steps // L * worlds, L, ...) with the state each one starts
-        from and the steps at which an episode starts inside it."""
+    def prepare_batch(self, params, preprocessors: dict, rollout: dict, next_observations, next_rnn_states=None):
+        """GAE over the whole rollout (next_rnn_states: the states the worlds carry on with, to value
+        next_observations), then sequences: (T // L * N, L, ...) with the state each one starts from ("rnn") and
+        the steps at which an episode starts inside it ("starts")."""
         length = self.sequence_length
-        rollout = dict(rollout)
-        last_states = rollout.pop(LAST_STATES)
-        last_values = self._value_impl(params, states, next_observations, last_states)
-        states, batch = self._advantage_batch(states, rollout, last_values)
+        last_values = self.value_step(params, preprocessors, next_observations, next_rnn_states)
+        preprocessors, batch = self._advantage_batch(preprocessors, rollout, last_values)
         batch = jax.tree.map(lambda x: _sequences(x, length), batch)
         # a step whose previous step ended an episode starts from a zero state (the first step: its stored state)
         ended = _sequences(rollout["terminated"] | rollout["truncated"], length)
@@ -141,9 +136,9 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
                 rollout[f"rnn/{role}/{index}"][::length].transpose(0, 2, 1, 3).reshape(-1, *state.shape[::2])
                 for index, state in enumerate(role_states)
             )
-            for role, role_states in last_states.items()
+            for role, role_states in next_rnn_states.items()
         }
-        return states, batch
+        return preprocessors, self.reducer.layout_batch(batch, rollout["rewards"].shape[0] // length)
 
     def _loss(self, params, mb):
         rnn_states = jax.tree.map(
@@ -163,18 +158,19 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         return self.rnn_states
 
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
+        """PPO's (observations (N, *obs_shape); `states` unused: the critic reads the observations), from each
+        world's recurrent state; record_transition commits the next one."""
         self._key, key = jax.random.split(self._key)
         train = self.training
         rnn_states = self._states(observations.shape[0])
-        new_states, obs, actions, log_prob, mean, values, self._rnn_next_states = self._act(
-            self.params, self.preprocessor_states, observations, key, train=train, rnn_states=rnn_states
-        )
+        acted = self._act(self.params, self.preprocessor_states, observations, key, train=train, rnn_states=rnn_states)
+        actions, self._rnn_next_states = acted.actions, acted.next_rnn_states
         if train:
-            self.preprocessor_states = new_states
+            self.preprocessor_states = acted.preprocessors
             if timestep < self.cfg.random_timesteps:
-                actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(obs.shape[0])]))
-            self._cached = {"observations": obs, "log_prob": log_prob, "values": values, **flat_states(rnn_states)}
-        return actions, {"log_prob": log_prob, "mean_actions": mean}
+                actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(actions.shape[0])]))
+            self._cached = acted.samples
+        return actions, {"log_prob": acted.log_prob, "mean_actions": acted.mean_actions}
 
     def record_transition(
         self,
@@ -191,6 +187,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         timestep: int,
         timesteps: int,
     ) -> None:
+        """PPO's (the memory also keeps the state each step started from); in training and evaluation alike, the
+        worlds' next states are committed, zeroed where an episode ended."""
         self._next_observations = next_observations
         terminated, truncated = jnp.asarray(terminated), jnp.asarray(truncated)
         if not self.training or self.memory is None:
@@ -212,15 +210,6 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
             self._rnn_next_states,
         )
         self.memory.add_samples(**samples)
-
-    def update(self, *, timestep: int, timesteps: int) -> None:
-        rollout = {**self.memory.stacked(), LAST_STATES: self.rnn_states}
-        self.memory.reset()
-        self._key, key = jax.random.split(self._key)
-        self.params, self.opt_state, self.preprocessor_states, stats = self._update(
-            self.params, self.opt_state, self.preprocessor_states, rollout, self._next_observations, key
-        )
-        self.track_update(stats)
 
     # ---- checkpoints: PPO's contents and the worlds' states (a resumed run continues its episodes' memory) ----
     def _tree(self) -> dict:

@@ -15,6 +15,8 @@ class Runner(RunnerBase):
     schedulers = {"KLAdaptiveLR": KLAdaptiveLR}
 
     def build_agent(self, env, cfg: RunnerCfg, memory_size: int):
+        """The registered agent `cfg.agent_class` names, with its models and a memory of `memory_size` steps for
+        env's worlds."""
         entry = self.resolve_class("agent", cfg.agent_class)
         return entry.agent_class(
             models=entry.build_models(cfg.models, env, env.device),

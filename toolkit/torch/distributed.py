@@ -4,7 +4,9 @@ below keep the agents identical (NCCL on GPU, gloo on the CPU).
 What stays in sync, and how: the networks and preprocessors start from rank 0's (broadcast once); each
 minibatch's gradients are averaged before the optimizer step; the batch statistics that feed a running-mean
 preprocessor, the advantage normalisation and the KL that drives the learning-rate scheduler (and the early stop
-of an epoch) are global means over all ranks. Every function here is a no-op in a single process.
+of an epoch) are global means over all ranks. The agent calls each of these through its reducer (RankReducer, see
+toolkit.torch.reducers), which `agent.distribute(RankReducer())` installs (toolkit.distributed's Cluster.follow
+does it for every agent of a torchrun). Every function here is a no-op outside a process group.
 """
 
 from __future__ import annotations
@@ -111,6 +113,27 @@ def standardize(x: torch.Tensor, epsilon: float = 1e-8) -> torch.Tensor:
         return (x - x.mean()) / (x.std() + epsilon)
     mean, var, count = batch_moments(x.reshape(-1, 1))
     return (x - mean) / ((var * count / (count - 1).clamp_min(1)).sqrt() + epsilon)
+
+
+class RankReducer:
+    """The reducer (toolkit.torch.reducers) of an agent in a torch process group: the collectives above."""
+
+    distributed = True
+
+    def broadcast_module(self, module: torch.nn.Module | None) -> None:
+        broadcast_state(module)
+
+    def batch_moments(self, x: torch.Tensor):
+        return batch_moments(x)
+
+    def standardize(self, x: torch.Tensor, epsilon: float = 1e-8) -> torch.Tensor:
+        return standardize(x, epsilon)
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        return mean_across_ranks(value)
+
+    def average_gradients(self, parameters: list[torch.Tensor]) -> None:
+        average_gradients(parameters)
 
 
 def any_rank(flag: bool) -> bool:

@@ -3,6 +3,11 @@ update / save / load).
 
 The step loop never waits for the host: acting runs under inference_mode, transitions are copied into
 preallocated tensors, and statistics are read only in update().
+
+Shapes below: N worlds (the agent's scope of the env), A the action shape, T the rollout's steps (cfg.rollouts).
+Distribution is the agent's reducer (toolkit.torch.reducers): a no-op in one process; under torchrun
+`distribute(RankReducer())` makes the update average gradients, statistics, advantages' moments and KL over the
+ranks, at the points named in reducers.py.
 """
 
 from __future__ import annotations
@@ -21,13 +26,19 @@ from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, atomic_write_bytes
 from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
-from . import distributed
+from . import export
 from .gae import compute_gae
 from .memories import RandomMemory
+from .reducers import LocalReducer
 from .schedulers import KLAdaptiveLR
 
 
 class PPO(AgentBase):
+    """skrl's PPO. models: {"policy": model[, "value": model]} (toolkit.torch.build_models; one shared model under
+    both keys for a shared trunk); memory: a RandomMemory of cfg.rollouts steps for the agent's worlds (None:
+    acting only); the env's spaces (state_space: privileged observations for an asymmetric critic); device; cfg:
+    a PPO_CFG or a mapping of its keys."""
+
     checkpoint_format = "simtrain.torch.PPO"  # a subclass with other checkpoint contents names its own
     takes_states = True  # an env's states (privileged observations) feed the value model; PPO_RNN's critic does not
 
@@ -96,6 +107,19 @@ class PPO(AgentBase):
         self._cached: dict[str, torch.Tensor] = {}
         self._next_observations: torch.Tensor | None = None
         self._next_states: torch.Tensor | None = None
+        self.reducer = LocalReducer()  # one process until distribute()
+
+    def distribute(self, reducer) -> None:
+        """Train as one rank of several: every rank takes rank 0's networks and preprocessor statistics, and from
+        now on the update reduces through `reducer` (toolkit.torch.reducers). toolkit.distributed's Cluster.follow
+        calls it for every agent of a torchrun, after init()."""
+        self.reducer = reducer
+        preprocessors = [self._observation_preprocessor, self._state_preprocessor, self._value_preprocessor]
+        for module in [self.policy, self.value, *preprocessors]:
+            reducer.broadcast_module(module)
+        for preprocessor in preprocessors:
+            if preprocessor is not None:
+                preprocessor.distribute(reducer)
 
     # ---- set-up ----
     def _learning_rates(self) -> tuple[float, float]:
@@ -110,16 +134,8 @@ class PPO(AgentBase):
         return [{"params": policy_params, "lr": policy_lr}, {"params": list(self.value.parameters()), "lr": value_lr}]
 
     def init(self, *, trainer_cfg: dict | None = None) -> None:
-        """Allocate the rollout memory and resolve the experiment's intervals against the trainer's timesteps."""
+        """Allocate the rollout memory and name the experiment folder (the trainer calls it once)."""
         super().init(trainer_cfg=trainer_cfg)
-        for module in (
-            self.policy,
-            self.value,
-            self._observation_preprocessor,
-            self._state_preprocessor,
-            self._value_preprocessor,
-        ):
-            distributed.broadcast_state(module)  # under torchrun every rank starts from rank 0's networks
         if self.memory is None:
             return
         action_shape = self.action_space.shape
@@ -190,6 +206,9 @@ class PPO(AgentBase):
 
     # ---- interaction ----
     def act(self, observations: torch.Tensor, states: torch.Tensor | None = None, *, timestep: int, timesteps: int):
+        """Sample actions for N worlds. observations (N, *obs_shape); states (N, *state_shape) for an env with a
+        state space, else None. Returns (actions (N, *A), {"log_prob": (N,), "mean_actions": (N, *A)}); in
+        training it also updates the observation statistics and keeps the step for record_transition."""
         with torch.inference_mode():
             obs = self._preprocess(observations, train=self.training)
             if self.training and self.value is not None:
@@ -231,6 +250,10 @@ class PPO(AgentBase):
         timestep: int,
         timesteps: int,
     ) -> None:
+        """Store one step of N worlds in the memory (training only): actions (N, *A), rewards, terminated and
+        truncated (N,), next_observations (N, *obs_shape), next_states (N, *state_shape) or None; infos["final_obs"]
+        (and "final_states") are the worlds' true last observations before an auto-reset, valued for
+        time_limit_bootstrap. The update itself runs from post_interaction, every cfg.rollouts steps."""
         self._next_observations, self._next_states = next_observations, next_states
         if not self.training or self.memory is None:
             return
@@ -258,6 +281,9 @@ class PPO(AgentBase):
 
     # ---- learning ----
     def update(self, *, timestep: int, timesteps: int) -> None:
+        """One PPO update on the memory's rollout of (T, N) steps: GAE, then cfg.learning_epochs passes of
+        cfg.mini_batches shuffled minibatches. Tracks the losses, KL and learning rate; NonFiniteError (before the
+        optimizer step) where a loss, gradient or parameter is NaN or inf."""
         self._update_timestep = timestep
         with torch.no_grad():
             batch = self._advantage_batch(self._state_value(self._next_observations, self._next_states))
@@ -282,7 +308,7 @@ class PPO(AgentBase):
             "log_prob": tensors["log_prob"],
             "values": values,
             "returns": returns,
-            "advantages": distributed.standardize(advantages),
+            "advantages": self.reducer.standardize(advantages),
         }
         if self.asymmetric:
             batch["states"] = tensors["states"]
@@ -299,7 +325,7 @@ class PPO(AgentBase):
         entropy = self.head.entropy(dist_params).mean()
         log_ratio = log_prob - mb["log_prob"]
         ratio = log_ratio.exp()
-        kl = distributed.mean_across_ranks(((ratio - 1) - log_ratio).mean().detach())
+        kl = self.reducer.mean(((ratio - 1) - log_ratio).mean().detach())
         surrogate = mb["advantages"] * ratio
         clipped = mb["advantages"] * ratio.clamp(1 - cfg.ratio_clip, 1 + cfg.ratio_clip)
         policy_loss = -torch.min(surrogate, clipped).mean()
@@ -337,7 +363,7 @@ class PPO(AgentBase):
                 self.optimizer.zero_grad(set_to_none=True)
                 loss = policy_loss + entropy_loss + value_loss
                 self._scaler.scale(loss).backward()
-                distributed.average_gradients(params)
+                self.reducer.average_gradients(params)
                 grad_norm = None
                 if cfg.grad_norm_clip > 0:
                     self._scaler.unscale_(self.optimizer)
@@ -402,6 +428,16 @@ class PPO(AgentBase):
             bad = next(name for name, p in named if not bool(torch.isfinite(p).all()))
             raise self.nonfinite_error(f"parameter {bad}", getattr(self, "_update_timestep", None))
 
+    # ---- export (toolkit.export: agent.export(folder)) ----
+    def policy_graph(self):
+        """The deterministic policy, observation normaliser included, as a framework-neutral PolicyGraph."""
+        return export.policy_graph(self)
+
+    def write_torchscript(self, graph, path: str) -> str:
+        """Write the deterministic policy as a TorchScript module to `path` (checked against `graph`'s outputs);
+        returns the path."""
+        return export.write_torchscript(self, graph, path)
+
     # ---- checkpoints ----
     def state_dict(self) -> dict:
         state = {
@@ -427,8 +463,10 @@ class PPO(AgentBase):
         return state
 
     def save(self, path: str, extra: dict | None = None) -> None:
-        """Write the agent (and `extra`, e.g. the trainer's timestep and the worlds' state; numpy arrays are
-        stored as tensors) atomically: a crash mid-write leaves the previous file intact."""
+        """Write the agent (state_dict(): networks, optimizer, scheduler, preprocessor statistics, random state) and
+        `extra` (e.g. the trainer's timestep and the worlds' state; numpy arrays are stored as tensors) to `path`
+        atomically: a crash mid-write leaves the previous file intact. NonFiniteError, nothing written, where a
+        value is NaN or inf."""
         state = self.state_dict()
         if extra:
             state["extra"] = tree_map(lambda x: torch.from_numpy(np.ascontiguousarray(x)), extra)
@@ -455,7 +493,8 @@ class PPO(AgentBase):
         """What a subclass adds to state_dict(), restored from a loaded checkpoint."""
 
     def load(self, path: str) -> dict:
-        """Restore a checkpoint written by save(); returns its `extra` (numpy arrays again)."""
+        """Restore a checkpoint written by save() (CheckpointError, one line, for another task's or networks');
+        returns its `extra` (numpy arrays again). The memory is emptied: collection restarts at an update boundary."""
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as error:  # a truncated or non-torch file

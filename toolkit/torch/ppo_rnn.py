@@ -5,7 +5,7 @@ commits that next state, zeroed for every world whose episode ended this step (t
 training and in evaluation alike. The rollout memory stores the state each step started from; the update cuts
 the rollout into sequences of `sequence_length` steps per world, starts each from its stored state, zeroes the
 state wherever an episode ended inside the sequence, and makes minibatches of whole sequences (truncated
-backpropagation through time).
+backpropagation through time). Distribution: PPO's reducer, at the same points (toolkit.torch.reducers).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ def _sequences(tensor: torch.Tensor, length: int) -> torch.Tensor:
 
 
 class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
+    """skrl's PPO_RNN: PPO's arguments, with recurrent models (toolkit.torch.build_recurrent_models); cfg.rollouts
+    must be a multiple of their sequence_length."""
+
     checkpoint_format = "simtrain.torch.PPO_RNN"
     takes_states = False  # its value model reads the observations, also for an env with a state space
 
@@ -113,6 +116,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
 
     # ---- interaction ----
     def act(self, observations: torch.Tensor, states: torch.Tensor | None = None, *, timestep: int, timesteps: int):
+        """PPO's (observations (N, *obs_shape); `states` unused: the critic reads the observations), from each
+        world's recurrent state; record_transition commits the next one."""
         with torch.inference_mode():
             obs = self._preprocess(observations, train=self.training)
             rnn_states = self._states(obs.shape[0])
@@ -146,6 +151,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         timestep: int,
         timesteps: int,
     ) -> None:
+        """PPO's (the memory also keeps the state each step started from); in training and evaluation alike, the
+        worlds' next states are committed, zeroed where an episode ended."""
         self._next_observations = next_observations
         with torch.inference_mode():
             if self.training and self.memory is not None:
@@ -198,6 +205,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         return batch, initial
 
     def update(self, *, timestep: int, timesteps: int) -> None:
+        """PPO's update on sequences: the (T, N) rollout cut into T // L * N sequences of L steps, each replayed
+        from its stored state, shuffled whole into minibatches."""
         batch, initial = self._rollout_sequences()
         count = batch["log_prob"].shape[0]
         if count < self.cfg.mini_batches:

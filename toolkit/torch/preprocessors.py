@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .distributed import batch_moments
+from .reducers import LocalReducer
 
 
 class RunningStandardScaler(nn.Module):
     """Normalises inputs by statistics accumulated over every batch seen in training.
 
-    The statistics, sample count included, are buffers: they travel in state_dict and so in checkpoints."""
+    The statistics, sample count included, are buffers: they travel in state_dict and so in checkpoints. Under
+    torchrun the agent's `distribute` hands it the agent's reducer, so each update merges every rank's batch."""
 
     def __init__(
         self,
@@ -26,12 +27,17 @@ class RunningStandardScaler(nn.Module):
         self.register_buffer("running_mean", torch.zeros(shape, dtype=torch.float64, device=device))
         self.register_buffer("running_variance", torch.ones(shape, dtype=torch.float64, device=device))
         self.register_buffer("current_count", torch.ones((), dtype=torch.float64, device=device))
+        self.reducer = LocalReducer()
+
+    def distribute(self, reducer) -> None:
+        """Merge the batches of every rank from now on (toolkit.torch.reducers)."""
+        self.reducer = reducer
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
         """Merge the statistics of a batch (parallel variance algorithm)."""
         x = x.reshape(-1, *self.running_mean.shape).to(torch.float64)
-        batch_mean, batch_var, batch_count = batch_moments(x)  # under torchrun: the batch of every rank
+        batch_mean, batch_var, batch_count = self.reducer.batch_moments(x)  # distributed: the batch of every rank
         delta = batch_mean - self.running_mean
         total = self.current_count + batch_count
         self.running_mean += delta * batch_count / total

@@ -29,6 +29,8 @@ class Runner(RunnerBase):
         return super().resolve_class(key, name)
 
     def build_agent(self, env, cfg: RunnerCfg, memory_size: int):
+        """The registered agent `cfg.agent_class` names, with its models and a memory of `memory_size` steps for
+        env's worlds."""
         if cfg.seed is not None:
             torch.manual_seed(cfg.seed)
         device = torch.device(env.device)

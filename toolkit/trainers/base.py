@@ -86,8 +86,8 @@ class TrainerBase:
         self.states = None  # and their states (the critic's privileged observations; None for envs without them)
         self.stats = TrainStats()
         self.nonfinite = NonfiniteTally()  # the env's counts of blown-up worlds, read once per update
-        # a distributed run's ranks (toolkit.distributed.Cluster, set by its follow()): every rank stops at the same
-        # step, and rank 0 alone writes checkpoints
+        # a distributed run's ranks (toolkit.distributed.Cluster, set by its follow(), which also gives each agent
+        # its reducer): every rank stops at the same step, and rank 0 alone writes checkpoints (cluster.is_main)
         self.cluster = OneProcess()
         for agent in self.agents:
             agent.init(trainer_cfg=dataclasses.asdict(self.cfg))
@@ -129,14 +129,15 @@ class TrainerBase:
     def train(self, stop: StopCondition | list[StopCondition] | None = None) -> TrainStats:
         """Train until `cfg.timesteps` or until a stop condition holds at a report, continuing from
         `self.timestep` and the worlds as they were (a second call, or a resumed run, goes on where it ended).
-        SIGTERM, SIGUSR1 or SIGINT end it at the next update boundary, with a checkpoint."""
+        SIGTERM, SIGUSR1 or SIGINT end it at the next update boundary, with a checkpoint. `stop`: callables of the
+        TrainStats at each report (toolkit.conditions). Returns the last report's TrainStats."""
         self._set_training_mode(True)
         with self.preemption.installed(self.preemption_signals):
             return self._loop(training=True, stop=stop, description="train")
 
     def eval(self, stop: StopCondition | None = None, timesteps: int | None = None) -> TrainStats:
         """Run the agents without learning for `timesteps` (default cfg.timesteps) from fresh episodes: mean
-        actions unless cfg.stochastic_evaluation."""
+        actions unless cfg.stochastic_evaluation. Returns the last report's TrainStats."""
         self._set_training_mode(False)
         self.observations = self.states = None  # evaluation episodes start fresh, and so does training after them
         try:

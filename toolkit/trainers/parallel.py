@@ -50,6 +50,10 @@ class ParallelTrainer(TrainerBase):
     second train() continues with the same optimizer state. While they live, the agents' parameters and
     preprocessor statistics in this process share memory with the workers' (torch moves them to shared memory
     when it hands the agents over); checkpoints are written by the workers, with the optimizer state.
+
+    Arguments as SequentialTrainer's (torch agents on an env wrapped for torch); cfg: a ParallelTrainerCfg
+    (worker_threads, start_method) or a mapping of its keys. train() and eval() return a TrainStats; a worker's
+    failure is a WorkerError naming the agent, after every worker was ended.
     """
 
     cfg_class = ParallelTrainerCfg
@@ -207,6 +211,8 @@ class ParallelTrainer(TrainerBase):
 
     # ---- the TrainerBase hooks ----
     def train(self, stop=None):
+        """TrainerBase.train in the workers (started here if need be); every recorded transition is applied before
+        it returns."""
         self.start()
         try:
             stats = super().train(stop)
@@ -217,6 +223,7 @@ class ParallelTrainer(TrainerBase):
             raise
 
     def eval(self, stop=None, timesteps: int | None = None):
+        """TrainerBase.eval in the workers (started here if need be)."""
         self.start()
         try:
             stats = super().eval(stop, timesteps)

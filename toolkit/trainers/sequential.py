@@ -13,7 +13,13 @@ class SequentialTrainerCfg(TrainerCfg):
 
 
 class SequentialTrainer(TrainerBase):
-    """train() and eval() (TrainerBase) with every agent in this process."""
+    """train() and eval() (TrainerBase) with every agent in this process.
+
+    SequentialTrainer(env=env, agents=agent_or_list, scopes=None, cfg={"timesteps": ...}): env, a wrapped VecEnv
+    of N worlds; each agent acts on its scope (world counts, default equal shares); cfg: a SequentialTrainerCfg or
+    a mapping of its keys. Each step, every agent's act() gets its (n, *obs_shape) observations and returns
+    (n, *action_shape) actions, concatenated for env.step; then record_transition() and post_interaction(), where
+    an agent updates when its rollout is complete. train() and eval() return a TrainStats."""
 
     cfg_class = SequentialTrainerCfg
 

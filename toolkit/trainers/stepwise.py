@@ -10,6 +10,10 @@ _UNBOUNDED = 2**62
 
 
 class Trainer:
+    """rl8's Trainer: `Trainer(env, agent).step()` collects one rollout and updates. env: a wrapped VecEnv; agent:
+    one agent built for it (e.g. by a Runner, or toolkit.torch.PPO); eval_timesteps: the length of eval() (default:
+    the env's episode time limit). Its SequentialTrainer runs headless, one report per step()."""
+
     def __init__(self, env, agent, *, eval_timesteps: int | None = None):
         self.env, self.agent = env, agent
         self._sequential = SequentialTrainer(

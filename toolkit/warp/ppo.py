@@ -10,6 +10,9 @@ fixed launch sequences replayed as captured graphs (graphs.py): the KL early sto
 minibatch order and the learning rates are decided on the device (update_control.py) and the update reads its
 losses back once; without it, the kernels are launched one by one and update() reads its losses once per minibatch
 (for the KL early stop and the finite checks), as the torch agent does.
+
+It trains in one process only (no reducer; launch/train.py refuses a distributed run, and toolkit.registry does
+not register it with averages_over_ranks). Shapes below: N worlds, A the action size (Box action spaces).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, check_npz_meta, extra_from_npz, npz_extra, read_npz, write_npz
 from ..config import ConfigError, from_dict
 from ..ppo_cfg import PPO_CFG
-from . import losses
+from . import export, losses
 from . import update_control as control
 from .gae import compute_gae, standardize
 from .graphs import Graphs
@@ -84,6 +87,10 @@ def _bool(x) -> wp.array:
 
 
 class PPO(AgentBase):
+    """skrl's Warp PPO. models: {"policy": Model[, "value": Model]} (toolkit.warp.build_models); memory: a
+    RandomMemory of cfg.rollouts steps for the env's worlds (None: acting only); the env's spaces; device: a Warp
+    device name; cfg: a PPO_CFG or a mapping of its keys; seed: sampling and shuffles."""
+
     checkpoint_format = _FORMAT
 
     def __init__(
@@ -238,6 +245,9 @@ class PPO(AgentBase):
     # ---- interaction ----
     @on_torch_stream
     def act(self, observations, states=None, *, timestep: int, timesteps: int):
+        """Sample actions for N worlds. observations (N, *obs_shape): a torch tensor (viewed, not copied) or a Warp
+        array; `states` unused. Returns (actions (N, A), {"log_prob": (N,), "mean_actions": (N, A)}), of the input's
+        kind; in training it also updates the observation statistics and keeps the step for record_transition."""
         raw = as_warp(observations).reshape((-1, self._observation_size))
         batch = raw.shape[0]
         uniform = self.training and timestep < self.cfg.random_timesteps
@@ -322,6 +332,10 @@ class PPO(AgentBase):
         timestep: int,
         timesteps: int,
     ) -> None:
+        """Store one step of N worlds in the memory (training only): actions (N, A), rewards, terminated and
+        truncated (N,), next_observations (N, *obs_shape); infos["final_obs"] are the worlds' true last observations
+        before an auto-reset, valued for time_limit_bootstrap. The update runs from post_interaction, every
+        cfg.rollouts steps."""
         self._next_observations = next_observations
         if not self.training or self.memory is None:
             return
@@ -412,6 +426,9 @@ class PPO(AgentBase):
     # ---- learning ----
     @on_torch_stream
     def update(self, *, timestep: int, timesteps: int) -> None:
+        """One PPO update on the memory's rollout of (T, N) steps: GAE, then cfg.learning_epochs passes of
+        cfg.mini_batches shuffled minibatches. Tracks the losses, KL and learning rate; NonFiniteError where a loss
+        or parameter is NaN or inf."""
         self._update_timestep = timestep
         memory = self.memory
         size = memory.memory_size * memory.num_envs
@@ -689,6 +706,11 @@ class PPO(AgentBase):
             if model is not None and not np.isfinite(model.params.numpy()).all():
                 raise self.nonfinite_error(f"parameter {role}.params", getattr(self, "_update_timestep", None))
 
+    # ---- export (toolkit.export: agent.export(folder)) ----
+    def policy_graph(self):
+        """The deterministic policy, observation normaliser included, as a framework-neutral PolicyGraph."""
+        return export.policy_graph(self)
+
     # ---- checkpoints ----
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Everything a resume needs, as named numpy arrays: networks, optimizer (with its learning rates),
@@ -708,7 +730,9 @@ class PPO(AgentBase):
         return arrays
 
     def save(self, path: str, extra: dict | None = None) -> None:
-        """The same contents as the torch agent's checkpoint, as an .npz read without pickle."""
+        """Write `path` (.npz, read without pickle, atomically): the same contents as the torch agent's checkpoint
+        (state_arrays()) and `extra` (numpy arrays and numbers, e.g. the trainer's timestep and the worlds' state).
+        NonFiniteError, nothing written, where a value is NaN or inf."""
         arrays = self.state_arrays()
         meta = {
             "format": _FORMAT,
@@ -722,6 +746,8 @@ class PPO(AgentBase):
         write_npz(path, meta, arrays)
 
     def load(self, path: str) -> dict:
+        """Restore a checkpoint written by save() (CheckpointError, one line, for another task's or networks');
+        returns its `extra`."""
         meta, arrays = read_npz(path, _FORMAT, "Warp PPO")
         check_npz_meta(
             path,

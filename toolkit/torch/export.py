@@ -1,4 +1,5 @@
-"""A torch PPO or PPO_RNN agent -> PolicyGraph (for ONNX), and its policy as a TorchScript module."""
+"""A torch PPO or PPO_RNN agent -> PolicyGraph (for ONNX; toolkit.export writes it), and its policy as a
+TorchScript module. The agents' `policy_graph` and `write_torchscript` call these."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ import torch
 from torch import nn
 
 from ..checkpoint import atomic_write_bytes
-from ..torch.models import BlockNetwork, CategoricalHead, GaussianHead
-from ..torch.rnn_models import RecurrentModel
-from .policy_graph import TRUNK_INPUT, Block, Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
+from ..export.policy_graph import (
+    TRUNK_INPUT,
+    Block,
+    Dense,
+    ExportError,
+    Normalizer,
+    PolicyGraph,
+    Recurrent,
+    RecurrentLayer,
+)
+from .models import BlockNetwork, CategoricalHead, GaussianHead
+from .rnn_models import RecurrentModel
 
 _ACTIVATION_NAMES = {
     nn.Identity: "identity",

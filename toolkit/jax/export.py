@@ -1,4 +1,5 @@
-"""A JAX PPO or PPO_RNN agent -> PolicyGraph (for ONNX). No torch here: the JAX networks are small known
+"""A JAX PPO or PPO_RNN agent -> PolicyGraph (for ONNX; toolkit.export writes it, the agent's `policy_graph`
+calls this). No torch here: the JAX networks are small known
 structures (toolkit.jax.models, toolkit.jax.rnn_models) whose parameters map one to one onto ONNX's operators."""
 
 from __future__ import annotations
@@ -6,10 +7,19 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from ..jax import models as jax_models
-from ..jax.models import MLP, BlockNetwork, CategoricalHead, GaussianHead
-from ..jax.rnn_models import RecurrentActorCritic
-from .policy_graph import TRUNK_INPUT, Block, Dense, ExportError, Normalizer, PolicyGraph, Recurrent, RecurrentLayer
+from ..export.policy_graph import (
+    TRUNK_INPUT,
+    Block,
+    Dense,
+    ExportError,
+    Normalizer,
+    PolicyGraph,
+    Recurrent,
+    RecurrentLayer,
+)
+from . import models as jax_models
+from .models import MLP, BlockNetwork, CategoricalHead, GaussianHead
+from .rnn_models import RecurrentActorCritic
 
 
 def _numpy(array) -> np.ndarray:

@@ -1,14 +1,15 @@
-"""A Warp PPO agent -> PolicyGraph (for ONNX). A Warp model is one flat float32 array of dense layers (toolkit.warp.nn:
-W (outputs, inputs) row-major, then b), each read out at its offset; the output expression folded into the mean
+"""A Warp PPO agent -> PolicyGraph (for ONNX; toolkit.export writes it, the agent's `policy_graph` calls this).
+A Warp model is one flat float32 array of dense layers (toolkit.warp.nn: W (outputs, inputs) row-major, then b),
+each read out at its offset; the output expression folded into the mean
 layer (`scale * f(ACTIONS) + shift`) is written back out as an expression over ACTIONS."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..export.policy_graph import TRUNK_INPUT, Block, Dense, Normalizer, PolicyGraph
 from ..model_grammar import ACTIVATIONS, parse_expression
-from ..warp import nn
-from .policy_graph import TRUNK_INPUT, Block, Dense, Normalizer, PolicyGraph
+from . import nn
 
 _ACTIVATION_NAMES = {code: name or "identity" for name, code in reversed(nn.ACTIVATION_CODES.items())}
 
