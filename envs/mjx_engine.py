@@ -16,7 +16,7 @@ from mujoco import mjx
 from . import contact_frames
 from . import randomization as dr
 from .mdp_step import evaluate_step, fill_history, push_history
-from .task import HISTORY, MdpState, TaskSpec, load_model
+from .task import HISTORY, MODEL_FIELDS, MdpState, TaskSpec, load_model
 from .vec_env import VecEnv, nonfinite_error
 
 
@@ -147,6 +147,13 @@ class MjxVecEnv(VecEnv):
             task_state,
             task_state,
             uniform,
+            {
+                name: model_fields.get(
+                    name,
+                    jnp.broadcast_to(getattr(self._model, name), (self.num_envs, *getattr(self._model, name).shape)),
+                )
+                for name in MODEL_FIELDS
+            },
         )
 
     def _refresh(self, data, model_fields, done=None, before=None):
