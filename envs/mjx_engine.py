@@ -17,7 +17,7 @@ from . import contact_frames
 from . import randomization as dr
 from .finite_check import DEFAULT_MAX_FRACTION, FiniteCheck, finite_or_zero, report
 from .mdp_step import evaluate_step, fill_history, push_history, reward_terms
-from .task import HISTORY, MdpState, TaskSpec, load_model
+from .task import HISTORY, MODEL_FIELDS, MdpState, TaskSpec, load_model
 from .vec_env import VecEnv
 
 
@@ -150,6 +150,13 @@ class MjxVecEnv(VecEnv):
             task_state,
             task_state,
             uniform,
+            {
+                name: model_fields.get(
+                    name,
+                    jnp.broadcast_to(getattr(self._model, name), (self.num_envs, *getattr(self._model, name).shape)),
+                )
+                for name in MODEL_FIELDS
+            },
         )
 
     def _refresh(self, data, model_fields, done=None, before=None):

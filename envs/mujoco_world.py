@@ -15,7 +15,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from .task import MdpState, TaskSpec, load_model
+from .task import MODEL_FIELDS, MdpState, TaskSpec, load_model
 
 
 class _DataFields:
@@ -96,6 +96,7 @@ class MujocoWorld:
             self.task_state,
             self.task_state,
             self.uniform,
+            {name: getattr(self.model, name)[None] for name in MODEL_FIELDS},
         )
 
     def observation(self) -> np.ndarray:

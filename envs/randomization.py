@@ -14,6 +14,7 @@ from .task import Randomization
 SCALED_FIELDS = {
     "mass": (("body_mass", "body_inertia"), "nbody"),
     "friction": (("geom_friction",), "ngeom"),
+    "pair_friction": (("pair_friction",), "npair"),
     "actuator_gain": (("actuator_gainprm",), "nu"),
 }
 
@@ -40,7 +41,7 @@ def nominal_fields(mj_model, randomization: Randomization) -> dict[str, np.ndarr
 def scaled_fields(xp, nominal: dict, factors: dict) -> dict:
     """Per-world model fields (num_envs, *field shape) from the nominal fields and the drawn factors
     ({name: (num_envs, count)}). Masses scale with their inertias; friction and gain scale their first column
-    (sliding friction; the motor gain)."""
+    (sliding friction; the motor gain), pair friction its first two (a pair's two sliding directions)."""
     out = {}
     for name, factor in factors.items():
         for field in SCALED_FIELDS[name][0]:
@@ -49,7 +50,8 @@ def scaled_fields(xp, nominal: dict, factors: dict) -> dict:
                 out[field] = value * factor
             elif field == "body_inertia":
                 out[field] = value * factor[..., None]
-            else:  # first column scaled, the others kept
-                rest = xp.broadcast_to(value[:, 1:], (factor.shape[0], *value[:, 1:].shape))
-                out[field] = xp.concatenate([(value[:, :1] * factor[..., None]), rest], axis=-1)
+            else:  # the first column(s) scaled, the others kept
+                scaled = 2 if field == "pair_friction" else 1
+                rest = xp.broadcast_to(value[:, scaled:], (factor.shape[0], *value[:, scaled:].shape))
+                out[field] = xp.concatenate([(value[:, :scaled] * factor[..., None]), rest], axis=-1)
     return out

@@ -35,10 +35,17 @@ class MdpState(NamedTuple):
     task: dict = {}  # per-world task state after this step's advance (command, last action, air time, ...)
     task_before: dict = {}  # the task state at the start of the step
     uniform: Any = None  # (num_envs, step_uniforms): numbers uniform in [0, 1) the engine drew for this step
+    # per-world model fields a term may read, by name: geom_friction (num_envs, ngeom, 3) and pair_friction
+    # (num_envs, npair, 5); they differ per world with friction randomization
+    model: dict = {}
 
 
 # (xp, MdpState) -> batched array; a reward term may instead return {term name: weighted (num_envs,) array}
 Term = Callable[[Any, MdpState], Any]
+
+
+RANDOMIZATIONS = ("mass", "friction", "pair_friction", "actuator_gain")
+MODEL_FIELDS = ("geom_friction", "pair_friction")  # the per-world model fields terms see (MdpState.model)
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,11 @@ class Randomization:
 
     mass: tuple[float, float] | None = None  # body masses and inertias (a density change)
     friction: tuple[float, float] | None = None  # geoms' sliding friction
+    pair_friction: tuple[float, float] | None = None  # explicit contact pairs' sliding friction (both directions)
     actuator_gain: tuple[float, float] | None = None  # actuators' gain (force per unit of control)
 
     def __post_init__(self):
-        for name in ("mass", "friction", "actuator_gain"):
+        for name in RANDOMIZATIONS:
             value = getattr(self, name)
             if value is None:
                 continue
@@ -62,7 +70,7 @@ class Randomization:
 
     @property
     def enabled(self) -> bool:
-        return any(getattr(self, name) is not None for name in ("mass", "friction", "actuator_gain"))
+        return any(getattr(self, name) is not None for name in RANDOMIZATIONS)
 
     @classmethod
     def from_dict(cls, given: dict) -> "Randomization":

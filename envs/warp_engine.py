@@ -16,7 +16,7 @@ from . import contact_frames
 from . import randomization as dr
 from .finite_check import DEFAULT_MAX_FRACTION, FiniteCheck, finite_or_zero, report
 from .mdp_step import evaluate_step, fill_history, push_history
-from .task import HISTORY, MdpState, TaskSpec, load_model
+from .task import HISTORY, MODEL_FIELDS, MdpState, TaskSpec, load_model
 from .vec_env import SimulationError, VecEnv
 
 # overflows of the contact and constraint buffers (not solver iteration limits, which are not errors)
@@ -96,6 +96,11 @@ class WarpVecEnv(VecEnv):
         self._dr_views = {name: wp.to_torch(getattr(self._model, name)) for name in self._dr_nominal}
         body_mass = wp.to_torch(self._model.body_mass)
         self._body_mass = body_mass if body_mass.shape[0] == num_envs else body_mass.expand(num_envs, -1)
+        self._model_fields = {}  # per world, as terms see them (views: randomization writes show at once)
+        for name in MODEL_FIELDS:
+            array = getattr(self._model, name)
+            view = wp.to_torch(array) if array.size else torch.zeros((1, *array.shape[1:], array.dtype._length_))
+            self._model_fields[name] = view.expand(num_envs, *view.shape[1:]) if view.shape[0] != num_envs else view
 
         self._episode_return = torch.zeros(num_envs, device=self.device)
         self._episode_length = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
@@ -188,6 +193,7 @@ class WarpVecEnv(VecEnv):
             self._task_state,
             self._task_state,
             self._uniform,
+            self._model_fields,
         )
 
     def _draw(self, count: int) -> torch.Tensor:

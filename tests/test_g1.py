@@ -18,7 +18,9 @@ import torch
 
 import tasks
 from envs.convert import converter
+from envs.task import load_model
 from tasks.g1_flat import mdp, robot
+from tests.test_locomotion_reset import _assert_clear_and_no_higher_than_needed as clear_of_the_floor
 
 WORLDS = 4
 
@@ -34,15 +36,46 @@ def test_g1_steps_with_joint_targets_and_a_fallen_world_is_reset():
     torch.testing.assert_close(env._task_state["last_action"], action)
     height = env._qpos[:, 2]
     assert ((height > 0.6) & (height < 0.8)).all(), height  # still standing after 20 ms
+    _assert_the_feet_friction_is_what_the_contacts_use(env, info["states"])
     qpos, qvel = env._qpos.numpy().copy(), env._qvel.numpy().copy()
     qpos[1, 3:7] = [0.0, 1.0, 0.0, 0.0]  # world 1 upside down
     env.set_state(qpos, qvel)
     _, _, terminated, _, info = env.step(torch.zeros((WORLDS, 29)))
     assert terminated.tolist() == [False, True, False, False]
-    assert abs(float(env._qpos[1, 2]) - mdp.EVENTS.layout.base_height) < 1e-6  # reset: standing height, upright
+    # reset: standing height (lifted where the joint noise would put a foot into the floor), upright
+    lift = mdp.EVENTS.base_lift(torch, env._qpos[1:2, 7:36])
+    assert abs(float(env._qpos[1, 2]) - mdp.EVENTS.layout.base_height - float(lift[0])) < 1e-6
     np.testing.assert_allclose(env._qpos[1, 4:6].numpy(), 0.0)
     np.testing.assert_array_equal(env._task_state["last_action"][1].numpy(), 0.0)
     env.check_finite()
+    # resets put no geom into the floor (the reset's lift: tests/test_locomotion_reset.py), 32 of them
+    poses = []
+    for seed in range(8):
+        env.reset(seed=seed)
+        poses.append(env._qpos.numpy().copy())
+    clear_of_the_floor(load_model(tasks.spec("g1-flat")), mdp.EVENTS.layout, np.concatenate(poses))
+
+
+def _assert_the_feet_friction_is_what_the_contacts_use(env, states):
+    """The critic's foot friction is each world's randomized contact-pair friction (1.0 x [0.6, 1.25]), the sliding
+    friction MuJoCo Warp gives those pairs' contacts."""
+    term = {term["name"]: term for term in mdp.CRITIC.layout()}["foot_friction"]
+    friction = states[:, term["start"] : term["start"] + term["size"]].numpy()
+    assert friction.shape == (WORLDS, 6) and friction.std() > 0 and (friction >= 0.6 - 1e-6).all()
+    assert (friction <= 1.25 + 1e-6).all()
+    model, contact, count = env.mj_model, env._data.contact, int(env._data.nacon.numpy()[0])
+    geoms, worlds, used = (
+        contact.geom.numpy()[:count],
+        contact.worldid.numpy()[:count],
+        contact.friction.numpy()[:count],
+    )
+    checked = 0
+    for column, pair in enumerate(robot.LAYOUT.foot_friction_pairs):
+        pair_geoms = sorted((model.pair_geom1[pair], model.pair_geom2[pair]))
+        for index in np.flatnonzero((np.sort(geoms, -1) == pair_geoms).all(-1)):
+            assert used[index, :2] == pytest.approx([friction[worlds[index], column]] * 2, rel=1e-6)
+            checked += 1
+    assert checked >= WORLDS  # the robots stand on their feet
 
 
 @pytest.mark.slow

@@ -131,6 +131,25 @@ def test_the_critic_group_is_noise_free_and_privileged(warp_env):
     torch.testing.assert_close(states[:, feet : feet + 4], env._task_state["contact"])
     torch.testing.assert_close(states[:, mass], env._body_mass[:, 1] * 0.2)  # each world's randomized trunk mass
     assert states[:, mass].std() > 0
+    _assert_the_feet_friction_is_what_the_contacts_use(env, states[:, layout["foot_friction"]["start"] :][:, :4])
+
+
+def _assert_the_feet_friction_is_what_the_contacts_use(env, friction):
+    """The critic's foot friction is each world's randomized one (0.8 x [0.6, 1.25]), and it is the sliding friction
+    MuJoCo Warp gives every contact of that foot with the floor."""
+    assert friction.shape == (WORLDS, 4) and friction.std() > 0
+    assert ((friction >= 0.8 * 0.6 - 1e-6) & (friction <= 0.8 * 1.25 + 1e-6)).all()
+    for _ in range(3):
+        env.step(torch.zeros((WORLDS, 12)))
+    contact, count = env._data.contact, int(env._data.nacon.numpy()[0])
+    geoms, worlds = contact.geom.numpy()[:count], contact.worldid.numpy()[:count]
+    used = contact.friction.numpy()[:count, 0]
+    checked = 0
+    for foot, geom in enumerate(mdp.LAYOUT.foot_friction_geoms):
+        for index in np.flatnonzero((geoms == geom).any(-1) & (geoms == 0).any(-1)):  # foot against floor (geom 0)
+            assert used[index] == pytest.approx(float(friction[worlds[index], foot]), rel=1e-6)
+            checked += 1
+    assert checked >= WORLDS * 2  # the robots stand: their feet touch the floor
 
 
 @pytest.mark.slow

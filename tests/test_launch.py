@@ -234,6 +234,11 @@ def test_randomization_flags_reach_the_env_and_a_resumed_run_keeps_them(tmp_path
     assert args.env.randomization == randomization
     first = train_script.train(args, overrides)
     launch = yaml.safe_load((Path(first["run_dir"]) / "launch.yaml").read_text())
-    assert launch["env"]["randomization"] == {"mass": [0.5, 2.0], "friction": [0.8, 1.2], "actuator_gain": None}
+    assert launch["env"]["randomization"] == {
+        "mass": [0.5, 2.0],
+        "friction": [0.8, 1.2],
+        "pair_friction": None,
+        "actuator_gain": None,
+    }
     resumed = train_script.train(train_script.TrainArgs(resume=first["run_dir"], timesteps=32, headless=True))
     assert made == [randomization, randomization] and resumed["env_steps"] == 32 * 8

@@ -92,6 +92,20 @@ def _assert_contact_sensors(model, layout):
         )
     trunk = model.body(layout.base_body).id
     assert all(model.geom_bodyid[model.geom(g).id] == trunk for g in layout.illegal_contact_geoms[:1])
+    _assert_foot_friction(model, layout)
+
+
+def _assert_foot_friction(model, layout):
+    """The friction term's geoms are the feet's, and outrank the floor (their friction is the contact's); its pairs
+    are the foot-floor contact pairs, one per foot geom that has one."""
+    floor = model.geom("floor").id
+    foot_geoms = {model.geom(name).id for foot in layout.foot_geoms for name in foot}
+    for geom in layout.foot_friction_geoms:
+        assert geom in foot_geoms and model.geom_priority[geom] > model.geom_priority[floor]
+    pairs = [p for p in range(model.npair) if {model.pair_geom1[p], model.pair_geom2[p]} & foot_geoms]
+    pairs = [p for p in pairs if floor in (model.pair_geom1[p], model.pair_geom2[p])]
+    assert tuple(pairs) == layout.foot_friction_pairs
+    assert len(layout.foot_friction_geoms) + len(layout.foot_friction_pairs) > 0
 
 
 def test_contact_sensors_measure_the_same_force_on_both_engines():

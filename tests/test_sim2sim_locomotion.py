@@ -138,22 +138,10 @@ def test_velocity_commands_follow_the_metadatas_ranges_or_are_held():
 
 def test_sim2sim_runs_an_exported_go1_policy_without_torch_jax_or_warp(go1_policy, tmp_path):
     sim2sim = [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", go1_policy]
-    # a converged solver: at training's 4 Newton iterations C MuJoCo blows up from some go1-flat resets (README)
+    # at training's solver (4 Newton iterations): from 60 resets no episode blows up (the reset lifts the base so that
+    # the joint noise puts no foot into the floor; before it, C MuJoCo blew up from 9 of 60)
     result = subprocess.run(
-        [
-            *sim2sim,
-            "--episodes",
-            "2",
-            "--max-steps",
-            "25",
-            "--command",
-            "0.5",
-            "0",
-            "0.2",
-            "--solver-iterations",
-            "100",
-            "50",
-        ],
+        [*sim2sim, "--episodes", "60", "--max-steps", "10", "--command", "0.5", "0", "0.2"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -162,10 +150,10 @@ def test_sim2sim_runs_an_exported_go1_policy_without_torch_jax_or_warp(go1_polic
     lines = result.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
     assert summary["imported_frameworks"] == []  # sys.modules of the process that ran the policy
-    assert summary["task"] == "go1-flat" and summary["episodes"] == 2 and summary["command"] == [0.5, 0.0, 0.2]
-    assert all(0 < length <= 25 for length in summary["lengths"]) and summary["unstable"] == 0
+    assert summary["task"] == "go1-flat" and summary["episodes"] == 60 and summary["command"] == [0.5, 0.0, 0.2]
+    assert all(0 < length <= 10 for length in summary["lengths"]) and summary["unstable"] == 0
     assert summary["falls"] == summary["terminated"]
-    assert len(summary["tracking_error_lin"]) == len(summary["tracking_error_yaw"]) == 2
+    assert len(summary["tracking_error_lin"]) == len(summary["tracking_error_yaw"]) == 60
     assert all(
         np.isfinite(error) and error >= 0 for error in summary["tracking_error_lin"] + summary["tracking_error_yaw"]
     )

@@ -53,9 +53,9 @@ G1_FLAT = register(
         reset_uniforms=mdp.EVENTS.reset_uniforms,
         advance=mdp.EVENTS.advance,
         step_uniforms=mdp.POLICY.uniform_count + mdp.EVENTS.step_uniforms,
-        # per world, drawn at each reset: link masses (and inertias). Not friction: the feet touch the floor through
-        # the model's explicit contact pairs, whose own friction geom-friction factors do not scale
-        randomization=Randomization(mass=(0.9, 1.1)),
+        # per world, drawn at each reset: link masses (and inertias) and the friction of the model's explicit contact
+        # pairs (the feet touch the floor through them; geom friction factors would not reach them)
+        randomization=Randomization(mass=(0.9, 1.1), pair_friction=(0.6, 1.25)),
         nconmax=16,
         njmax=256,  # mujoco_warp's default of 64 rows overflows
         metadata={

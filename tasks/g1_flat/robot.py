@@ -115,6 +115,7 @@ LAYOUT = LeggedLayout(
     ),
     illegal_contact_geoms=("pelvis_collision", "torso_collision", "head_collision"),
     contact_sensor_start=44,  # after scene_mjx.xml's own sensors (IMUs and frame sensors: 44 numbers)
+    foot_friction_pairs=(4, 5, 6, 10, 11, 12),  # scene_mjx.xml's pairs floor-left_foot1..3, floor-right_foot1..3
 )
 
 

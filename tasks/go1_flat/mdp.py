@@ -11,7 +11,7 @@ from functools import partial
 from ..locomotion import terms
 from ..locomotion.events import Locomotion, Pushes, ResetRanges, VelocityCommands
 from ..mdp_tables import ObservationGroup, ObsTerm, RewardTable, TerminationTable
-from .robot import LAYOUT
+from .robot import LAYOUT, model_spec
 
 ACTION_SCALE = 0.25  # rad of joint target per unit of action
 CONTROL_DT = 0.02  # s (50 Hz)
@@ -38,13 +38,14 @@ POLICY = ObservationGroup(
 )
 
 # The critic's privileged group (asymmetric actor-critic): the policy's terms without noise, and what the robot does
-# not measure: base height, foot contacts and the base mass mass randomization drew (scaled to about unit size).
+# not measure: base height, foot contacts, the base mass and the feet's floor friction this world's randomization drew.
 CRITIC = ObservationGroup(
     (
         *POLICY.terms,
         ObsTerm("base_height", _on(terms.base_height), 1),
         ObsTerm("feet_contact", _on(terms.feet_contact), LAYOUT.num_feet),
         ObsTerm("base_mass", _on(terms.base_mass), 1, scale=0.2),
+        ObsTerm("foot_friction", _on(terms.foot_friction), 4),
     ),
     noise=False,
 )
@@ -84,4 +85,5 @@ EVENTS = Locomotion(
     pushes=Pushes(interval_s=(1.0, 3.0), velocity=0.3),
     reset=ResetRanges(position=0.5, yaw=3.14159, joint=0.1, velocity=0.2),
     uniform_offset=POLICY.uniform_count,
+    model_spec=model_spec,  # the reset lifts the base so that the joint noise puts no geom into the floor
 )

@@ -25,6 +25,8 @@ LAYOUT = LeggedLayout(
     foot_geoms=(("FR",), ("FL",), ("RR",), ("RL",)),  # the foot spheres
     illegal_contact_geoms=tuple(f"trunk_collision_{k}" for k in range(8)),  # the trunk's boxes and cylinders
     contact_sensor_start=0,  # go1.xml has no sensors of its own
+    # the foot spheres FR, FL, RR, RL (priority 1, the floor's 0: their friction is their contacts')
+    foot_friction_geoms=(16, 24, 33, 42),
 )
 
 

@@ -9,9 +9,11 @@ Everything random comes from the uniforms the engine draws, so both engines and 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import terms
+from .clearance import FloorClearance
 from .layout import LeggedLayout
 
 
@@ -115,9 +117,9 @@ class Pushes:
 
 @dataclass(frozen=True)
 class ResetRanges:
-    """Reset event: the base at the default height, x, y uniform in +-position (m), yaw uniform in +-yaw (rad);
-    joints at the default pose plus uniform +-joint (rad); base linear and angular velocity uniform in
-    +-velocity (m/s, rad/s)."""
+    """Reset event: the base at the default height (lifted where the joint pose would put a collision geom into
+    the floor: `Locomotion.base_lift`), x, y uniform in +-position (m), yaw uniform in +-yaw (rad); joints at the
+    default pose plus uniform +-joint (rad); base linear and angular velocity uniform in +-velocity (m/s, rad/s)."""
 
     position: float = 0.5
     yaw: float = math.pi
@@ -134,6 +136,7 @@ class Locomotion:
     pushes: Pushes | None = field(default_factory=Pushes)
     reset: ResetRanges = field(default_factory=ResetRanges)
     uniform_offset: int = 0  # where this task's step uniforms start (observation noise takes the others)
+    model_spec: Callable | None = None  # the robot's model builder: resets lift the base clear of the floor (None: off)
 
     # ---- declarations for the TaskSpec ----
     @property
@@ -161,25 +164,37 @@ class Locomotion:
         return 3 + self.layout.num_joints + 6 + VelocityCommands.UNIFORMS + 1
 
     # ---- reset ----
+    def base_lift(self, xp, joints):
+        """(num_envs,) m, >= 0: how far above `layout.base_height` the upright base must start for no collision geom
+        to be inside a flat floor in this joint pose (joints: (num_envs, actuated joints), qpos order). Joint noise
+        around the default pose reaches centimetres into the floor otherwise, from which a solver at few
+        iterations (C MuJoCo at training's 4) can blow up."""
+        if self.model_spec is None:
+            return joints[:, 0] * 0.0
+        clearance = FloorClearance.for_model_spec(
+            self.model_spec, base_body=self.layout.base_body, joint_qpos_start=self.layout.joint_qpos_start
+        )
+        return clearance.lift(xp, joints, self.layout.base_height)
+
     def finish_reset(self, xp, qpos, qvel, u):
         layout, ranges = self.layout, self.reset
         n_joints = layout.num_joints
+        joints = terms._constant(xp, qpos, layout.default_pose) + _between(
+            -ranges.joint, ranges.joint, u[:, 3 : 3 + n_joints]
+        )
         yaw = _between(-ranges.yaw, ranges.yaw, u[:, 2])
         zero = yaw * 0.0
         base = xp.stack(
             [
                 _between(-ranges.position, ranges.position, u[:, 0]),
                 _between(-ranges.position, ranges.position, u[:, 1]),
-                zero + layout.base_height,
+                zero + layout.base_height + self.base_lift(xp, joints),
                 xp.cos(yaw / 2),
                 zero,
                 zero,
                 xp.sin(yaw / 2),
             ],
             axis=-1,
-        )
-        joints = terms._constant(xp, qpos, layout.default_pose) + _between(
-            -ranges.joint, ranges.joint, u[:, 3 : 3 + n_joints]
         )
         velocity = _between(-ranges.velocity, ranges.velocity, u[:, 3 + n_joints : 9 + n_joints])
         qpos = xp.concatenate([base, joints, qpos[:, 7 + n_joints :]], axis=-1)

@@ -20,6 +20,10 @@ class LeggedLayout:
     foot_geoms: tuple[tuple[str, ...], ...] = ()  # per foot, its colliding geoms
     illegal_contact_geoms: tuple[str, ...] = ()  # geoms whose touching the ground ends the episode
     contact_sensor_start: int = 0  # sensordata address of the first contact sensor (after the model's own sensors)
+    # the feet's friction against the floor (a privileged term): geoms whose sliding friction their floor contacts
+    # take (MuJoCo takes the higher-priority geom's), and explicit foot-floor contact pairs (they carry their own)
+    foot_friction_geoms: tuple[int, ...] = ()
+    foot_friction_pairs: tuple[int, ...] = ()
     base_body: int = 1  # body id of the floating base
     joint_qpos_start: int = 7  # after the free joint's position and quaternion
     joint_qvel_start: int = 6

@@ -99,6 +99,18 @@ def base_mass(xp, s, layout: LeggedLayout):
     return s.body_mass[:, layout.base_body : layout.base_body + 1]
 
 
+def foot_friction(xp, s, layout: LeggedLayout):
+    """(num_envs, contacts): the sliding friction coefficient of the feet's contacts with the floor in each world (it
+    differs per world with friction randomization): the layout's foot geoms' (they outrank the floor's priority),
+    then its foot-floor contact pairs'."""
+    columns = []
+    if layout.foot_friction_geoms:
+        columns.append(s.model["geom_friction"][:, list(layout.foot_friction_geoms), 0])
+    if layout.foot_friction_pairs:
+        columns.append(s.model["pair_friction"][:, list(layout.foot_friction_pairs), 0])
+    return xp.concatenate(columns, axis=-1)
+
+
 def _constant(xp, like, values):
     if xp.__name__ == "torch":
         return xp.tensor(values, dtype=like.dtype, device=like.device)
