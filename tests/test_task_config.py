@@ -126,7 +126,7 @@ def test_the_override_reaches_the_worlds_is_stored_and_a_resume_restores_it(trai
     launch = yaml.safe_load((run / "launch.yaml").read_text())
     assert launch["env"] == {
         "max_episode_steps": 7,
-        "randomization": {"mass": [0.8, 1.2], "friction": None, "actuator_gain": None},
+        "randomization": {"mass": [0.8, 1.2], "friction": None, "pair_friction": None, "actuator_gain": None},
         "nconmax": None,
         "njmax": None,
         "reset_noise_scale": 0.02,
