@@ -65,9 +65,16 @@ def _random_rough(config, u, v, difficulty, rng):
     return np.stack([np.interp(side, coarse, rows[k]) for k in range(side.size)], axis=0)
 
 
+def _platform_reach(config) -> float:
+    """Vertices this close to the centre (in x and in y) are the platform's: every cell that touches the platform
+    square has its corners on it, so the surface over the whole square is the platform's (MuJoCo interpolates
+    within cells)."""
+    return config.platform / 2 + config.resolution / 2 + 1e-6
+
+
 def _distance_to_edge(config, u, v):
     """How far each vertex is from the patch's edge, capped at the platform's edge (m)."""
-    ring = np.maximum(np.maximum(np.abs(u), np.abs(v)), config.platform / 2)
+    ring = np.maximum(np.maximum(np.abs(u), np.abs(v)), _platform_reach(config))
     return config.patch_size / 2 - ring
 
 
@@ -83,7 +90,7 @@ def _pyramid_stairs(config, u, v, difficulty, rng):
 def _boxes(config, u, v, difficulty, rng):
     heights = np.zeros_like(u)
     top = _lerp(config.box_height, difficulty)
-    half_patch, half_platform = config.patch_size / 2, config.platform / 2
+    half_patch, half_platform = config.patch_size / 2, _platform_reach(config)
     for _ in range(config.num_boxes):
         sx, sy = rng.uniform(*config.box_size, size=2)
         cx, cy = rng.uniform(-half_patch, half_patch, size=2)
@@ -113,7 +120,7 @@ def generate(config: TerrainConfig) -> Terrain:
     origins = np.zeros((config.num_levels, config.num_columns, 3), np.float32)
     x0, y0 = -(nx - 1) * res / 2, -(ny - 1) * res / 2
     u, v = _patch_coordinates(config)
-    platform = (np.abs(u) <= config.platform / 2) & (np.abs(v) <= config.platform / 2)
+    platform = (np.abs(u) <= _platform_reach(config)) & (np.abs(v) <= _platform_reach(config))
     rng = np.random.default_rng(config.seed)
     for column, kind in enumerate(config.column_types()):
         for level in range(config.num_levels):

@@ -48,8 +48,8 @@ def surface_height(xp, grid: HeightGrid, x, y):
     """Terrain height (m) at world points x, y (any equal shapes), on MuJoCo's triangles; always finite."""
     fx = (x - grid.x0) / grid.resolution
     fy = (y - grid.y0) / grid.resolution
-    fx = xp.clip(xp.where(xp.isfinite(fx), fx, 0.0 * fx), 0.0, grid.nx - 1.0)
-    fy = xp.clip(xp.where(xp.isfinite(fy), fy, 0.0 * fy), 0.0, grid.ny - 1.0)
+    fx = xp.clip(xp.where(xp.isfinite(fx), fx, xp.zeros_like(fx)), 0.0, grid.nx - 1.0)
+    fy = xp.clip(xp.where(xp.isfinite(fy), fy, xp.zeros_like(fy)), 0.0, grid.ny - 1.0)
     ix = xp.clip(xp.floor(fx), 0.0, grid.nx - 2.0)
     iy = xp.clip(xp.floor(fy), 0.0, grid.ny - 2.0)
     tx, ty = fx - ix, fy - iy
