@@ -195,13 +195,15 @@ def test_reset_places_the_base_on_its_patch_with_no_penetration():
     for world in range(worlds):
         x, y = np.meshgrid(qpos[world, 0] + offsets, qpos[world, 1] + offsets)
         under = terrain.height_at(x.ravel(), y.ravel())
-        assert under.max() <= qpos[world, 2] - 0.27 + 1e-6
+        assert under.max() <= qpos[world, 2] - 0.27 - curriculum.clearance + 1e-6
     assert fresh["terrain_level"][:, 0].tolist() == [2] * worlds
     assert np.allclose(fresh["terrain_start"], qpos[:, :2]) and not fresh["walked"].any()
     s = _base_state(np, qpos[:, :3], np.zeros(worlds))
     above = base_height_above_terrain(np, s, SMALL)[:, 0]
-    assert (above >= 0.27 - 1e-5).all()
-    assert np.allclose(np.delete(above, 1), 0.27, atol=1e-5)  # on a flat platform (not random_rough's): exactly
+    assert (above >= 0.27 + curriculum.clearance - 1e-5).all()
+    assert np.allclose(
+        np.delete(above, 1), 0.27 + curriculum.clearance, atol=1e-5
+    )  # on a flat platform (not random_rough's): exactly
 
 
 def test_rough_tasks_extend_the_flat_tables():

@@ -97,7 +97,8 @@ def test_go1_rough_spawns_on_its_patch_and_climbs_the_curriculum():
     origins = torch.as_tensor(terrain.origins)[level, column]
     assert ((env._qpos[:, :2] - origins[:, :2]).abs() <= 0.5 + 1e-5).all()  # on its patch's platform
     above = base_height_above_terrain(torch, env._state(), TERRAIN)[:, 0]
-    torch.testing.assert_close(above, torch.full_like(above, robot.LAYOUT.base_height), atol=0.1, rtol=0)
+    expected_height = robot.LAYOUT.base_height + tasks.spec("go1-rough").reset_from_previous.__self__.clearance
+    torch.testing.assert_close(above, torch.full_like(above, expected_height), atol=0.1, rtol=0)
     for _ in range(4):
         _, _, terminated, _, info = env.step(torch.zeros((8, 12)))
         feet = env._fields.site_xpos[:, list(robot.LAYOUT.foot_sites)]

@@ -4,7 +4,8 @@ Each world holds a level (row) and a column (terrain type). At each reset a worl
 walked farther than half a patch in the episode that ended, and down when it walked less than half the distance
 its commands asked for (Isaac Lab's rule); a world that solved the top level goes to a random level, and none
 goes below 0. It then spawns on its patch: the flat reset's pose moved to the patch's centre and raised by the
-height of the patch's central platform (flat, at least as high as anything under the robot: no penetration).
+height of the patch's central platform (flat, at least as high as anything under the robot: no penetration) and a
+clearance.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def terrain_of(config: TerrainConfig) -> Terrain:
 class TerrainCurriculum:
     config: TerrainConfig = field(default_factory=TerrainConfig)
     uniform_offset: int = 0  # where its reset uniforms start in the task's reset uniforms
+    # m added to the spawn height: a foot that starts inside a height field's prisms is pushed out sideways
+    # (through the prisms' walls) where a plane pushes it up; the robot drops this far instead
+    clearance: float = 0.04
 
     UNIFORMS = 3  # initial level, column, level after solving the top one
 
@@ -80,7 +84,7 @@ class TerrainCurriculum:
         index = level * self.config.num_columns + column
         index = index.long() if xp.__name__ == "torch" else index.astype(xp.int32)
         origin = self._origins(xp, qpos)[index]  # (num_envs, 3)
-        base = qpos[:, :3] + origin
+        base = qpos[:, :3] + origin + terms._constant(xp, qpos, (0.0, 0.0, self.clearance))
         qpos = xp.concatenate([base, qpos[:, 3:]], axis=-1)
         zero = level[:, None] * 0.0
         fresh = {

@@ -112,6 +112,14 @@ def rough_task(
     )
 
 
+def terrain_config(task: TaskSpec) -> TerrainConfig:
+    """The terrain configuration a rough task was made with; one line for a task without a terrain."""
+    curriculum = getattr(task.reset_from_previous, "__self__", None)
+    if not isinstance(curriculum, TerrainCurriculum):
+        raise ValueError(f"task: {task.name!r} has no terrain; choose a rough task (go1-rough, g1-rough)")
+    return curriculum.config
+
+
 def scan_metadata(scan: HeightScan) -> dict:
     """What an exported policy's user needs to compute the scan: its grid (base yaw frame) and offset."""
     return {
