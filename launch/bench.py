@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import envs  # noqa: E402
 import tasks  # noqa: E402
 from envs.convert import converter, to_device  # noqa: E402
+from tasks.terrain.rough_task import without_height_scan  # noqa: E402
 from toolkit.registry import env_framework, runner_class  # noqa: E402
 
 
@@ -47,6 +48,9 @@ class BenchArgs:
     task_layer: bool = True
     """--no-task-layer: also time the bare physics step (MuJoCo Warp's mjw.step loop on the same model, worlds and
     joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it"""
+    height_scan: bool = True
+    """--no-height-scan: a rough task (go1-rough, g1-rough) with its height scan replaced by zeros of the same size,
+    to measure what the scan costs (compare with a row with it)"""
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
@@ -174,7 +178,8 @@ def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: 
     framework = framework or envs.NATIVE_FRAMEWORK[backend]
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
-    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device), env_framework(framework))
+    overrides = {} if args.height_scan else without_height_scan(tasks.spec(task))
+    env = envs.wrap_env(tasks.make(task, backend, num_envs, device=args.device, **overrides), env_framework(framework))
     sim = sim_rate(env, args.sim_steps)
     layer = {}
     if not args.task_layer:  # interleaved with the env's rate, so that both see the same machine load
@@ -186,6 +191,7 @@ def measure(args: BenchArgs, task: str, backend: str, num_envs: int, framework: 
         "backend": backend,
         "framework": framework,
         "num_envs": num_envs,
+        **({} if args.height_scan else {"height_scan": False}),
         "device": str(env.device),
         "sim_env_steps_per_s": round(sim),
         **layer,
@@ -286,6 +292,8 @@ def print_table(rows: list[dict]) -> None:
                 f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: "
                 f"task layer +{100 * row['task_layer_cost']:.0f} %"
             )
+        if row.get("height_scan") is False:
+            layer += "  (height scan replaced by zeros)"
         print(
             f"{row['task']:<{width}} {row['backend']:<7} {row['framework']:<9} {row['num_envs']:>8} "
             f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "

@@ -135,7 +135,7 @@ def _primitives_on_terrain():
     for index, (kind, size, where, (dx, dy)) in enumerate(shapes):
         origin = terrain.origins[2, types.index(where)]
         x, y = origin[0] + dx, origin[1] + dy
-        z = float(terrain.height_at(np.array([x]), np.array([y]))[0]) + 0.2
+        z = float(terrain.height_at(np.array([x]), np.array([y]))[0]) + 0.12
         body = spec.worldbody.add_body(name=f"body{index}", pos=[x, y, z], quat=[0.96, 0.1, 0.2, 0.1])
         body.add_freejoint()
         body.add_geom(type=kind, size=size, condim=3)

@@ -12,6 +12,7 @@ import numpy as np
 
 from envs import TaskSpec
 
+from ..locomotion import terms
 from ..mdp_tables import ObservationGroup, ObsTerm, TerminationTable
 from .config import TerrainConfig
 from .curriculum import TerrainCurriculum, base_height_above_terrain, fallen_on_terrain
@@ -110,6 +111,31 @@ def rough_task(
         nconmax=nconmax,
         njmax=njmax,
     )
+
+
+def _zeros(xp, s, size: int):
+    """(num_envs, size) zeros."""
+    return s.qpos[:, :1] * 0.0 + terms._constant(xp, s.qpos, (0.0,) * size)
+
+
+def without_height_scan(task: TaskSpec) -> dict:
+    """TaskSpec overrides that replace a rough task's height scan by zeros of the same size in every group (for
+    measuring what the scan costs: `bench.py --no-height-scan`)."""
+
+    def replaced(group):
+        return dataclasses.replace(
+            group,
+            terms=tuple(
+                dataclasses.replace(term, term=partial(_zeros, size=term.size), noise=0.0)
+                if term.name == "height_scan"
+                else term
+                for term in group.terms
+            ),
+        )
+
+    if not any(term.name == "height_scan" for term in getattr(task.observations, "terms", ())):
+        raise ValueError(f"--no-height-scan: task {task.name!r} has no height scan; choose a rough task")
+    return {"observations": replaced(task.observations), "states": replaced(task.states)}
 
 
 def terrain_config(task: TaskSpec) -> TerrainConfig:
