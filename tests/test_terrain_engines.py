@@ -171,8 +171,8 @@ def test_contacts_with_the_height_field_agree_between_engines():
         mjw.step(warp_model, warp_data)
         mujoco.mj_step(model, data)
         qpos_warp = warp_data.qpos.numpy()[0]
-        np.testing.assert_allclose(np.asarray(mjx_data.qpos), qpos_warp, atol=1e-2, err_msg=f"step {step}")
-        np.testing.assert_allclose(data.qpos, qpos_warp, atol=1e-2, err_msg=f"step {step}")
+        np.testing.assert_allclose(np.asarray(mjx_data.qpos), qpos_warp, atol=2e-2, err_msg=f"step {step}")
+        np.testing.assert_allclose(data.qpos, qpos_warp, atol=2e-2, err_msg=f"step {step}")
         contact = mjx_data._impl.contact
         mjx_deepest = _deepest(*(np.asarray(contact.geom).T), np.asarray(contact.dist), model.ngeom)
         count = int(warp_data.nacon.numpy()[0])

@@ -14,6 +14,8 @@ from ..terrain.scan import HeightScan
 
 TERRAIN = TerrainConfig()  # 10 levels x 20 columns of 8 m patches at 0.1 m, the default proportions
 SCAN = HeightScan(offset=0.3)  # 1.6 m x 1.0 m at 0.1 m: 187 points; offset: the trunk stands about 0.3 m high
+# the feet and the trunk touch the terrain (see TerrainFloor: shins sinking into a height field kick sideways)
+FLOOR = TerrainFloor(TERRAIN, touching=("FR", "FL", "RR", "RL", "trunk"))
 
 GO1_ROUGH = register(
     rough_task(
@@ -22,8 +24,8 @@ GO1_ROUGH = register(
         name="go1-rough",
         terrain=TERRAIN,
         scan=SCAN,
-        model_spec=partial(robot.model_spec, floor=TerrainFloor(TERRAIN)),
-        render_model_spec=partial(robot.model_spec, visual=True, floor=TerrainFloor(TERRAIN)),
+        model_spec=partial(robot.model_spec, floor=FLOOR),
+        render_model_spec=partial(robot.model_spec, visual=True, floor=FLOOR),
         agent_cfg=Path(__file__).parent / "agent.yaml",
         nconmax=96,
         njmax=256,
