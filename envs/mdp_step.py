@@ -67,6 +67,8 @@ def evaluate_step(
     truncated = (episode_length >= task.max_episode_steps) & ~terminated
     log = {f"reward/{name}": term.mean() for name, term in terms.items()}
     log.update({f"termination/{name}": (ended * 1.0).mean() for name, ended in ends.items()})
+    if task.metrics is not None:
+        log.update(task.metrics(xp, state))
     return StepResult(
         obs,
         reward,

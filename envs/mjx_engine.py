@@ -86,8 +86,9 @@ class MjxVecEnv(VecEnv):
         self._finite = FiniteCheck(task)
 
     # ---- pure functions (jit / scan friendly) ----
-    def _reset_data(self, key: jax.Array):
-        """A batch of freshly reset worlds: defaults plus reset noise."""
+    def _reset_data(self, key: jax.Array, previous: dict | None = None):
+        """A batch of freshly reset worlds: defaults plus reset noise (`previous`: the task state each world's
+        episode ended with; None at the first reset)."""
         task = self.task
         scale = task.reset_noise_scale
         vel_scale = task.velocity_noise_scale
@@ -103,11 +104,14 @@ class MjxVecEnv(VecEnv):
         uniform = jax.random.uniform(jax.random.fold_in(key, 1), (self.num_envs, task.reset_uniforms))
         if task.finish_reset is not None:
             qpos, qvel = task.finish_reset(jnp, qpos, qvel, uniform)
+        fresh = task.reset_state(jnp, uniform) if task.reset_state is not None else {}
+        if task.reset_from_previous is not None:
+            previous = self._reset_task_state({}) if previous is None else previous
+            qpos, qvel, fresh = task.reset_from_previous(jnp, qpos, qvel, fresh, previous, uniform)
         batched = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_envs, *x.shape)), d)
-        return batched.replace(qpos=qpos, qvel=qvel), self._reset_task_state(uniform)
+        return batched.replace(qpos=qpos, qvel=qvel), self._reset_task_state(fresh)
 
-    def _reset_task_state(self, uniform) -> dict:
-        fresh = self.task.reset_state(jnp, uniform) if self.task.reset_state is not None else {}
+    def _reset_task_state(self, fresh: dict) -> dict:
         return {
             name: fresh[name] if name in fresh else jnp.zeros((self.num_envs, *shape))
             for name, shape in self.task.engine_task_state.items()
@@ -262,7 +266,7 @@ class MjxVecEnv(VecEnv):
             final_obs, history = push_history(jnp, task_state[HISTORY], r.obs)
             task_state = {**task_state, HISTORY: history}
         final_task_state = {name: value for name, value in task_state.items() if name != HISTORY}
-        fresh, fresh_task_state = self._reset_data(key_reset)
+        fresh, fresh_task_state = self._reset_data(key_reset, task_state)
 
         def select(reset_value, value):
             mask = r.done.reshape(r.done.shape + (1,) * (value.ndim - 1))

@@ -124,6 +124,9 @@ class MujocoWorld:
             qpos, qvel = task.finish_reset(np, qpos[None], qvel[None], uniform)
             qpos, qvel = qpos[0], qvel[0]
         fresh = task.reset_state(np, uniform) if task.reset_state is not None else {}
+        if task.reset_from_previous is not None:
+            qpos, qvel, fresh = task.reset_from_previous(np, qpos[None], qvel[None], fresh, self.task_state, uniform)
+            qpos, qvel = qpos[0], qvel[0]
         self.task_state = self._hold(
             {
                 name: np.asarray(fresh.get(name, zero), np.float64).reshape(zero.shape)

@@ -156,6 +156,12 @@ class TaskSpec:
     task_state: dict = dataclasses.field(default_factory=dict)
     # (xp, uniform (num_envs, reset_uniforms)) -> {name: array} of task state for freshly reset worlds (zeros without)
     reset_state: Callable[[Any, Any], dict] | None = None
+    # a reset that depends on how the world's episode ended (a terrain curriculum): (xp, qpos, qvel, fresh task state,
+    # the task state the episode ended with, uniform) -> (qpos, qvel, fresh task state), run after finish_reset and
+    # reset_state on the same `reset_uniforms` numbers; at a world's first reset the task state it ended with is zeros
+    reset_from_previous: Callable[..., tuple[Any, Any, dict]] | None = None
+    # (xp, MdpState) -> {name: device scalar} logged each step beside the reward terms (e.g. "terrain/level")
+    metrics: Callable[[Any, MdpState], dict] | None = None
     # (xp, MdpState) -> ({name: array} task state after the step, qvel to set or None): commands, timers, air
     # time, pushes; it sees `step_uniforms` numbers per world in state.uniform
     advance: Callable[[Any, MdpState], tuple[dict, Any]] | None = None

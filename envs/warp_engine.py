@@ -223,14 +223,18 @@ class WarpVecEnv(VecEnv):
             else:
                 noise = torch.rand(state.shape, generator=self._generator, device=self.device) * (2 * scale) - scale
             state.add_(noise * mask.unsqueeze(-1))
-        if task.finish_reset is not None or task.reset_state is not None:
+        if task.finish_reset is not None or task.reset_state is not None or task.reset_from_previous is not None:
             uniform = self._draw(task.reset_uniforms)
+        qpos, qvel = self._qpos, self._qvel
         if task.finish_reset is not None:
-            qpos, qvel = task.finish_reset(torch, self._qpos, self._qvel, uniform)
+            qpos, qvel = task.finish_reset(torch, qpos, qvel, uniform)
+        fresh = task.reset_state(torch, uniform) if task.reset_state is not None else {}
+        if task.reset_from_previous is not None:  # self._task_state: as the worlds' episodes ended
+            qpos, qvel, fresh = task.reset_from_previous(torch, qpos, qvel, fresh, self._task_state, uniform)
+        if qpos is not self._qpos:
             self._qpos.copy_(torch.where(mask.unsqueeze(-1), qpos, self._qpos))
             self._qvel.copy_(torch.where(mask.unsqueeze(-1), qvel, self._qvel))
         if self._task_state:
-            fresh = task.reset_state(torch, uniform) if task.reset_state is not None else {}
             self._task_state = {
                 name: torch.where(
                     mask.view(-1, *([1] * (value.dim() - 1))),

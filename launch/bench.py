@@ -31,6 +31,7 @@ import envs  # noqa: E402
 import tasks  # noqa: E402
 from envs.convert import converter, to_device  # noqa: E402
 from launch import task_flags  # noqa: E402
+from tasks.terrain.rough_task import without_height_scan  # noqa: E402
 from toolkit.registry import env_framework, runner_class  # noqa: E402
 
 
@@ -56,6 +57,9 @@ class BenchArgs:
     finite_check: bool = True
     """--no-finite-check: also time the same worlds with the engines' NaN/inf check off (non-finite values would then
     reach the agent) and report the check's cost over them, interleaved so that both see the same load"""
+    height_scan: bool = True
+    """--no-height-scan: a rough task (go1-rough, g1-rough) with its height scan replaced by zeros of the same size,
+    to measure what the scan costs (compare with a row with it)"""
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
@@ -195,7 +199,8 @@ def measure(
     framework = framework or envs.NATIVE_FRAMEWORK[backend]
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
-    made = tasks.make(task, backend, num_envs, device=args.device, config=args.env)
+    overrides = {} if args.height_scan else without_height_scan(tasks.spec(task, args.env))
+    made = tasks.make(task, backend, num_envs, device=args.device, config=args.env, **overrides)
     env = envs.wrap_env(made, env_framework(framework))
     sim = sim_rate(env, args.sim_steps)
     layer = {}
@@ -218,6 +223,7 @@ def measure(
         "backend": backend,
         "framework": framework,
         "num_envs": num_envs,
+        **({} if args.height_scan else {"height_scan": False}),
         "device": str(env.device),
         **({} if graph_capture is None else {"graph_capture": graph_capture}),
         "sim_env_steps_per_s": round(sim),
@@ -368,6 +374,8 @@ def print_table(rows: list[dict]) -> None:
                 f"  unchecked {row['unchecked_env_steps_per_s']:,} steps/s: "
                 f"finite check +{100 * row['finite_check_cost']:.1f} %"
             )
+        if row.get("height_scan") is False:
+            layer += "  (height scan replaced by zeros)"
         print(
             f"{row['task']:<{width}} {row['backend']:<7} {_framework_label(row):<10} {row['num_envs']:>8} "
             f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "

@@ -5,7 +5,9 @@ from . import (  # noqa: F401  # noqa: F401
     cartpole,  # noqa: F401  (registers its task)
     cartpole_pomdp,  # noqa: F401
     g1_flat,
+    g1_rough,
     go1_flat,
+    go1_rough,
     half_cheetah,
     hopper,
     humanoid,

@@ -119,10 +119,13 @@ LAYOUT = LeggedLayout(
 )
 
 
-def model_spec(visual: bool = False, solver_iterations: tuple[int, int] | None = None) -> mujoco.MjSpec:
+def model_spec(visual: bool = False, solver_iterations: tuple[int, int] | None = None, floor=None) -> mujoco.MjSpec:
     """scene_mjx.xml with the contact sensors of the layout; `solver_iterations` (Newton, line search) replace
-    Menagerie's 5 / 8 (the parity test converges the solver)."""
+    Menagerie's 5 / 8 (the parity test converges the solver); `floor(spec)` replaces the scene's floor (g1-rough:
+    the terrain, named "floor" as the scene's contact pairs name it)."""
     spec = robots.robot_spec("unitree_g1", "scene_mjx")
+    if floor is not None:
+        floor(spec)
     if solver_iterations is not None:
         spec.option.iterations, spec.option.ls_iterations = solver_iterations
     if not visual:

@@ -31,7 +31,9 @@ LAYOUT = LeggedLayout(
 
 
 def model_spec(
-    visual: bool = False, solver_iterations: tuple[int, int] = (SOLVER_ITERATIONS, SOLVER_LS_ITERATIONS)
+    visual: bool = False,
+    solver_iterations: tuple[int, int] = (SOLVER_ITERATIONS, SOLVER_LS_ITERATIONS),
+    floor=robots.add_flat_floor,
 ) -> mujoco.MjSpec:
     """go1.xml on a flat floor of the task's own; visual meshes only when rendering; one PD gain pair for all
     joints; the solver options both engines run (a 4 ms timestep, few solver iterations).
@@ -39,9 +41,10 @@ def model_spec(
     Collision simplifications: the robot touches the floor only (no self-collisions: legs do not reach each
     other in this task, and the pairs cost narrowphase work on every substep), and every contact has condim 3
     (MJX implements no condim 1 with elliptic cones, and the feet's torsional/rolling friction, condim 6,
-    adds constraint rows a flat-ground task does not need)."""
+    adds constraint rows a flat-ground task does not need). `floor(spec)` adds the geom "floor" (go1-rough: the
+    terrain)."""
     spec = robots.robot_spec("unitree_go1", "go1")
-    robots.add_flat_floor(spec)
+    floor(spec)
     if not visual:
         robots.drop_visual_geoms(spec)
     spec.option.timestep = TIMESTEP

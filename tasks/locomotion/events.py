@@ -206,7 +206,8 @@ class Locomotion:
         state = self.commands.draw(xp, u[:, start : start + VelocityCommands.UNIFORMS])
         state["contact"] = xp.ones_like(u[:, : self.layout.num_feet])  # standing on all feet
         if self.pushes is not None:
-            state["push_timer"] = _between(*self.pushes.interval_s, u[:, -1:])
+            column = start + VelocityCommands.UNIFORMS  # the last of this event's reset uniforms
+            state["push_timer"] = _between(*self.pushes.interval_s, u[:, column : column + 1])
         return state
 
     # ---- one step ----
