@@ -104,7 +104,34 @@ def checkpoint_path(run_dir: str, checkpoint: str) -> str:
 
 
 def play(args: PlayArgs) -> dict:
+    """Run the run's checkpoint for `args.episodes` episodes; returns their returns, lengths and falls (with tracking
+    errors for a commanded task, and the video's path with --video)."""
+    _check_args(args)
+    launch = load_yaml(os.path.join(args.run, "launch.yaml"))
+    task, commanded = _evaluation_task(args, launch)
+    path = checkpoint_path(args.run, args.checkpoint)
+    env, agent = _env_and_agent(args, launch, task, path)
+    recorder = None
+    if args.video:
+        task = env.unwrapped.task  # the model with a robot's visual meshes (training drops them), at the control rate
+        recorder = VideoRecorder(
+            load_model(task, render=True), args.video, args.width, args.height, args.camera, fps=1.0 / env.unwrapped.dt
+        )
+    episodes = _run_episodes(args, env, agent, recorder, commanded)
+    result = {"run_dir": args.run, "checkpoint": path, "task": task.name, **_summary(args, episodes, commanded)}
+    if recorder is not None:
+        result.update(
+            video=recorder.write(),
+            video_frames=len(recorder.frames),
+            video_fps=recorder.fps,
+            video_episode_length=episodes["recorded_length"],
+        )
+        if args.wandb:
+            _log_video(args.run, launch, result["video"], recorder.fps)
+    return result
 
+
+def _check_args(args: PlayArgs) -> None:
     if args.episodes < 1 or args.num_envs < 1:
         raise ValueError(
             f"--episodes / --num-envs: {args.episodes} / {args.num_envs} are not allowed; must be positive"
@@ -115,22 +142,30 @@ def play(args: PlayArgs) -> dict:
         raise ValueError("--video: the imageio-ffmpeg package is not installed; pip install -e '.[video]'")
     if args.video:
         check_video_path(args.video)
-    launch = load_yaml(os.path.join(args.run, "launch.yaml"))
+
+
+def _evaluation_task(args: PlayArgs, launch: dict):
+    """The task as the run trained it, with this command's --env.* flags, --max-steps, pushes off unless --pushes,
+    and (legged tasks) the held --command and the tracking error summed per world; returns (task, commanded)."""
     config = args.env or tasks.config(launch["task"], task_flags.saved_env(launch))
-    task = tasks.spec(launch["task"], config)  # as the run trained it, with this command's --env.* flags
+    task = tasks.spec(launch["task"], config)
     commanded = takes_commands(task)
     if args.command is not None and not commanded:
         raise ValueError(f"--command: {list(args.command)} is not allowed; task {task.name!r} takes no commands")
-    cfg = load_yaml(os.path.join(args.run, "config.yaml"))
-    path = checkpoint_path(args.run, args.checkpoint)
-    framework = launch.get("framework", "torch")
-    device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"])))
     if args.max_steps is not None:
         task = dataclasses.replace(task, max_episode_steps=args.max_steps)
     if not args.pushes:
         task = without_pushes(task)
     if commanded:  # each world's tracking error summed on the device, read where its episode ends
         task = with_tracking_error(task if args.command is None else hold_command(task, args.command))
+    return task, commanded
+
+
+def _env_and_agent(args: PlayArgs, launch: dict, task, path: str):
+    """The worlds (seeded apart from training's) and the run's agent loaded from `path`, in evaluation mode."""
+    cfg = load_yaml(os.path.join(args.run, "config.yaml"))
+    framework = launch.get("framework", "torch")
+    device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"])))
     env = envs.wrap_env(
         envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework)
     )
@@ -138,13 +173,12 @@ def play(args: PlayArgs) -> dict:
     agent = runner_class(framework)(env, cfg).agent
     agent.load(path)
     agent.enable_training_mode(False, apply_to_models=True)
-    recorder = None
-    if args.video:
-        task = env.unwrapped.task  # the model with a robot's visual meshes (training drops them), at the control rate
-        recorder = VideoRecorder(
-            load_model(task, render=True), args.video, args.width, args.height, args.camera, fps=1.0 / env.unwrapped.dt
-        )
+    return env, agent
 
+
+def _run_episodes(args: PlayArgs, env, agent, recorder, commanded: bool) -> dict:
+    """Step all worlds until `args.episodes` episodes ended; per ended episode its return, length, whether it fell
+    and (commanded) its mean tracking error; world 0's first episode goes to the recorder."""
     returns, lengths, falls, tracking = [], [], [], []
     observations, _ = env.reset()
     recording = recorder is not None
@@ -158,8 +192,7 @@ def play(args: PlayArgs) -> dict:
         actions, outputs = agent.act(observations, states, timestep=timestep, timesteps=0)
         actions = actions if args.stochastic else outputs["mean_actions"]
         next_observations, rewards, terminated, truncated, info = env.step(actions)
-        # an agent in evaluation mode learns nothing here; a recurrent one zeroes the state of worlds whose episode
-        # ended
+        # an agent in evaluation mode learns nothing here; a recurrent one zeroes the state of ended worlds
         agent.record_transition(
             observations=observations,
             states=states,
@@ -187,10 +220,18 @@ def play(args: PlayArgs) -> dict:
         falls += _host(terminated)[ended].astype(bool).tolist()
         if commanded:
             tracking += (_host(info["final_task_state"][TRACKING_ERROR])[ended] / episode_lengths[ended, None]).tolist()
-    result = {
-        "run_dir": args.run,
-        "checkpoint": path,
-        "task": task.name,
+    return {
+        "returns": returns,
+        "lengths": lengths,
+        "falls": falls,
+        "tracking": tracking,
+        "recorded_length": recorded_length,
+    }
+
+
+def _summary(args: PlayArgs, episodes: dict, commanded: bool) -> dict:
+    returns, lengths, falls, tracking = (episodes[key] for key in ("returns", "lengths", "falls", "tracking"))
+    summary = {
         "episodes": len(returns),
         "mean_return": sum(returns) / len(returns),
         "mean_length": sum(lengths) / len(lengths),
@@ -199,7 +240,7 @@ def play(args: PlayArgs) -> dict:
         "terminated": sum(falls),
     }
     if commanded:  # per episode, and their means: m/s (linear, base frame xy) and rad/s (yaw rate)
-        result.update(
+        summary.update(
             command=None if args.command is None else list(args.command),
             falls=sum(falls),
             fell=falls,
@@ -208,28 +249,24 @@ def play(args: PlayArgs) -> dict:
             mean_tracking_error_lin=float(np.mean([error[0] for error in tracking])),
             mean_tracking_error_yaw=float(np.mean([error[1] for error in tracking])),
         )
-    if recorder is not None:
-        result.update(
-            video=recorder.write(),
-            video_frames=len(recorder.frames),
-            video_fps=recorder.fps,
-            video_episode_length=recorded_length,
-        )
-        if args.wandb:
-            from toolkit.loggers import WandbLogger
+    return summary
 
-            name = os.path.basename(os.path.normpath(args.run))
-            logger = WandbLogger(
-                args.run,
-                config={},
-                project=launch.get("wandb_project", "simtrain"),
-                entity=launch.get("wandb_entity"),
-                name=name,
-                run_id=name,
-            )
-            logger.log_video(result["video"], fps=recorder.fps)
-            logger.close()
-    return result
+
+def _log_video(run: str, launch: dict, video: str, fps: float) -> None:
+    """The video into the run's wandb run (resumed by its folder's name)."""
+    from toolkit.loggers import WandbLogger
+
+    name = os.path.basename(os.path.normpath(run))
+    logger = WandbLogger(
+        run,
+        config={},
+        project=launch.get("wandb_project", "simtrain"),
+        entity=launch.get("wandb_entity"),
+        name=name,
+        run_id=name,
+    )
+    logger.log_video(video, fps=fps)
+    logger.close()
 
 
 def _host(value) -> np.ndarray:

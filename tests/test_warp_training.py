@@ -22,9 +22,11 @@ def _train(task, num_envs, tmp_path, timesteps, threshold, seed=0):
 
 @pytest.mark.slow
 @pytest.mark.long
-def test_warp_agent_solves_cartpole_on_mujoco_warp(tmp_path):
-    """256 worlds, seed 0: solved after 864 timesteps (87-160 s on the shared 2-core CPU)."""
-    stats = _train("cartpole", 256, tmp_path, timesteps=3000, threshold=475.0)
+@pytest.mark.parametrize("seed", range(5))
+def test_warp_agent_solves_cartpole_on_mujoco_warp(tmp_path, seed):
+    """256 worlds, every seed of 0-4 (the issue's bar), with the default graph capture: seed 0 solved after 864
+    timesteps (87-160 s on the shared 2-core CPU)."""
+    stats = _train("cartpole", 256, tmp_path, timesteps=3000, threshold=475.0, seed=seed)
     assert stats.mean_return >= 475.0, f"mean return {stats.mean_return} after {stats.env_steps} env steps"
 
 
