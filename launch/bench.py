@@ -200,8 +200,11 @@ def measure(
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
     overrides = {} if args.height_scan else without_height_scan(tasks.spec(task, args.env))
-    made = tasks.make(task, backend, num_envs, device=args.device, config=args.env, **overrides)
-    env = envs.wrap_env(made, env_framework(framework))
+
+    def make_worlds():
+        return tasks.make(task, backend, num_envs, device=args.device, config=args.env, **overrides)
+
+    env = envs.wrap_env(make_worlds(), env_framework(framework))
     sim = sim_rate(env, args.sim_steps)
     layer = {}
     if not args.task_layer:  # interleaved with the env's rate, so that both see the same machine load
@@ -209,7 +212,7 @@ def measure(
         sim = (sim + sim_rate(env, args.sim_steps)) / 2
         layer = {"physics_env_steps_per_s": round(physics), "task_layer_cost": round(physics / sim - 1, 3)}
     if not args.finite_check:
-        unchecked_env = tasks.make(task, backend, num_envs, device=args.device)
+        unchecked_env = make_worlds()  # the same task, flags and worlds, only the check off
         unchecked_env.finite_check = False  # before its first step: MJX traces it into the jitted step
         unchecked_env = envs.wrap_env(unchecked_env, env_framework(framework))
         rates = [sim_rate(unchecked_env, args.sim_steps), sim_rate(env, args.sim_steps)]
