@@ -1,7 +1,6 @@
 """launch/train.py, play.py and bench.py given mistakes and faults: one line on stderr, nothing lost, nothing
 corrupted, no run folder half-made, and every script stops promptly on SIGTERM / SIGINT."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -15,16 +14,14 @@ import pytest
 import torch
 import yaml
 
+from tests.launch_scripts import load_launch_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--num-envs", "8", "--headless", "--no-stop-when-solved"]
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", ROOT / "launch" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it is being defined
-    spec.loader.exec_module(module)
-    return module
+    return load_launch_script(name, f"{name}_under_test")
 
 
 @pytest.fixture(scope="module")

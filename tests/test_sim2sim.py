@@ -2,7 +2,6 @@
 terms in numpy, no torch, JAX or Warp imported."""
 
 import copy
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import torch
 import tasks
 from envs.mujoco_world import MujocoWorld
 from envs.task_metadata import task_metadata
+from tests.launch_scripts import load_launch_script
 from toolkit.runner_base import runner_class
 from toolkit.runner_cfg import load_yaml
 
@@ -33,10 +33,7 @@ GYMNASIUM_TASKS = [
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "launch" / f"{name}.py")
-    module = sys.modules[name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_launch_script(name)
 
 
 class _Spaces:

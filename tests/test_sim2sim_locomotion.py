@@ -5,7 +5,6 @@ Warp imported."""
 
 import copy
 import dataclasses
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import tasks
 from envs.mujoco_world import MujocoWorld
 from envs.policy_observation import MujocoSensors, PolicyObservation
 from envs.task_metadata import task_metadata
+from tests.launch_scripts import load_launch_script
 from toolkit.runner_base import runner_class
 from toolkit.runner_cfg import load_yaml
 
@@ -27,10 +27,7 @@ WORLDS = 2
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "launch" / f"{name}.py")
-    module = sys.modules[name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_launch_script(name)
 
 
 class _Spaces:

@@ -3,7 +3,6 @@ reaches the built worlds, a bad value is one line before any world is built, lau
 restores it, and play.py and bench.py take the same flags."""
 
 import dataclasses
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,17 +14,13 @@ import envs
 import tasks
 from launch import task_flags
 from tasks.go1_flat import mdp as go1_mdp
+from tests.launch_scripts import load_launch_script
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--num-envs", "4", "--headless", "--no-stop-when-solved", "--agent.experiment.write_interval", "16"]
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_config_under_test", ROOT / "launch" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it is being defined
-    spec.loader.exec_module(module)
-    return module
+    return load_launch_script(name, f"{name}_config_under_test")
 
 
 @pytest.fixture(scope="module")

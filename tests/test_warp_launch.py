@@ -1,7 +1,6 @@
 """`train.py --framework warp`: the Warp agent through the launch scripts (run folder, .npz checkpoints, SIGTERM and
 resume, play.py, bench.py), and what it does not do refused in one line before any world is built."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.launch_scripts import load_launch_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [
@@ -25,11 +26,7 @@ TRAIN = [
 
 
 def _launch_module(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_warp_under_test", ROOT / "launch" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it is being defined
-    spec.loader.exec_module(module)
-    return module
+    return load_launch_script(name, f"{name}_warp_under_test")
 
 
 def _run(*args, cwd, script="train.py", timeout=600):
