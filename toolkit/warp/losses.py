@@ -29,6 +29,30 @@ def log_std_passes(params: wp.array(dtype=float), off: int, a: int, clip: int, l
     return 1.0
 
 
+@wp.func
+def row_log_prob(
+    i: int,
+    mean: wp.array2d(dtype=float),
+    params: wp.array(dtype=float),
+    ls_off: int,
+    clip: int,
+    lo: float,
+    hi: float,
+    reduce_mean: int,
+    actions: wp.array2d(dtype=float),
+) -> float:
+    """Row i's log-probability of its actions under the diagonal Gaussian (summed, or averaged with reduce_mean)."""
+    total = float(0.0)
+    n = mean.shape[1]
+    for a in range(n):
+        ls = log_std_at(params, ls_off, a, clip, lo, hi)
+        z = (actions[i, a] - mean[i, a]) * wp.exp(-ls)
+        total += -0.5 * z * z - ls - wp.static(LOG_SQRT_2PI)
+    if reduce_mean != 0:
+        total = total / float(n)
+    return total
+
+
 @wp.kernel
 def next_seed(base: int, draws: wp.array(dtype=wp.int64), seed: wp.array(dtype=wp.int32)):
     """The seed of the next draw, (base + draws) mod (2^31 - 1) after counting it: on the device, so that acting
@@ -80,15 +104,7 @@ def gaussian_log_prob(
     log_prob: wp.array(dtype=float),
 ):
     i = wp.tid()
-    total = float(0.0)
-    n = mean.shape[1]
-    for a in range(n):
-        ls = log_std_at(params, ls_off, a, clip, lo, hi)
-        z = (actions[i, a] - mean[i, a]) * wp.exp(-ls)
-        total += -0.5 * z * z - ls - wp.static(LOG_SQRT_2PI)
-    if reduce_mean != 0:
-        total = total / float(n)
-    log_prob[i] = total
+    log_prob[i] = row_log_prob(i, mean, params, ls_off, clip, lo, hi, reduce_mean, actions)
 
 
 @wp.kernel
@@ -149,12 +165,7 @@ def policy_loss(
     per_action = float(1.0)
     if reduce_mean != 0:
         per_action = 1.0 / float(n)
-    log_prob = float(0.0)
-    for a in range(n):
-        ls = log_std_at(params, ls_off, a, clip, lo, hi)
-        z = (actions[i, a] - mean[i, a]) * wp.exp(-ls)
-        log_prob += -0.5 * z * z - ls - wp.static(LOG_SQRT_2PI)
-    log_prob = log_prob * per_action
+    log_prob = row_log_prob(i, mean, params, ls_off, clip, lo, hi, reduce_mean, actions)
     log_ratio = log_prob - old_log_prob[i]
     ratio = wp.exp(log_ratio)
     adv = advantages[i]

@@ -18,6 +18,35 @@ def _square_sum(grad: wp.array(dtype=float), sums: wp.array(dtype=float)):
     wp.atomic_add(sums, 0, g * g)
 
 
+@wp.func
+def _adam_update(
+    i: int,
+    params: wp.array(dtype=float),
+    grad: wp.array(dtype=float),
+    m: wp.array(dtype=float),
+    v: wp.array(dtype=float),
+    sums: wp.array(dtype=float),
+    max_norm: float,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    bias1: float,
+    bias2_sqrt: float,
+):
+    """Adam's update of parameter i, its gradient first scaled by the clip to a total norm of max_norm (sums[0]: the
+    squared norm)."""
+    g = grad[i]
+    if max_norm > 0.0:
+        coef = max_norm / (wp.sqrt(sums[0]) + 1e-6)
+        if coef < 1.0:
+            g = g * coef
+    m[i] = beta1 * m[i] + (1.0 - beta1) * g
+    v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
+    denom = wp.sqrt(v[i]) / bias2_sqrt + eps
+    params[i] = params[i] - (lr / bias1) * m[i] / denom
+
+
 @wp.kernel
 def _adam(
     params: wp.array(dtype=float),
@@ -34,15 +63,7 @@ def _adam(
     bias2_sqrt: float,
 ):
     i = wp.tid()
-    g = grad[i]
-    if max_norm > 0.0:
-        coef = max_norm / (wp.sqrt(sums[0]) + 1e-6)
-        if coef < 1.0:
-            g = g * coef
-    m[i] = beta1 * m[i] + (1.0 - beta1) * g
-    v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
-    denom = wp.sqrt(v[i]) / bias2_sqrt + eps
-    params[i] = params[i] - (lr / bias1) * m[i] / denom
+    _adam_update(i, params, grad, m, v, sums, max_norm, lr, beta1, beta2, eps, bias1, bias2_sqrt)
 
 
 @wp.kernel
@@ -78,15 +99,7 @@ def _adam_gated(
     bias1 = float(wp.float64(1.0) - wp.pow(beta1_64, t))
     bias2_sqrt = float(wp.sqrt(wp.float64(1.0) - wp.pow(beta2_64, t)))
     lr = float(lrs[group])
-    g = grad[i]
-    if max_norm > 0.0:
-        coef = max_norm / (wp.sqrt(sums[0]) + 1e-6)
-        if coef < 1.0:
-            g = g * coef
-    m[i] = beta1 * m[i] + (1.0 - beta1) * g
-    v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
-    denom = wp.sqrt(v[i]) / bias2_sqrt + eps
-    params[i] = params[i] - (lr / bias1) * m[i] / denom
+    _adam_update(i, params, grad, m, v, sums, max_norm, lr, beta1, beta2, eps, bias1, bias2_sqrt)
 
 
 class Adam:
