@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from ..memory_ring import MemoryRing
 
-class RandomMemory:
+
+class RandomMemory(MemoryRing):
     """skrl's RandomMemory as PPO uses it: a ring of `memory_size` steps for `num_envs` worlds, written in place
     (no allocation in the step loop)."""
 
     def __init__(self, memory_size: int, num_envs: int = 1, device: str | torch.device | None = None):
-        if memory_size < 1:
-            raise ValueError(f"memory_size: {memory_size} is not allowed; must be >= 1")
-        self.memory_size, self.num_envs = memory_size, num_envs
+        super().__init__(memory_size, num_envs)
         self.device = torch.device(device or "cpu")
-        self.memory_index = 0
-        self.filled = False
         self.tensors: dict[str, torch.Tensor] = {}
 
     def create_tensor(self, name: str, size: tuple[int, ...] | int, dtype: torch.dtype = torch.float32) -> None:
@@ -29,14 +27,4 @@ class RandomMemory:
         """Write one step of every named tensor at the current index."""
         for name, value in samples.items():
             self.tensors[name][self.memory_index].copy_(value.reshape(self.tensors[name].shape[1:]))
-        self.memory_index += 1
-        if self.memory_index >= self.memory_size:
-            self.memory_index = 0
-            self.filled = True
-
-    def reset(self) -> None:
-        self.memory_index = 0
-        self.filled = False
-
-    def __len__(self) -> int:
-        return self.memory_size if self.filled else self.memory_index
+        self.advance()
