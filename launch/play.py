@@ -31,6 +31,7 @@ import tasks  # noqa: E402
 from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
 from launch import task_flags  # noqa: E402
+from launch.episode_report import episode_lines  # noqa: E402
 from tasks.locomotion.evaluation import (  # noqa: E402
     TRACKING_ERROR,
     hold_command,
@@ -296,29 +297,7 @@ def main() -> None:
         return play(parsed[0])
 
     result = run_main("play", work, lambda: parsed[0].run if parsed else None)
-    legged = "falls" in result
-    for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
-        tracking = (
-            (
-                f", tracking error {result['tracking_error_lin'][index]:.3f} m/s, "
-                f"{result['tracking_error_yaw'][index]:.3f} rad/s{', fell' if result['fell'][index] else ''}"
-            )
-            if legged
-            else ""
-        )
-        print(f"episode {index}: return {episode_return:.2f}, length {length}{tracking}")
-    summary = (
-        (
-            f", mean tracking error {result['mean_tracking_error_lin']:.3f} m/s (linear), "
-            f"{result['mean_tracking_error_yaw']:.3f} rad/s (yaw), {result['falls']}/{result['episodes']} falls"
-        )
-        if legged
-        else ""
-    )
-    print(
-        f"{result['episodes']} episodes: mean return {result['mean_return']:.1f}, "
-        f"mean length {result['mean_length']:.1f}{summary}"
-    )
+    print("\n".join(episode_lines(result)))
     print(json.dumps(result))
 
 

@@ -25,6 +25,8 @@ import tyro
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from launch.episode_report import episode_lines  # noqa: E402
+
 FRAMEWORK_MODULES = ("torch", "jax", "jaxlib", "warp", "mujoco_warp", "mujoco.mjx")
 
 
@@ -265,10 +267,6 @@ def sim2sim(args: Sim2SimArgs) -> dict:
     return result
 
 
-def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def main() -> None:
     args = tyro.cli(Sim2SimArgs, description=__doc__.split("\n")[0])
     try:
@@ -276,33 +274,12 @@ def main() -> None:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    legged = "falls" in result
-    for index, (episode_return, length) in enumerate(zip(result["returns"], result["lengths"])):
-        tracking = (
-            (
-                f", tracking error {_number(result['tracking_error_lin'][index])} m/s, "
-                f"{_number(result['tracking_error_yaw'][index])} rad/s"
-            )
-            if legged
-            else ""
-        )
-        print(f"episode {index}: return {episode_return:.2f}, length {length}{tracking}")
-    summary = (
-        (
-            f", mean tracking error {_number(result['mean_tracking_error_lin'])} m/s (linear), "
-            f"{_number(result['mean_tracking_error_yaw'])} rad/s (yaw), {result['falls']} falls"
-        )
-        if legged
-        else f", {result['terminated']} ended early (terminated)"
-    )
+    lines = episode_lines(result)
     if result["unstable"]:
-        summary += (
+        lines[-1] += (
             f", {result['unstable']} ended by an unstable simulation (MuJoCo reset it; try --solver-iterations 100 50)"
         )
-    print(
-        f"{result['episodes']} episodes: mean return {result['mean_return']:.2f}, "
-        f"mean length {result['mean_length']:.1f}{summary}"
-    )
+    print("\n".join(lines))
     print(json.dumps(result))
 
 
