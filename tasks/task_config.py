@@ -126,8 +126,13 @@ def _updated(current: Any, values: Any, where: str) -> Any:
             raise ValueError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(current)}")
         return {**current, **values}
     if isinstance(current, tuple):
-        return tuple(values) if isinstance(values, (list, tuple)) else values
+        return _tuples(values)
     return values
+
+
+def _tuples(value: Any) -> Any:
+    """YAML's lists as the tuples a configuration holds, nested ones too (terrain proportions: ((type, share), ...))."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, (list, tuple)) else value
 
 
 def _typed(hint: Any, value: Any, where: str) -> Any:
@@ -139,5 +144,5 @@ def _typed(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _updated(hint(), value, where)
     if typing.get_origin(hint) is tuple and isinstance(value, list):
-        return tuple(value)
+        return _tuples(value)
     return value
