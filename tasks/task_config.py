@@ -4,9 +4,9 @@ The launch scripts show it as `--env.FIELD` flags (`--env.max-episode-steps 200`
 1.2`) with the task's own defaults, store it in a run's launch.yaml (`env:`) and restore it on `--resume`.
 
 Every field named as a TaskSpec field replaces that field of the registered spec (`apply`); so a task whose TaskSpec
-gains a field (say `terrain`) exposes it with one line in its config class, its default read from the spec
-(`from_spec`). A field that is not a TaskSpec field (velocity commands, reward weights) is turned into the spec by
-the config class's own `apply` (see tasks/locomotion/config.py).
+gains a field exposes it with one line in its config class, its default read from the spec (`from_spec`). A field
+that is not a TaskSpec field (velocity commands, reward weights, the terrain) is turned into the spec by the config
+class's own `apply` (see tasks/locomotion/config.py and tasks/terrain/rough_config.py: the task rebuilt).
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ class RoughConfig(LocomotionConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        for name, kind in (("terrain", TerrainConfig), ("height_scan", HeightScan)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"env.{name}: {getattr(self, name)!r} is not allowed; must be a {kind.__name__}")
         check_platform(self.terrain, self.reset.position)  # a reset that could spawn off the patch's platform
 
     @classmethod
