@@ -113,12 +113,18 @@ def env_flags(config: TaskConfig, base: TaskConfig) -> list[list[str]]:
             head, _, last = flag.rpartition(".")
             flags.append([flag if now else f"{head}.no-{last}"])
         elif isinstance(now, (tuple, list)):
-            flags.append([flag, *map(str, now)])
+            flags.append([flag, *map(str, _flattened(now))])
         else:
             flags.append([flag, str(now)])
 
     visit("env", config, base)
     return flags
+
+
+def _flattened(values) -> list:
+    """A tuple's values as tyro reads them from a command line: nested tuples one after another (`--env.terrain.
+    proportions flat 0.5 boxes 0.5`)."""
+    return [leaf for item in values for leaf in (_flattened(item) if isinstance(item, (tuple, list)) else [item])]
 
 
 def unknown_env_flag(flag: str, env: TaskConfig | None) -> str | None:

@@ -4,9 +4,9 @@ The launch scripts show it as `--env.FIELD` flags (`--env.max-episode-steps 200`
 1.2`) with the task's own defaults, store it in a run's launch.yaml (`env:`) and restore it on `--resume`.
 
 Every field named as a TaskSpec field replaces that field of the registered spec (`apply`); so a task whose TaskSpec
-gains a field (say `terrain`) exposes it with one line in its config class, its default read from the spec
-(`from_spec`). A field that is not a TaskSpec field (velocity commands, reward weights) is turned into the spec by
-the config class's own `apply` (see tasks/locomotion/config.py).
+gains a field exposes it with one line in its config class, its default read from the spec (`from_spec`). A field
+that is not a TaskSpec field (velocity commands, reward weights, the terrain) is turned into the spec by the config
+class's own `apply` (see tasks/locomotion/config.py and tasks/terrain/rough_config.py: the task rebuilt).
 """
 
 from __future__ import annotations
@@ -126,8 +126,13 @@ def _updated(current: Any, values: Any, where: str) -> Any:
             raise ValueError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(current)}")
         return {**current, **values}
     if isinstance(current, tuple):
-        return tuple(values) if isinstance(values, (list, tuple)) else values
+        return _tuples(values)
     return values
+
+
+def _tuples(value: Any) -> Any:
+    """YAML's lists as the tuples a configuration holds, nested ones too (terrain proportions: ((type, share), ...))."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, (list, tuple)) else value
 
 
 def _typed(hint: Any, value: Any, where: str) -> Any:
@@ -139,5 +144,5 @@ def _typed(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _updated(hint(), value, where)
     if typing.get_origin(hint) is tuple and isinstance(value, list):
-        return tuple(value)
+        return _tuples(value)
     return value

@@ -1,33 +1,37 @@
 """go1-rough: go1-flat on the terrain grid, with a height scan in the policy's and the critic's observations and
 the terrain curriculum (levels up and down by distance walked)."""
 
-from functools import partial
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..go1_flat import GO1_FLAT, robot
-from ..go1_flat import mdp as flat_mdp
+from ..go1_flat import TASK as GO1_FLAT_TASK
 from ..registry import register
 from ..terrain.config import TerrainConfig
-from ..terrain.model import TerrainFloor
-from ..terrain.rough_task import rough_task
+from ..terrain.rough_config import RoughConfig
 from ..terrain.scan import HeightScan
 
 TERRAIN = TerrainConfig()  # 10 levels x 20 columns of 8 m patches at 0.1 m, the default proportions
 SCAN = HeightScan(offset=0.3)  # 1.6 m x 1.0 m at 0.1 m: 187 points; offset: the trunk stands about 0.3 m high
-# the feet and the trunk touch the terrain (see TerrainFloor: shins sinking into a height field kick sideways)
-FLOOR = TerrainFloor(TERRAIN, touching=("FR", "FL", "RR", "RL", "trunk"))
 
-GO1_ROUGH = register(
-    rough_task(
-        GO1_FLAT,
-        flat_mdp,
-        name="go1-rough",
-        terrain=TERRAIN,
-        scan=SCAN,
-        model_spec=partial(robot.model_spec, floor=FLOOR),
-        render_model_spec=partial(robot.model_spec, visual=True, floor=FLOOR),
-        agent_cfg=Path(__file__).parent / "agent.yaml",
-        nconmax=96,
-        njmax=256,
-    )
+TASK = dataclasses.replace(
+    GO1_FLAT_TASK,
+    name="go1-rough",
+    terrain=TERRAIN,
+    scan=SCAN,
+    # the feet and the trunk touch the terrain (see TerrainFloor: shins sinking into a height field kick sideways)
+    touching=("FR", "FL", "RR", "RL", "trunk"),
+    nconmax=96,
+    njmax=256,
+    agent_cfg=Path(__file__).parent / "agent.yaml",
 )
+
+
+@dataclass(frozen=True)
+class Go1RoughConfig(RoughConfig):
+    """go1-rough's settings (`--env.*`, defaults: the task's): go1-flat's, the terrain grid and the height scan."""
+
+    task = TASK
+
+
+GO1_ROUGH = register(TASK.spec(), Go1RoughConfig)

@@ -13,13 +13,14 @@ from envs import TaskSpec
 
 from ..mdp_tables import RewardTable
 from ..task_config import TaskConfig
-from .events import Locomotion, Pushes, ResetRanges, VelocityCommands
+from ..velocity_task import VelocityTask
+from .events import Pushes, ResetRanges, VelocityCommands
 
 
 @dataclass(frozen=True)
 class LocomotionConfig(TaskConfig):
-    """A task subclasses it naming its own events and reward table (`events`, `reward_table`), whose values are the
-    defaults; a new setting of that task is one more field of its subclass."""
+    """A task subclasses it naming the task it configures (`task`, a tasks.velocity_task.VelocityTask), whose events
+    and reward table give the defaults; a new setting of that task is one more field of its subclass."""
 
     commands: VelocityCommands = VelocityCommands()
     """the velocity commands' ranges (vx, vy m/s in the base frame; wz rad/s), resampling times and modes"""
@@ -32,8 +33,7 @@ class LocomotionConfig(TaskConfig):
     rewards: dict[str, float] = field(default_factory=dict)
     """each reward term's weight (the term times weight times the control step is added to the reward)"""
 
-    events: ClassVar[Locomotion]
-    reward_table: ClassVar[RewardTable]
+    task: ClassVar[VelocityTask]
 
     def __post_init__(self):
         super().__post_init__()
@@ -41,40 +41,40 @@ class LocomotionConfig(TaskConfig):
             value = getattr(self.reset, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ValueError(f"reset.{name}: {value!r} is not allowed; must be a finite number >= 0")
-        allowed = list(self.reward_table.terms)
+        terms = self.task.reward_table.terms
         for name, weight in self.rewards.items():
-            if name not in self.reward_table.terms:
-                raise ValueError(f"env.rewards.{name}: unknown reward term; allowed: {', '.join(allowed)}")
+            if name not in terms:
+                raise ValueError(f"env.rewards.{name}: unknown reward term; allowed: {', '.join(terms)}")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise ValueError(f"env.rewards.{name}: {weight!r} is not allowed; must be a finite number")
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, **values) -> "LocomotionConfig":
-        events = cls.events
+        events = cls.task.events
         return super().from_spec(
             spec,
             commands=events.commands,
             interval_pushes=events.pushes is not None,
             pushes=events.pushes or Pushes(),
             reset=events.reset,
-            rewards=cls.reward_table.weights(),
+            rewards=cls.task.reward_table.weights(),
             **values,
         )
 
     def apply(self, spec: TaskSpec) -> TaskSpec:
+        """The task rebuilt (`spec` is the one registered) with these settings."""
+        return super().apply(self.task.spec(**self.built_with()))
+
+    def built_with(self) -> dict:
+        """What the task's builder (VelocityTask.spec) takes from this configuration: the events with its commands,
+        pushes and resets, the reward table with its weights."""
         events = dataclasses.replace(
-            self.events,
+            self.task.events,
             commands=self.commands,
             pushes=self.pushes if self.interval_pushes else None,
             reset=self.reset,
         )
-        weights = {**self.reward_table.weights(), **self.rewards}
-        reward = RewardTable({name: (term, weights[name]) for name, (term, _) in self.reward_table.terms.items()})
-        return dataclasses.replace(
-            super().apply(spec),
-            reward=reward,
-            finish_reset=events.finish_reset,
-            reset_state=events.reset_state,
-            advance=events.advance,
-            metadata={**spec.metadata, "commands": events.commands.metadata()},
-        )
+        table = self.task.reward_table
+        weights = {**table.weights(), **self.rewards}
+        reward = RewardTable({name: (term, weights[name]) for name, (term, _) in table.terms.items()})
+        return {"events": events, "reward": reward}

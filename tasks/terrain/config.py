@@ -45,7 +45,7 @@ class TerrainConfig:
 
     num_levels: int = 10  # rows
     num_columns: int = 20  # columns, shared among the types by `proportions`
-    proportions: tuple[tuple[str, float], ...] = DEFAULT_PROPORTIONS
+    proportions: tuple[tuple[str, float], ...] = DEFAULT_PROPORTIONS  # TYPE SHARE pairs, shares adding up to 1
     patch_size: float = 8.0  # m, side of one square patch
     resolution: float = 0.1  # m per height-field cell
     border: float = 4.0  # m of flat ground around the grid

@@ -23,7 +23,8 @@ SCAN_NOISE = 0.1  # m, uniform, as Isaac Lab's rough tasks
 
 @dataclasses.dataclass(frozen=True)
 class RoughTables:
-    """The rough task's tables, from the flat task's `mdp` module (its POLICY, CRITIC, TERMINATIONS, EVENTS)."""
+    """The rough task's tables, from the flat task's `mdp` module (its POLICY, CRITIC, TERMINATIONS, and EVENTS unless
+    `events` is given: a configuration's commands, pushes and resets)."""
 
     policy: ObservationGroup
     critic: ObservationGroup
@@ -32,7 +33,7 @@ class RoughTables:
     curriculum: TerrainCurriculum
 
     @classmethod
-    def of(cls, flat_mdp, terrain: TerrainConfig, scan: HeightScan) -> "RoughTables":
+    def of(cls, flat_mdp, terrain: TerrainConfig, scan: HeightScan, events=None) -> "RoughTables":
         scan_term = ObsTerm(
             "height_scan",
             partial(height_scan, scan=scan, terrain=terrain),
@@ -57,7 +58,7 @@ class RoughTables:
                 "fallen": partial(fallen_on_terrain, terrain=terrain, **flat_fallen.keywords),
             }
         )
-        events = dataclasses.replace(flat_mdp.EVENTS, uniform_offset=policy.uniform_count)
+        events = dataclasses.replace(flat_mdp.EVENTS if events is None else events, uniform_offset=policy.uniform_count)
         curriculum = TerrainCurriculum(terrain, uniform_offset=events.reset_uniforms)
         return cls(policy, critic, terminations, events, curriculum)
 
@@ -77,16 +78,13 @@ def rough_task(
     agent_cfg: Path,
     nconmax: int,
     njmax: int,
+    events=None,
 ) -> TaskSpec:
     """The flat task on `terrain`, its policy and critic reading `scan`; MuJoCo Warp's contact and constraint
     buffers sized for the height field (every colliding geom is a broadphase candidate against it, and a geom can
-    touch it at several points)."""
-    tables = RoughTables.of(flat_mdp, terrain, scan)
-    if tables.events.reset.position + 0.5 > terrain.platform / 2 + 1e-9:
-        raise ValueError(
-            f"terrain.platform: {terrain.platform!r} is not allowed for {name!r}; the reset's +-"
-            f"{tables.events.reset.position} m plus the robot's 0.5 m must fit in half of it"
-        )
+    touch it at several points). `events`: the flat task's (a Locomotion) as configured (None: flat_mdp.EVENTS)."""
+    tables = RoughTables.of(flat_mdp, terrain, scan, events)
+    check_platform(terrain, tables.events.reset.position, task=name)
     box = lambda size: gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)  # noqa: E731
     return dataclasses.replace(
         flat,
@@ -111,6 +109,16 @@ def rough_task(
         nconmax=nconmax,
         njmax=njmax,
     )
+
+
+def check_platform(terrain: TerrainConfig, reset_position: float, task: str | None = None) -> None:
+    """One line unless a world spawned anywhere the reset places it (+-`reset_position` m around the patch's centre)
+    stands on the patch's flat platform."""
+    if reset_position + 0.5 > terrain.platform / 2 + 1e-9:
+        raise ValueError(
+            f"terrain.platform: {terrain.platform!r} is not allowed{f' for {task!r}' if task else ''}; the reset's "
+            f"+-{reset_position} m (reset.position) plus the robot's 0.5 m must fit in half of it"
+        )
 
 
 def _zeros(xp, s, size: int):

@@ -67,10 +67,10 @@ class HeightScan:
     base and turned with its yaw (not its roll or pitch). Each point reads base height - terrain height -
     `offset`; the observation term clips it to +-`clip` and adds noise like any other."""
 
-    size: tuple[float, float] = (1.6, 1.0)
-    resolution: float = 0.1
+    size: tuple[float, float] = (1.6, 1.0)  # m, along the heading and to the left
+    resolution: float = 0.1  # m between points
     offset: float = 0.5  # m: about the base's standing height, so a flat floor reads near 0
-    clip: float = 1.0
+    clip: float = 1.0  # m, each point's reading clipped to +-clip
 
     def __post_init__(self):
         if not (isinstance(self.resolution, (int, float)) and math.isfinite(self.resolution) and self.resolution > 0):
