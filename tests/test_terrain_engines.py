@@ -19,6 +19,7 @@ import torch
 import envs
 import tasks
 from envs.convert import converter
+from envs.task import load_model
 from tasks.go1_flat import GO1_FLAT, robot
 from tasks.go1_flat import mdp as go1_mdp
 from tasks.terrain import TerrainConfig, generate
@@ -67,6 +68,19 @@ def test_a_reset_reads_the_state_its_episode_ended_with_and_metrics_are_logged(b
     np.testing.assert_allclose(to_numpy(qpos())[:, 0], 0.3, atol=1e-6)
     assert float(info["log"]["episodes/mean"]) == 2.0  # logged on the state reached, before the reset
     np.testing.assert_array_equal(env.state_dict()["task.episodes"][:, 0], 3.0)
+
+
+@pytest.mark.parametrize("task", ["go1-rough", "g1-rough"])
+def test_the_rough_tasks_models_go_onto_mjx(task):
+    """MJX takes the rough tasks' models (put_model raises on what it cannot collide: a cylinder or a contact margin
+    against a height field; Menagerie's Go1 has 1 mm margins), without compiling a step."""
+    from mujoco import mjx
+
+    model = load_model(tasks.spec(task))
+    touching = (model.geom_contype | model.geom_conaffinity) > 0
+    assert touching.sum() + model.npair > 1  # the floor and geoms that collide with it (G1: explicit pairs)
+    assert not model.geom_margin[touching].any() and not model.pair_margin.any()
+    mjx.put_model(model)
 
 
 def test_bench_times_the_height_scan_against_the_same_worlds_with_zeros_interleaved(monkeypatch):
