@@ -266,10 +266,17 @@ def _off_the_platform(terrain, qpos):
 
 
 @pytest.mark.slow
-@pytest.mark.long  # MJX compiles a Go1 with a height field for minutes on this CPU
+@pytest.mark.long  # MJX compiles a Go1 with a height field for 4-5 minutes on this CPU
 def test_go1_rough_warp_and_mjx_agree_step_by_step():
     """As tests/test_go1.py's parity (converged solver, no noise, pushes or randomization), on a small terrain, the
-    worlds dropped onto rough ground, stairs, inverted stairs and boxes."""
+    worlds dropped onto rough ground, stairs, inverted stairs and boxes.
+
+    What agrees step by step: the height scan, the base's orientation and the joint positions, the rewards, the
+    terminations and which feet touch the terrain. The velocities are not compared: the engines' height-field
+    colliders keep different contacts where a foot touches several of its prisms (C MuJoCo one per prism, MuJoCo
+    Warp 4.0 a subset of at most 4 per geom: the deepest and the most spread, MJX its own 4), so the impulses of a
+    landing differ (C MuJoCo and MuJoCo Warp from one state: the same velocities to 1e-3 while their contact counts
+    match, up to a few rad/s in a joint on a step where C MuJoCo has 11 contacts and MuJoCo Warp 8)."""
     from tasks.go1_rough import FLOOR
 
     scan = HeightScan(offset=0.3)
@@ -304,12 +311,13 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
     task_state = {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
     qpos = _off_the_platform(generate(GO1_SMALL), state["qpos"])
     warp.set_state(qpos, state["qvel"], {**task_state, "terrain_start": qpos[:, :2].copy()})
-    scan_term = {term["name"]: term for term in tables.policy.layout()}["height_scan"]
-    rays = slice(scan_term["start"], scan_term["start"] + scan_term["size"])
+    layout = {term["name"]: term for term in tables.policy.layout()}
+    part = lambda name: slice(layout[name]["start"], layout[name]["start"] + layout[name]["size"])  # noqa: E731
     rng = np.random.default_rng(0)
     sensors = slice(0, 12, 3)  # the feet's normal forces against the terrain
     touched = np.zeros((WORLDS, 4), bool)
-    for step in range(10):
+    gaps = {name: [] for name in ("height_scan", "projected_gravity", "joint_pos", "reward")}
+    for step in range(20):  # 0.4 s: every world lands
         state = warp.state_dict()
         task_state = {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
         action = rng.normal(0.0, 0.5, (WORLDS, 12)).astype(np.float32)
@@ -320,16 +328,24 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
             data = env.state.data.sensordata if backend == "mjx" else env._fields.sensordata
             out[backend] = [numpy[backend](x) for x in (info["final_obs"], reward, terminated, data[:, sensors])]
         message = f"step {step}"
-        assert np.ptp(out["warp"][0][:, rays], axis=1).min() > 0.05, message  # every scan sees uneven ground
-        np.testing.assert_allclose(out["mjx"][0][:, rays], out["warp"][0][:, rays], atol=2e-2, err_msg=message)
-        np.testing.assert_allclose(out["mjx"][0], out["warp"][0], atol=2e-2, rtol=1e-2, err_msg=message)
-        np.testing.assert_allclose(out["mjx"][1], out["warp"][1], atol=1e-3, err_msg=message)
+        assert np.ptp(out["warp"][0][:, part("height_scan")], axis=1).min() > 0.05, message  # uneven ground
+        for name in gaps:
+            if name == "reward":
+                gaps[name].append(np.abs(out["mjx"][1] - out["warp"][1]))
+            else:
+                gaps[name].append(np.abs(out["mjx"][0][:, part(name)] - out["warp"][0][:, part(name)]).reshape(-1))
         np.testing.assert_array_equal(out["mjx"][2], out["warp"][2], err_msg=message)
         np.testing.assert_array_equal(out["mjx"][3] > 1.0, out["warp"][3] > 1.0, err_msg=message)  # the same feet
         touched |= out["warp"][3] > 1.0
+    gaps = {name: np.concatenate(values) for name, values in gaps.items()}
+    print({name: (float(np.quantile(gap, 0.9)), float(gap.max())) for name, gap in gaps.items()})
     assert touched.sum(1).min() >= 2, touched  # every robot landed on the terrain
     for env in engines.values():
         assert env.check_finite()["nonfinite/worlds"] == 0
+    assert gaps["height_scan"].max() < 1e-2
+    assert gaps["projected_gravity"].max() < 5e-2
+    assert np.quantile(gaps["joint_pos"], 0.9) < 1e-2 and gaps["joint_pos"].max() < 0.25  # a foot on a stair's edge
+    assert np.quantile(gaps["reward"], 0.9) < 1e-2
 
 
 def _site_xpos(env, backend):
