@@ -353,7 +353,7 @@ def _site_xpos(env, backend):
 
 
 @pytest.mark.slow
-@pytest.mark.long  # MuJoCo Warp compiles its height-field colliders for minutes the first time on this CPU
+@pytest.mark.long  # compiling: MuJoCo Warp ~3 minutes the first time, MJX ~25 (load 6-8) on this CPU
 @pytest.mark.parametrize("backend", envs.BACKENDS)
 def test_g1_rough_spawns_on_its_patch_steps_with_joint_targets_and_resets_a_fallen_world(backend):
     from tasks.g1_flat import mdp as g1_mdp
