@@ -58,8 +58,8 @@ class BenchArgs:
     """--no-finite-check: also time the same worlds with the engines' NaN/inf check off (non-finite values would then
     reach the agent) and report the check's cost over them, interleaved so that both see the same load"""
     height_scan: bool = True
-    """--no-height-scan: a rough task (go1-rough, g1-rough) with its height scan replaced by zeros of the same size,
-    to measure what the scan costs (compare with a row with it)"""
+    """--no-height-scan: a rough task (go1-rough, g1-rough): also time the same worlds with the height scan replaced
+    by zeros of the same size and report the scan's cost over them, interleaved so that both see the same load"""
     agent_cfg: str | None = None
     """agent configuration in the Runner's YAML format (default: each task's), e.g. a PPO_RNN one"""
     compiled: bool | None = None
@@ -199,9 +199,9 @@ def measure(
     framework = framework or envs.NATIVE_FRAMEWORK[backend]
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
-    overrides = {} if args.height_scan else without_height_scan(tasks.spec(task, args.env))
+    unscanned = {} if args.height_scan else without_height_scan(tasks.spec(task, args.env))
 
-    def make_worlds():
+    def make_worlds(**overrides):
         return tasks.make(task, backend, num_envs, device=args.device, config=args.env, **overrides)
 
     env = envs.wrap_env(make_worlds(), env_framework(framework))
@@ -221,12 +221,15 @@ def measure(
         unchecked = (rates[0] + rates[2]) / 2
         layer.update(unchecked_env_steps_per_s=round(unchecked), finite_check_cost=round(unchecked / sim - 1, 3))
         unchecked_env.close()
+    if unscanned:
+        sim, layer = _interleaved_without_scan(
+            env, envs.wrap_env(make_worlds(**unscanned), env_framework(framework)), sim, args.sim_steps, layer
+        )
     row = {
         "task": task,
         "backend": backend,
         "framework": framework,
         "num_envs": num_envs,
-        **({} if args.height_scan else {"height_scan": False}),
         "device": str(env.device),
         **({} if graph_capture is None else {"graph_capture": graph_capture}),
         "sim_env_steps_per_s": round(sim),
@@ -236,6 +239,20 @@ def measure(
         train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework, graph_capture)
         row.update(train_env_steps_per_s=round(train), train_over_sim=round(train / sim, 3))
     return {**row, **peak_memory_mb(env)}
+
+
+def _interleaved_without_scan(env, unscanned_env, sim: float, steps: int, layer: dict) -> tuple[float, dict]:
+    """The env's rate and the same worlds' with the height scan replaced by zeros, taken in turn (twice each) in
+    this process, so that the machine's load moves both alike; the scan's cost is their ratio."""
+    rates = [sim_rate(unscanned_env, steps), sim_rate(env, steps), sim_rate(unscanned_env, steps), sim_rate(env, steps)]
+    sim = (sim + rates[1] + rates[3]) / 3
+    unscanned = (rates[0] + rates[2]) / 2
+    unscanned_env.close()
+    return sim, {
+        **layer,
+        "unscanned_env_steps_per_s": round(unscanned),
+        "height_scan_cost": round(unscanned / sim - 1, 3),
+    }
 
 
 def measure_in_child(
@@ -377,8 +394,11 @@ def print_table(rows: list[dict]) -> None:
                 f"  unchecked {row['unchecked_env_steps_per_s']:,} steps/s: "
                 f"finite check +{100 * row['finite_check_cost']:.1f} %"
             )
-        if row.get("height_scan") is False:
-            layer += "  (height scan replaced by zeros)"
+        if "height_scan_cost" in row:
+            layer += (
+                f"  scan replaced by zeros {row['unscanned_env_steps_per_s']:,} steps/s: "
+                f"height scan +{100 * row['height_scan_cost']:.1f} %"
+            )
         print(
             f"{row['task']:<{width}} {row['backend']:<7} {_framework_label(row):<10} {row['num_envs']:>8} "
             f"{row['sim_env_steps_per_s']:>12,} {'' if train is None else f'{train:,}':>14} "

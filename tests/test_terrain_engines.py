@@ -19,11 +19,12 @@ import torch
 import envs
 import tasks
 from envs.convert import converter
+from envs.task import load_model
 from tasks.go1_flat import GO1_FLAT, robot
 from tasks.go1_flat import mdp as go1_mdp
 from tasks.terrain import TerrainConfig, generate
 from tasks.terrain.curriculum import base_height_above_terrain
-from tasks.terrain.model import TerrainFloor, add_terrain
+from tasks.terrain.model import add_terrain
 from tasks.terrain.rough_task import RoughTables, rough_task
 from tasks.terrain.scan import HeightScan, surface_height
 
@@ -67,6 +68,61 @@ def test_a_reset_reads_the_state_its_episode_ended_with_and_metrics_are_logged(b
     np.testing.assert_allclose(to_numpy(qpos())[:, 0], 0.3, atol=1e-6)
     assert float(info["log"]["episodes/mean"]) == 2.0  # logged on the state reached, before the reset
     np.testing.assert_array_equal(env.state_dict()["task.episodes"][:, 0], 3.0)
+
+
+@pytest.mark.parametrize("task", ["go1-rough", "g1-rough"])
+def test_the_rough_tasks_models_go_onto_mjx(task):
+    """MJX takes the rough tasks' models (put_model raises on what it cannot collide: a cylinder or a contact margin
+    against a height field; Menagerie's Go1 has 1 mm margins), without compiling a step."""
+    from mujoco import mjx
+
+    model = load_model(tasks.spec(task))
+    touching = (model.geom_contype | model.geom_conaffinity) > 0
+    assert touching.sum() + model.npair > 1  # the floor and geoms that collide with it (G1: explicit pairs)
+    assert not model.geom_margin[touching].any() and not model.pair_margin.any()
+    mjx.put_model(model)
+
+
+def test_bench_times_the_height_scan_against_the_same_worlds_with_zeros_interleaved(monkeypatch):
+    """bench.py --no-height-scan builds the task twice (the second with the scan replaced by zeros in both groups),
+    times them in turn and reports the scan's cost as their ratio (no world is built: the timing is faked)."""
+    from tests.launch_scripts import load_launch_script
+
+    bench = load_launch_script("bench", "bench_height_scan")
+    made, timed = [], []
+
+    class Worlds:
+        device, num_envs = "cpu", 2
+
+        def __init__(self, overrides):
+            self.scanned = not overrides
+            self.overrides = overrides
+
+        def close(self):
+            pass
+
+    def make(task, backend, num_envs, **kwargs):
+        overrides = {name: value for name, value in kwargs.items() if name not in ("device", "config")}
+        made.append(Worlds(overrides))
+        return made[-1]
+
+    def sim_rate(env, steps):
+        timed.append("scan" if env.scanned else "zeros")
+        return 100.0 if env.scanned else 125.0
+
+    monkeypatch.setattr(bench.tasks, "make", make)
+    monkeypatch.setattr(bench.envs, "wrap_env", lambda env, framework: env)
+    monkeypatch.setattr(bench, "sim_rate", sim_rate)
+    args = bench.parse(["--task", "go1-rough", "--num-envs", "2", "--train-timesteps", "0", "--no-height-scan"])
+    row = bench.measure(args, "go1-rough", "warp", 2)
+    assert timed == ["scan", "zeros", "scan", "zeros", "scan"]
+    assert row["sim_env_steps_per_s"] == 100 and row["unscanned_env_steps_per_s"] == 125
+    assert row["height_scan_cost"] == 0.25
+    for group in ("observations", "states"):
+        scans = [term for term in made[1].overrides[group].terms if term.name == "height_scan"]
+        assert len(scans) == 1 and scans[0].noise == 0.0 and scans[0].term.func.__name__ == "_zeros"
+    with pytest.raises(ValueError, match="^--no-height-scan: task 'cartpole' has no height scan; choose a rough task"):
+        bench.measure(bench.parse(["--task", "cartpole", "--no-height-scan"]), "cartpole", "warp", 2)
 
 
 # ---- long: the height field on the engines ----
@@ -187,19 +243,52 @@ def test_contacts_with_the_height_field_agree_between_engines():
     assert landed == {1, 2, 3}
 
 
+# go1-rough's reset (+-0.5 m) fits on a 2 m platform; each world is then moved off it, onto the hardest level
+GO1_SMALL = dataclasses.replace(SMALL, patch_size=4.0, platform=2.0)
+GO1_PLACES = ("random_rough", "pyramid_stairs", "pyramid_stairs_inverted", "boxes")
+
+
+def _off_the_platform(terrain, qpos):
+    """qpos with world i's base 1.4 m off the centre of the hardest GO1_PLACES[i] patch (its feet on the rough part,
+    not the platform), as high above the highest point within 0.35 m of it as the reset put it above its platform."""
+    qpos = qpos.copy()
+    angles = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
+    around = np.concatenate([[[0.0, 0.0]], 0.35 * np.stack([np.cos(angles), np.sin(angles)], -1)])
+    for world, kind in enumerate(GO1_PLACES):
+        origin = terrain.origins[-1, GO1_SMALL.column_types().index(kind)]
+        above_platform = qpos[world, 2] - surface_height(
+            np, terrain.lookup_table(np), qpos[world, :1], qpos[world, 1:2]
+        )
+        x, y = origin[0] + 1.4, origin[1]
+        highest = terrain.height_at(x + around[:, 0], y + around[:, 1]).max()
+        qpos[world, :3] = [x, y, highest + above_platform[0]]
+    return qpos
+
+
 @pytest.mark.slow
-@pytest.mark.long  # MJX compiles a Go1 with a height field for many minutes on this CPU
+@pytest.mark.long  # MJX compiles a Go1 with a height field for 4-5 minutes on this CPU
 def test_go1_rough_warp_and_mjx_agree_step_by_step():
-    """As tests/test_go1.py's parity (converged solver, no noise, pushes or randomization), on a small terrain."""
-    tables = RoughTables.of(go1_mdp, SMALL, HeightScan(offset=0.3))
+    """As tests/test_go1.py's parity (converged solver, no noise, pushes or randomization), on a small terrain, the
+    worlds dropped onto rough ground, stairs, inverted stairs and boxes.
+
+    What agrees step by step: the height scan, the base's orientation and the joint positions, the rewards, the
+    terminations and which feet touch the terrain. The velocities are not compared: the engines' height-field
+    colliders keep different contacts where a foot touches several of its prisms (C MuJoCo one per prism, MuJoCo
+    Warp 4.0 a subset of at most 4 per geom: the deepest and the most spread, MJX its own 4), so the impulses of a
+    landing differ (C MuJoCo and MuJoCo Warp from one state: the same velocities to 1e-3 while their contact counts
+    match, up to a few rad/s in a joint on a step where C MuJoCo has 11 contacts and MuJoCo Warp 8)."""
+    from tasks.go1_rough import FLOOR
+
+    scan = HeightScan(offset=0.3)
+    tables = RoughTables.of(go1_mdp, GO1_SMALL, scan)
     quiet = dataclasses.replace(tables, events=dataclasses.replace(tables.events, pushes=None))
-    floor = TerrainFloor(SMALL)
+    floor = dataclasses.replace(FLOOR, config=GO1_SMALL)  # go1-rough's colliders: the feet and the trunk
     task = rough_task(
         GO1_FLAT,
         go1_mdp,
         name="go1-rough-small",
-        terrain=SMALL,
-        scan=HeightScan(offset=0.3),
+        terrain=GO1_SMALL,
+        scan=scan,
         model_spec=partial(robot.model_spec, solver_iterations=(100, 50), floor=floor),
         render_model_spec=None,
         agent_cfg=None,
@@ -218,9 +307,17 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
     to_env = {backend: converter("numpy", env.framework) for backend, env in engines.items()}
     warp = engines["warp"]
     warp.reset(seed=0)
+    state = warp.state_dict()
+    task_state = {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
+    qpos = _off_the_platform(generate(GO1_SMALL), state["qpos"])
+    warp.set_state(qpos, state["qvel"], {**task_state, "terrain_start": qpos[:, :2].copy()})
+    layout = {term["name"]: term for term in tables.policy.layout()}
+    part = lambda name: slice(layout[name]["start"], layout[name]["start"] + layout[name]["size"])  # noqa: E731
     rng = np.random.default_rng(0)
     sensors = slice(0, 12, 3)  # the feet's normal forces against the terrain
-    for step in range(10):
+    touched = np.zeros((WORLDS, 4), bool)
+    gaps = {name: [] for name in ("height_scan", "projected_gravity", "joint_pos", "reward")}
+    for step in range(20):  # 0.4 s: every world lands
         state = warp.state_dict()
         task_state = {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
         action = rng.normal(0.0, 0.5, (WORLDS, 12)).astype(np.float32)
@@ -230,7 +327,89 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
             obs, reward, terminated, _, info = env.step(to_env[backend](action))
             data = env.state.data.sensordata if backend == "mjx" else env._fields.sensordata
             out[backend] = [numpy[backend](x) for x in (info["final_obs"], reward, terminated, data[:, sensors])]
-        np.testing.assert_allclose(out["mjx"][0], out["warp"][0], atol=2e-2, rtol=1e-2, err_msg=f"step {step}")
-        np.testing.assert_allclose(out["mjx"][1], out["warp"][1], atol=1e-3, err_msg=f"step {step}")
-        np.testing.assert_array_equal(out["mjx"][2], out["warp"][2])
-        np.testing.assert_array_equal(out["mjx"][3] > 1.0, out["warp"][3] > 1.0)  # the same feet touch the terrain
+        message = f"step {step}"
+        assert np.ptp(out["warp"][0][:, part("height_scan")], axis=1).min() > 0.05, message  # uneven ground
+        for name in gaps:
+            if name == "reward":
+                gaps[name].append(np.abs(out["mjx"][1] - out["warp"][1]))
+            else:
+                gaps[name].append(np.abs(out["mjx"][0][:, part(name)] - out["warp"][0][:, part(name)]).reshape(-1))
+        np.testing.assert_array_equal(out["mjx"][2], out["warp"][2], err_msg=message)
+        np.testing.assert_array_equal(out["mjx"][3] > 1.0, out["warp"][3] > 1.0, err_msg=message)  # the same feet
+        touched |= out["warp"][3] > 1.0
+    gaps = {name: np.concatenate(values) for name, values in gaps.items()}
+    print({name: (float(np.quantile(gap, 0.9)), float(gap.max())) for name, gap in gaps.items()})
+    assert touched.sum(1).min() >= 2, touched  # every robot landed on the terrain
+    for env in engines.values():
+        assert env.check_finite()["nonfinite/worlds"] == 0
+    assert gaps["height_scan"].max() < 1e-2
+    assert gaps["projected_gravity"].max() < 5e-2
+    assert np.quantile(gaps["joint_pos"], 0.9) < 1e-2 and gaps["joint_pos"].max() < 0.25  # a foot on a stair's edge
+    assert np.quantile(gaps["reward"], 0.9) < 1e-2
+
+
+def _site_xpos(env, backend):
+    return env.state.data.site_xpos if backend == "mjx" else env._fields.site_xpos
+
+
+@pytest.mark.slow
+@pytest.mark.long  # compiling: MuJoCo Warp ~3 minutes the first time, MJX ~25 (load 6-8) on this CPU
+@pytest.mark.parametrize("backend", envs.BACKENDS)
+def test_g1_rough_spawns_on_its_patch_steps_with_joint_targets_and_resets_a_fallen_world(backend):
+    from tasks.g1_flat import mdp as g1_mdp
+    from tasks.g1_flat import robot as g1_robot
+    from tasks.g1_rough import SCAN, TERRAIN
+
+    worlds = 4
+    terrain = generate(TERRAIN)
+    grid = terrain.lookup_table(np)
+    spec = tasks.spec("g1-rough")
+    clearance = spec.reset_from_previous.__self__.clearance
+    env = tasks.make("g1-rough", backend, num_envs=worlds, seed=0)
+    to_env, to_numpy = converter("numpy", env.framework), converter(env.framework, "numpy")
+
+    def assert_on_its_patch(qpos, state, which=slice(None)):
+        level, column = state["task.terrain_level"][which, 0], state["task.terrain_column"][which, 0]
+        origins = terrain.origins[level.astype(int), column.astype(int)]
+        assert (np.abs(qpos[which, :2] - origins[:, :2]) <= 0.5 + 1e-5).all()  # on its patch's platform
+        above = qpos[which, 2] - surface_height(np, grid, qpos[which, 0], qpos[which, 1])
+        low = g1_robot.LAYOUT.base_height + clearance
+        assert ((above > low - 1e-4) & (above < low + 0.1)).all(), above  # the reset's lift: at most a few cm
+
+    obs, info = env.reset(seed=0)
+    state = env.state_dict()
+    assert to_numpy(obs).shape == (worlds, spec.observations.size) == (worlds, 286)
+    assert state["task.terrain_level"].max() <= TERRAIN.max_init_level
+    assert_on_its_patch(state["qpos"], state)
+    scan = {term["name"]: term for term in spec.observations.layout()}["height_scan"]
+    assert scan["size"] == SCAN.num_rays == 187
+    action = np.full((worlds, 29), 0.2, np.float32)
+    for step in range(10):
+        obs, reward, terminated, truncated, info = env.step(to_env(action))
+        obs, states, reward = to_numpy(obs), to_numpy(info["states"]), to_numpy(reward)
+        assert states.shape == (worlds, spec.states.size) == (worlds, 296)
+        assert np.isfinite(obs).all() and np.isfinite(states).all() and np.isfinite(reward).all()
+        feet = to_numpy(_site_xpos(env, backend))[:, list(g1_robot.LAYOUT.foot_sites)]
+        ground = surface_height(np, grid, feet[..., 0], feet[..., 1])
+        assert (feet[..., 2] - ground > -0.03).all(), step  # no sole sinks into the terrain
+    assert not to_numpy(terminated).any()  # standing on the platform with its joint targets
+    ctrl = to_numpy(env.state.data.ctrl if backend == "mjx" else env._ctrl)
+    np.testing.assert_allclose(
+        ctrl, np.asarray(g1_mdp.EVENTS.layout.default_pose) + g1_mdp.ACTION_SCALE * action, atol=1e-6
+    )
+    heights = obs[:, scan["start"] : scan["start"] + scan["size"]]
+    assert (np.abs(heights) < 0.25).all()  # standing on a flat platform: near 0 (noise 0.1, the spawn's drop)
+    # world 1 upside down: it ends its episode and starts the next on its (new) level's patch, upright
+    state = env.state_dict()
+    qpos, qvel = state["qpos"].copy(), state["qvel"].copy()
+    qpos[1, 3:7] = [0.0, 1.0, 0.0, 0.0]
+    task_state = {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
+    task_state["commanded"] = task_state["commanded"] + 10.0  # its commands asked for 10 m more than it walked
+    env.set_state(qpos, qvel, task_state)
+    _, _, terminated, _, _ = env.step(to_env(np.zeros((worlds, 29), np.float32)))
+    assert to_numpy(terminated).tolist() == [False, True, False, False]
+    state = env.state_dict()
+    assert_on_its_patch(state["qpos"], state, which=slice(1, 2))
+    np.testing.assert_allclose(state["qpos"][1, 4:6], 0.0, atol=1e-6)  # upright (any yaw)
+    assert state["task.terrain_level"][1, 0] == max(task_state["terrain_level"][1, 0] - 1, 0)  # it goes down a level
+    assert env.check_finite()["nonfinite/worlds"] == 0  # no buffer overflow (Warp), no world reset for NaN

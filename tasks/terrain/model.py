@@ -49,13 +49,23 @@ def capsules_for_cylinders(spec: mujoco.MjSpec) -> None:
             geom.type = mujoco.mjtGeom.mjGEOM_CAPSULE
 
 
+def no_margins(spec: mujoco.MjSpec) -> None:
+    """Colliding geoms get no contact margin or gap: MJX collides no height field with a geom that has one (it
+    raises at put_model; Menagerie's Go1 gives its geoms a 1 mm margin). The same model then runs on both engines."""
+    for geom in spec.geoms:
+        if geom.contype or geom.conaffinity:
+            geom.margin = geom.gap = 0.0
+    for pair in spec.pairs:
+        pair.margin = pair.gap = 0.0
+
+
 @dataclass(frozen=True)
 class TerrainFloor:
     """A robot's floor as its task builds it: the terrain of `config` as the geom "floor" (replacing a floor the
-    robot's scene has), its colliding cylinders as capsules. With `touching`, only those geoms (by name, or all of
-    a body's by the body's name) touch the terrain: the feet and what ends an episode when it touches. Fewer
-    geoms against a height field spare MJX four contacts each and MuJoCo Warp a narrowphase over prisms; a shin
-    that sinks into the prisms within one substep is pushed out sideways, through their walls."""
+    robot's scene has), its colliding cylinders as capsules, no contact margins. With `touching`, only those geoms
+    (by name, or all of a body's by the body's name) touch the terrain: the feet and what ends an episode when it
+    touches. Fewer geoms against a height field spare MJX four contacts each and MuJoCo Warp a narrowphase over
+    prisms; a shin that sinks into the prisms within one substep is pushed out sideways, through their walls."""
 
     config: TerrainConfig
     touching: tuple[str, ...] | None = None  # geom or body names
@@ -66,6 +76,7 @@ class TerrainFloor:
                 spec.delete(geom)
         add_terrain(spec, terrain_of(self.config))
         capsules_for_cylinders(spec)
+        no_margins(spec)
         if self.touching is None:
             return
         for geom in spec.geoms:
