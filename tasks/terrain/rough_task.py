@@ -13,12 +13,15 @@ import numpy as np
 from envs import TaskSpec
 
 from ..locomotion import terms
-from ..mdp_tables import ObservationGroup, ObsTerm, TerminationTable
+from ..mdp_tables import ObservationGroup, ObsTerm, RewardTable, TerminationTable
 from .config import TerrainConfig
 from .curriculum import TerrainCurriculum, base_height_above_terrain, fallen_on_terrain
 from .scan import HeightScan, height_scan
 
 SCAN_NOISE = 0.1  # m, uniform, as Isaac Lab's rough tasks
+# flat-ground rewards a rough task drops: a level base is wrong on a slope or a stair (Isaac Lab's rough tasks weigh
+# flat_orientation 0)
+FLAT_ONLY_REWARDS = ("flat_orientation",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +30,7 @@ class RoughTables:
 
     policy: ObservationGroup
     critic: ObservationGroup
+    rewards: RewardTable
     terminations: TerminationTable
     events: object  # the flat task's Locomotion, its step uniforms after the scan's noise
     curriculum: TerrainCurriculum
@@ -50,6 +54,9 @@ class RoughTables:
             if term.name not in policy_names
         ]
         critic = ObservationGroup((*policy.terms, *privileged), noise=False)
+        rewards = RewardTable(
+            {name: term for name, term in flat_mdp.REWARDS.terms.items() if name not in FLAT_ONLY_REWARDS}
+        )
         flat_fallen = flat_mdp.TERMINATIONS.terms["fallen"]
         terminations = TerminationTable(
             {
@@ -59,7 +66,7 @@ class RoughTables:
         )
         events = dataclasses.replace(flat_mdp.EVENTS, uniform_offset=policy.uniform_count)
         curriculum = TerrainCurriculum(terrain, uniform_offset=events.reset_uniforms)
-        return cls(policy, critic, terminations, events, curriculum)
+        return cls(policy, critic, rewards, terminations, events, curriculum)
 
     def advance(self, xp, s):
         state, kicked_qvel = self.events.advance(xp, s)
@@ -97,6 +104,7 @@ def rough_task(
         single_observation_space=box(tables.policy.size),
         states=tables.critic,
         single_state_space=box(tables.critic.size),
+        reward=tables.rewards,
         terminated=tables.terminations,
         task_state={**tables.events.task_state, **tables.curriculum.task_state},
         finish_reset=tables.events.finish_reset,
