@@ -18,6 +18,20 @@ SCAN = HeightScan(offset=0.3)  # 1.6 m x 1.0 m at 0.1 m: 187 points; offset: the
 # legs sinks them through the height field and its trunk drops below the `fallen` height, where on go1-flat its
 # thighs and calves hold it up (random actions on a grid of flat patches: 39 falls against 10; README)
 FLOOR = TerrainFloor(TERRAIN)
+FEET = ("FR", "FL", "RR", "RL")
+STIFF_FOOT = (0.9, 0.95, 0.001)  # MuJoCo's default solimp (dmin, dmax, width)
+
+
+def floor_and_stiff_feet(spec) -> None:
+    """The terrain, and feet whose contacts are MuJoCo's default stiffness instead of the menagerie's soft rubber:
+    a soft foot sinks ~8 mm into the height field and meets the neighbouring cells' prisms at their edges, where
+    MuJoCo Warp far from the field's centre now and then returns a bogus metre-deep contact and NaN (README; random
+    actions on 128 worlds: 7 worlds went NaN with soft feet, none with these)."""
+    FLOOR(spec)
+    for geom in spec.geoms:
+        if geom.name in FEET:
+            geom.solimp[:3] = STIFF_FOOT
+
 
 GO1_ROUGH = register(
     rough_task(
@@ -26,8 +40,8 @@ GO1_ROUGH = register(
         name="go1-rough",
         terrain=TERRAIN,
         scan=SCAN,
-        model_spec=partial(robot.model_spec, floor=FLOOR),
-        render_model_spec=partial(robot.model_spec, visual=True, floor=FLOOR),
+        model_spec=partial(robot.model_spec, floor=floor_and_stiff_feet),
+        render_model_spec=partial(robot.model_spec, visual=True, floor=floor_and_stiff_feet),
         agent_cfg=Path(__file__).parent / "agent.yaml",
         nconmax=96,
         njmax=256,
