@@ -18,7 +18,7 @@ from .locomotion.events import Locomotion
 from .mdp_tables import RewardTable
 from .terrain import HeightScan, TerrainConfig
 from .terrain.model import TerrainFloor
-from .terrain.rough_task import rough_task
+from .terrain.rough_task import rough_rewards, rough_task
 
 
 def _box(size: int) -> gym.spaces.Box:
@@ -53,6 +53,8 @@ class VelocityTask:
     """the height scan under the base (with a terrain)"""
     touching: tuple[str, ...] | None = None
     """the geoms (or bodies) that touch the terrain (tasks/terrain/model.py: TerrainFloor); None: all"""
+    stiff: tuple[str, ...] = ()
+    """geoms whose contacts with the terrain get MuJoCo's default stiffness (TerrainFloor)"""
     default_num_envs: int = 1024
 
     @property
@@ -61,7 +63,8 @@ class VelocityTask:
 
     @property
     def reward_table(self) -> RewardTable:
-        return self.mdp.REWARDS
+        """The flat task's rewards; on a terrain, without those that only hold on flat ground."""
+        return self.mdp.REWARDS if self.terrain is None else rough_rewards(self.mdp.REWARDS)
 
     def spec(
         self,
@@ -76,7 +79,7 @@ class VelocityTask:
         flat = self._flat(events, self.reward_table if reward is None else reward)
         if self.terrain is None:
             return flat
-        floor = TerrainFloor(terrain or self.terrain, touching=self.touching)
+        floor = TerrainFloor(terrain or self.terrain, touching=self.touching, stiff=self.stiff)
         return rough_task(
             flat,
             self.mdp,

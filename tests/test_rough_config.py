@@ -85,7 +85,9 @@ def test_the_rough_tasks_defaults_are_their_terrain_scan_and_flat_settings():
     go1 = tasks.config("go1-rough")
     assert type(go1).__name__ == "Go1RoughConfig"
     assert go1.terrain == go1_rough.TERRAIN and go1.height_scan == go1_rough.SCAN
-    assert go1.commands == go1_mdp.EVENTS.commands and go1.rewards == go1_mdp.REWARDS.weights()
+    assert go1.commands == go1_mdp.EVENTS.commands
+    # go1-flat's reward weights but the flat-ground one (a slope or a stair tilts the base)
+    assert go1.rewards == {name: w for name, w in go1_mdp.REWARDS.weights().items() if name != "flat_orientation"}
     assert go1.nconmax == 96 and go1.njmax == 256
     assert tasks.config("g1-rough").height_scan.offset == 0.75 and tasks.config("g1-rough").njmax == 512
     assert tasks.config("go1-rough", go1.as_dict()) == go1  # launch.yaml's lists read back as the same tuples
@@ -121,7 +123,7 @@ def test_the_flags_reach_the_generated_terrain_the_scan_and_the_curriculum(train
     assert terrain_config(spec) == TERRAIN  # the curriculum's grid: its levels, columns and starting levels
     assert spec.reset_from_previous.__self__.config.max_init_level == 1
     floor = spec.model_spec.keywords["floor"]
-    assert floor.config == TERRAIN and floor.touching == ("FR", "FL", "RR", "RL", "trunk")
+    assert floor.config == TERRAIN and floor.touching is None and floor.stiff == ("FR", "FL", "RR", "RL")
     model = spec.model_spec().compile()  # the height field the worlds are built with
     border = round(TERRAIN.border / TERRAIN.resolution)
     cells = round(TERRAIN.patch_size / TERRAIN.resolution)

@@ -214,8 +214,26 @@ def test_rough_tasks_extend_the_flat_tables():
     assert rough.single_observation_space.shape == (flat.POLICY.size + 187,)
     assert rough.single_state_space.shape == (flat.CRITIC.size + 187,)
     assert rough.observations.terms[-1].clip == 1.0 and rough.observations.terms[-1].noise > 0
-    assert rough.reward is flat.REWARDS
+    # the flat rewards but the level-base one (a slope or a stair tilts the base)
+    assert rough.reward.terms == {name: term for name, term in flat.REWARDS.terms.items() if name != "flat_orientation"}
     assert set(rough.task_state) >= {"terrain_level", "terrain_column", "command"}
     assert rough.metadata["height_scan"]["shape"] == [17, 11]
     g1 = tasks.spec("g1-rough")
     assert g1.single_observation_space.shape[0] == tasks.spec("g1-flat").single_observation_space.shape[0] + 187
+
+
+def test_go1_rough_touches_the_terrain_with_every_geom_and_stiff_feet():
+    """Every colliding Go1 geom collides with the terrain (folded legs do not sink through it) and the feet take
+    MuJoCo's default contact stiffness (soft feet meet the height field's prisms where MuJoCo Warp blows up: README)."""
+    import mujoco
+
+    from envs.task import load_model
+    from tasks.terrain.model import STIFF_SOLIMP
+
+    model = load_model(tasks.spec("go1-rough"))
+    colliding = [g for g in range(model.ngeom) if model.geom_contype[g] or model.geom_conaffinity[g]]
+    names = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in colliding}
+    assert {"floor", "FR", "FL", "RR", "RL"} <= names and len(colliding) > 6  # legs and trunk too
+    for foot in ("FR", "FL", "RR", "RL"):
+        np.testing.assert_allclose(model.geom(foot).solimp[:3], STIFF_SOLIMP)
+    assert model.geom_margin.max() == 0.0  # MJX refuses height-field contacts with a margin

@@ -13,12 +13,20 @@ import numpy as np
 from envs import TaskSpec
 
 from ..locomotion import terms
-from ..mdp_tables import ObservationGroup, ObsTerm, TerminationTable
+from ..mdp_tables import ObservationGroup, ObsTerm, RewardTable, TerminationTable
 from .config import TerrainConfig
 from .curriculum import TerrainCurriculum, base_height_above_terrain, fallen_on_terrain
 from .scan import HeightScan, height_scan
 
 SCAN_NOISE = 0.1  # m, uniform, as Isaac Lab's rough tasks
+# flat-ground rewards a rough task drops: a level base is wrong on a slope or a stair (Isaac Lab's rough tasks weigh
+# flat_orientation 0)
+FLAT_ONLY_REWARDS = ("flat_orientation",)
+
+
+def rough_rewards(flat: RewardTable) -> RewardTable:
+    """A flat task's reward table without the terms that only hold on flat ground."""
+    return RewardTable({name: term for name, term in flat.terms.items() if name not in FLAT_ONLY_REWARDS})
 
 
 @dataclasses.dataclass(frozen=True)
