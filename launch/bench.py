@@ -49,8 +49,16 @@ class BenchArgs:
     """world counts to measure (default: 1024; with --task all: 64 1024 4096)"""
     sim_steps: int = 300
     """vectorized steps timed for the raw simulation rate"""
+    warmup_steps: int = 10
+    """vectorized steps before each raw (and bare-physics) timing: the first compiles (MJX's step; MuJoCo Warp's
+    kernels, cached on disk after their first build, load), the others settle; 1 already excludes compilation"""
     train_timesteps: int = 320
-    """vectorized steps timed for the training rate (after one warm-up of the same length); 0: no training row"""
+    """vectorized steps timed for the training rate (after --train-warmup steps of training); 0: no training row"""
+    train_warmup: int | None = None
+    """vectorized steps of training before the timed ones (default: --train-timesteps). Fewer exclude compilation
+    with the torch agent, whose update compiles nothing (the raw timing's warm-up compiled the env's step): e.g.
+    --train-warmup 1 for 4096 worlds on this CPU, where a rollout takes minutes. The JAX and Warp agents compile
+    or capture their update at their first, so they need at least a whole rollout (their agent's rollouts)"""
     task_layer: bool = True
     """--no-task-layer: also time the bare physics step (MuJoCo Warp's mjw.step loop on the same model, worlds and
     joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it"""
@@ -89,9 +97,9 @@ def _random_actions(env, count: int):
     return [to_device(to_agent(batch), str(env.device)) for batch in batches]
 
 
-def sim_rate(env, steps: int) -> float:
+def sim_rate(env, steps: int, warmup: int = 10) -> float:
     pool = _random_actions(env, 8)
-    for i in range(10):
+    for i in range(warmup):
         _wait(env.step(pool[i % len(pool)])[0])
     started = time.perf_counter()
     for i in range(steps):
@@ -100,7 +108,7 @@ def sim_rate(env, steps: int) -> float:
     return steps * env.num_envs / (time.perf_counter() - started)
 
 
-def physics_rate(env, steps: int) -> float:
+def physics_rate(env, steps: int, warmup: int = 10) -> float:
     """Env-steps/s of the bare physics step of a MuJoCo Warp env: its frame_skip mjw.step calls (the captured graph on
     CUDA) with random actions turned into ctrl as the env turns them, and nothing else of the env."""
     import torch
@@ -118,7 +126,7 @@ def physics_rate(env, steps: int) -> float:
         raw._ctrl.copy_(pool[i % len(pool)])
         raw._run("physics", raw._physics)
 
-    for i in range(10):
+    for i in range(warmup):
         step(i)
     _wait(raw._qpos)
     started = time.perf_counter()
@@ -146,18 +154,21 @@ def train_rate(
     agent_cfg: str | None = None,
     framework: str | None = None,
     graph_capture: bool | None = None,
+    warmup: int | None = None,
 ) -> float:
+    """Training env-steps/s over `timesteps` vectorized steps, after `warmup` of them (default: `timesteps`)."""
+    warmup = timesteps if warmup is None else warmup
     Runner = runner_class(framework or env.framework)
     cfg = Runner.load_cfg_from_yaml(agent_cfg or str(tasks.spec(task).agent_cfg))
     if graph_capture is not None:
         cfg["agent"]["graph_capture"] = graph_capture
-    cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
+    cfg["trainer"].update(timesteps=warmup, disable_progressbar=True, headless=True, compiled=compiled)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
     runner = Runner(env, cfg)
     runner.trainer.preemption_signals = ()  # SIGTERM / Ctrl-C end the bench (main), not just this row's training
     with contextlib.redirect_stdout(io.StringIO()):  # the trainer's progress lines would break the table
         runner.run("train")  # warm-up: compiles and allocates
-        runner.trainer.cfg.timesteps = 2 * timesteps
+        runner.trainer.cfg.timesteps = warmup + timesteps
         started = time.perf_counter()
         runner.run("train")
     return timesteps * env.num_envs / (time.perf_counter() - started)
@@ -199,24 +210,32 @@ def measure(
     framework = framework or envs.NATIVE_FRAMEWORK[backend]
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
+    if args.train_timesteps > 0 and args.train_warmup is not None and framework != "torch":
+        rollouts = _rollouts(args, task, framework)
+        if args.train_warmup < rollouts:
+            raise ValueError(
+                f"--train-warmup: {args.train_warmup} is not allowed with the {framework} agent; at least its "
+                f"rollouts ({rollouts}), so that its update compiles before the timing"
+            )
     overrides = {} if args.height_scan else without_height_scan(tasks.spec(task, args.env))
 
     def make_worlds():
         return tasks.make(task, backend, num_envs, device=args.device, config=args.env, **overrides)
 
     env = envs.wrap_env(make_worlds(), env_framework(framework))
-    sim = sim_rate(env, args.sim_steps)
+    warmup = args.warmup_steps
+    sim = sim_rate(env, args.sim_steps, warmup)
     layer = {}
     if not args.task_layer:  # interleaved with the env's rate, so that both see the same machine load
-        physics = physics_rate(env, args.sim_steps)
-        sim = (sim + sim_rate(env, args.sim_steps)) / 2
+        physics = physics_rate(env, args.sim_steps, warmup)
+        sim = (sim + sim_rate(env, args.sim_steps, warmup)) / 2
         layer = {"physics_env_steps_per_s": round(physics), "task_layer_cost": round(physics / sim - 1, 3)}
     if not args.finite_check:
         unchecked_env = make_worlds()  # the same task, flags and worlds, only the check off
         unchecked_env.finite_check = False  # before its first step: MJX traces it into the jitted step
         unchecked_env = envs.wrap_env(unchecked_env, env_framework(framework))
-        rates = [sim_rate(unchecked_env, args.sim_steps), sim_rate(env, args.sim_steps)]
-        rates += [sim_rate(unchecked_env, args.sim_steps), sim_rate(env, args.sim_steps)]
+        rates = [sim_rate(unchecked_env, args.sim_steps, warmup), sim_rate(env, args.sim_steps, warmup)]
+        rates += [sim_rate(unchecked_env, args.sim_steps, warmup), sim_rate(env, args.sim_steps, warmup)]
         sim = (sim + rates[1] + rates[3]) / 3
         unchecked = (rates[0] + rates[2]) / 2
         layer.update(unchecked_env_steps_per_s=round(unchecked), finite_check_cost=round(unchecked / sim - 1, 3))
@@ -233,9 +252,17 @@ def measure(
         **layer,
     }
     if args.train_timesteps > 0:
-        train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework, graph_capture)
+        train = train_rate(
+            env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework, graph_capture, args.train_warmup
+        )
         row.update(train_env_steps_per_s=round(train), train_over_sim=round(train / sim, 3))
     return {**row, **peak_memory_mb(env)}
+
+
+def _rollouts(args: BenchArgs, task: str, framework: str) -> int:
+    """The rollout length of the agent a row trains (--agent-cfg, or the task's default agent)."""
+    cfg = runner_class(framework).load_cfg_from_yaml(args.agent_cfg or str(tasks.spec(task).agent_cfg))
+    return int(cfg["agent"]["rollouts"])
 
 
 def measure_in_child(
@@ -289,6 +316,9 @@ def parse(argv: list[str]) -> BenchArgs:
     if unknown:
         flag = unknown[0]
         raise ValueError(task_flags.unknown_env_flag(flag, default.env) or f"{flag}: unknown flag; see --help")
+    for flag, value in (("--warmup-steps", parsed.warmup_steps), ("--train-warmup", parsed.train_warmup)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag}: {value} is not allowed; must be at least 1 (the first step compiles)")
     return parsed
 
 
