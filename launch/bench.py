@@ -61,7 +61,9 @@ class BenchArgs:
     or capture their update at their first, so they need at least a whole rollout (their agent's rollouts)"""
     task_layer: bool = True
     """--no-task-layer: also time the bare physics step (MuJoCo Warp's mjw.step loop on the same model, worlds and
-    joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it"""
+    joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it;
+    and, free of the load's drift between those timings, the layer's cost inside the env's own steps (their time
+    outside the physics call over the time in it)"""
     finite_check: bool = True
     """--no-finite-check: also time the same worlds with the engines' NaN/inf check off (non-finite values would then
     reach the agent) and report the check's cost over them, interleaved so that both see the same load"""
@@ -134,6 +136,38 @@ def physics_rate(env, steps: int, warmup: int = 10) -> float:
         step(i)
     _wait(raw._qpos)
     return steps * env.num_envs / (time.perf_counter() - started)
+
+
+def layer_cost_in_steps(env, steps: int, warmup: int = 10) -> float:
+    """The task layer's cost over the physics within the same steps of a MuJoCo Warp env: (step time - physics time)
+    / physics time, physics and layer alternating step by step so that both see the same load (on CUDA the physics
+    call is synchronized on both sides, which keeps the layer's kernels from overlapping it)."""
+    raw = env.unwrapped
+    run, spent = raw._run, [0.0]
+
+    def timed(name, launch):
+        if name != "physics":
+            return run(name, launch)
+        _wait(raw._qpos)
+        started = time.perf_counter()
+        run(name, launch)
+        _wait(raw._qpos)
+        spent[0] += time.perf_counter() - started
+
+    pool = _random_actions(env, 8)
+    raw._run = timed
+    try:
+        for i in range(warmup):
+            _wait(env.step(pool[i % len(pool)])[0])
+        spent[0] = 0.0
+        started = time.perf_counter()
+        for i in range(steps):
+            obs = env.step(pool[i % len(pool)])[0]
+        _wait(obs)
+        total = time.perf_counter() - started
+    finally:
+        del raw._run  # the instance's wrapper: the class's method again
+    return (total - spent[0]) / spent[0]
 
 
 def _wait(array) -> None:
@@ -229,7 +263,12 @@ def measure(
     if not args.task_layer:  # interleaved with the env's rate, so that both see the same machine load
         physics = physics_rate(env, args.sim_steps, warmup)
         sim = (sim + sim_rate(env, args.sim_steps, warmup)) / 2
-        layer = {"physics_env_steps_per_s": round(physics), "task_layer_cost": round(physics / sim - 1, 3)}
+        in_steps = layer_cost_in_steps(env, args.sim_steps, warmup)
+        layer = {
+            "physics_env_steps_per_s": round(physics),
+            "task_layer_cost": round(physics / sim - 1, 3),
+            "task_layer_cost_in_steps": round(in_steps, 3),
+        }
     if not args.finite_check:
         unchecked_env = make_worlds()  # the same task, flags and worlds, only the check off
         unchecked_env.finite_check = False  # before its first step: MJX traces it into the jitted step
@@ -400,7 +439,8 @@ def print_table(rows: list[dict]) -> None:
         if "physics_env_steps_per_s" in row:
             layer = (
                 f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: "
-                f"task layer +{100 * row['task_layer_cost']:.0f} %"
+                f"task layer +{100 * row['task_layer_cost']:.0f} % (inside its steps +"
+                f"{100 * row['task_layer_cost_in_steps']:.1f} %)"
             )
         if "finite_check_cost" in row:
             layer += (

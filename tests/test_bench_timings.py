@@ -1,10 +1,13 @@
-"""launch/bench.py's warm-ups: how many steps run before each timing, and what is refused."""
+"""launch/bench.py's timings: how many steps run before each (the warm-ups, and what is refused), and the task
+layer's cost measured inside the env's own steps."""
 
+import time
 import types
 
 import pytest
 
 import envs
+import envs.warp_engine
 import tasks
 
 from .launch_scripts import load_launch_script
@@ -65,3 +68,20 @@ def test_a_warmup_that_would_time_a_compile_is_one_line_before_any_world(monkeyp
         bench.measure(bench.parse(["--backend", "mjx", "--train-warmup", str(rollouts)]), "cartpole", "mjx", 16)
     with pytest.raises(_WorldBuilt):
         bench.measure(bench.parse(["--train-warmup", "1"]), "cartpole", "mjx", 16, framework="torch")
+
+
+def test_layer_cost_inside_the_steps_is_the_time_outside_the_physics_call(monkeypatch, small_envs):
+    """A slow physics call makes the layer cheap next to it; a slow layer (its terms) makes it dear."""
+    raw = small_envs["warp"]
+    env = envs.wrap_env(raw, "torch")
+    physics, evaluate = raw._physics, envs.warp_engine.evaluate_step
+
+    def slow_physics():
+        physics()
+        time.sleep(0.05)
+
+    monkeypatch.setattr(raw, "_physics", slow_physics)
+    assert bench.layer_cost_in_steps(env, 4, warmup=1) < 0.5
+    monkeypatch.setattr(envs.warp_engine, "evaluate_step", lambda *a, **k: time.sleep(0.1) or evaluate(*a, **k))
+    assert bench.layer_cost_in_steps(env, 4, warmup=1) > 1.0
+    assert "_run" not in vars(raw)  # the env's own _run again
