@@ -312,7 +312,7 @@ class MjxVecEnv(VecEnv):
 
     # ---- VecEnv ----
     def reset(self, seed: int | None = None):
-        key = self._commit(jax.random.key(self._seed if seed is None else seed))
+        key = jax.random.key(self._seed if seed is None else seed)
         self._state, obs = self._reset_fn(key)
         if self.task.states is None:
             return obs, {}
@@ -323,14 +323,8 @@ class MjxVecEnv(VecEnv):
         self.check_actions_shape(actions.shape)
         if self._state is None:
             self.reset()
-        self._state, out = self._step_fn(self._state, self._commit(actions))
+        self._state, out = self._step_fn(self._state, jnp.asarray(actions))
         return out
-
-    def _commit(self, tree):
-        """`tree` on this env's device, committed to it. jit compiles once per placement of its arguments: a state
-        or actions left uncommitted (fresh from numpy, from a reset or from an agent whose arrays are) would make
-        the step compile again, minutes for a legged robot on the CPU."""
-        return jax.device_put(tree, self._jax_device)
 
     def critic_states(self) -> jax.Array | None:
         """The states beside the observations that load_state_dict() or set_state() returned."""
@@ -348,7 +342,7 @@ class MjxVecEnv(VecEnv):
 
     @state.setter
     def state(self, state: MjxState) -> None:
-        self._state = self._commit(state)
+        self._state = state
 
     def check_finite(self, max_fraction: float = DEFAULT_MAX_FRACTION) -> dict:
         """Raise SimulationError when more than `max_fraction` of the worlds went NaN or inf since the last check;
@@ -358,8 +352,7 @@ class MjxVecEnv(VecEnv):
             return report(self.task.name, (), np.zeros((self.num_envs, 1), np.int32), max_fraction)
         counts = np.asarray(self._state.nonfinite_counts)
         if counts.any():
-            zeros = self._commit(jnp.zeros_like(self._state.nonfinite_counts))
-            self._state = self._state._replace(nonfinite_counts=zeros)
+            self._state = self._state._replace(nonfinite_counts=jnp.zeros_like(self._state.nonfinite_counts))
         return report(self.task.name, self._finite.names, counts, max_fraction)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -399,7 +392,7 @@ class MjxVecEnv(VecEnv):
         task_state, action = self._given_task_state(
             {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
         )
-        self._state = MjxState(  # committed below, as every state the step is given
+        self._state = MjxState(
             data,
             jnp.asarray(state["episode_return"], jnp.float32),
             jnp.asarray(state["episode_length"], jnp.int32),
@@ -410,7 +403,6 @@ class MjxVecEnv(VecEnv):
             task_state,
             action,
         )
-        self._state = self._commit(self._state)
         if HISTORY in task_state:  # the observations the saved worlds last returned, with their history
             return task_state[HISTORY].reshape(self.num_envs, -1)
         return self._observations(data, before, model_fields, task_state)
@@ -447,7 +439,6 @@ class MjxVecEnv(VecEnv):
             self._state = self._state._replace(task_state={**task_state, HISTORY: history})
         elif HISTORY in task_state:
             obs = task_state[HISTORY].reshape(self.num_envs, -1)
-        self._state = self._commit(self._state)
         return obs
 
 

@@ -146,25 +146,3 @@ def test_unknown_task_backend_and_world_count_are_one_line_errors():
         tasks.make("cartpole", "warp", num_envs=0)
     with pytest.raises(ValueError, match="override: 'gravity' is not a task field"):
         tasks.make("cartpole", "warp", gravity=1)
-
-
-def test_mjx_step_compiles_once_whatever_the_actions_and_state_come_from(small_envs):
-    """jit compiles once per placement of its arguments: a state fresh from a reset, set_state or a checkpoint,
-    and actions from numpy, jax.numpy or an agent, all reach the step committed to the env's device, so the step
-    compiles once (three times before, minutes each for a legged robot on the CPU)."""
-    import jax.numpy as jnp
-
-    raw = small_envs["mjx"]
-    raw.reset()
-    raw.step(np.zeros((PARITY_WORLDS, 1), np.float32))
-    raw.step(jnp.zeros((PARITY_WORLDS, 1)))  # jax.numpy's fresh arrays are uncommitted
-    qpos0, qvel0 = _initial_state()
-    raw.set_state(qpos0, qvel0)
-    raw.step(np.zeros((PARITY_WORLDS, 1), np.float32))
-    raw.load_state_dict(raw.state_dict())
-    raw.step(jnp.zeros((PARITY_WORLDS, 1)))
-    raw.reset(seed=3)
-    envs.wrap_env(raw, "torch").step(torch.zeros(PARITY_WORLDS, 1))
-    raw.reset()
-    raw.step(np.zeros((PARITY_WORLDS, 1), np.float32))
-    assert raw._step_fn._cache_size() == 1
