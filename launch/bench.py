@@ -49,11 +49,21 @@ class BenchArgs:
     """world counts to measure (default: 1024; with --task all: 64 1024 4096)"""
     sim_steps: int = 300
     """vectorized steps timed for the raw simulation rate"""
+    warmup_steps: int = 10
+    """vectorized steps before each raw (and bare-physics) timing: the first compiles (MJX's step; MuJoCo Warp's
+    kernels, cached on disk after their first build, load), the others settle; 1 already excludes compilation"""
     train_timesteps: int = 320
-    """vectorized steps timed for the training rate (after one warm-up of the same length); 0: no training row"""
+    """vectorized steps timed for the training rate (after --train-warmup steps of training); 0: no training row"""
+    train_warmup: int | None = None
+    """vectorized steps of training before the timed ones (default: --train-timesteps). Fewer exclude compilation
+    with the torch agent, whose update compiles nothing (the raw timing's warm-up compiled the env's step): e.g.
+    --train-warmup 1 for 4096 worlds on this CPU, where a rollout takes minutes. The JAX and Warp agents compile
+    or capture their update at their first, so they need at least a whole rollout (their agent's rollouts)"""
     task_layer: bool = True
     """--no-task-layer: also time the bare physics step (MuJoCo Warp's mjw.step loop on the same model, worlds and
-    joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it"""
+    joint targets, without the env's terms, task state, events and resets) and report the task layer's cost over it;
+    and, free of the load's drift between those timings, the layer's cost inside the env's own steps (their time
+    outside the physics call over the time in it)"""
     finite_check: bool = True
     """--no-finite-check: also time the same worlds with the engines' NaN/inf check off (non-finite values would then
     reach the agent) and report the check's cost over them, interleaved so that both see the same load"""
@@ -89,9 +99,9 @@ def _random_actions(env, count: int):
     return [to_device(to_agent(batch), str(env.device)) for batch in batches]
 
 
-def sim_rate(env, steps: int) -> float:
+def sim_rate(env, steps: int, warmup: int = 10) -> float:
     pool = _random_actions(env, 8)
-    for i in range(10):
+    for i in range(warmup):
         _wait(env.step(pool[i % len(pool)])[0])
     started = time.perf_counter()
     for i in range(steps):
@@ -100,7 +110,7 @@ def sim_rate(env, steps: int) -> float:
     return steps * env.num_envs / (time.perf_counter() - started)
 
 
-def physics_rate(env, steps: int) -> float:
+def physics_rate(env, steps: int, warmup: int = 10) -> float:
     """Env-steps/s of the bare physics step of a MuJoCo Warp env: its frame_skip mjw.step calls (the captured graph on
     CUDA) with random actions turned into ctrl as the env turns them, and nothing else of the env."""
     import torch
@@ -118,7 +128,7 @@ def physics_rate(env, steps: int) -> float:
         raw._ctrl.copy_(pool[i % len(pool)])
         raw._run("physics", raw._physics)
 
-    for i in range(10):
+    for i in range(warmup):
         step(i)
     _wait(raw._qpos)
     started = time.perf_counter()
@@ -126,6 +136,38 @@ def physics_rate(env, steps: int) -> float:
         step(i)
     _wait(raw._qpos)
     return steps * env.num_envs / (time.perf_counter() - started)
+
+
+def layer_cost_in_steps(env, steps: int, warmup: int = 10) -> float:
+    """The task layer's cost over the physics within the same steps of a MuJoCo Warp env: (step time - physics time)
+    / physics time, physics and layer alternating step by step so that both see the same load (on CUDA the physics
+    call is synchronized on both sides, which keeps the layer's kernels from overlapping it)."""
+    raw = env.unwrapped
+    run, spent = raw._run, [0.0]
+
+    def timed(name, launch):
+        if name != "physics":
+            return run(name, launch)
+        _wait(raw._qpos)
+        started = time.perf_counter()
+        run(name, launch)
+        _wait(raw._qpos)
+        spent[0] += time.perf_counter() - started
+
+    pool = _random_actions(env, 8)
+    raw._run = timed
+    try:
+        for i in range(warmup):
+            _wait(env.step(pool[i % len(pool)])[0])
+        spent[0] = 0.0
+        started = time.perf_counter()
+        for i in range(steps):
+            obs = env.step(pool[i % len(pool)])[0]
+        _wait(obs)
+        total = time.perf_counter() - started
+    finally:
+        del raw._run  # the instance's wrapper: the class's method again
+    return (total - spent[0]) / spent[0]
 
 
 def _wait(array) -> None:
@@ -146,18 +188,21 @@ def train_rate(
     agent_cfg: str | None = None,
     framework: str | None = None,
     graph_capture: bool | None = None,
+    warmup: int | None = None,
 ) -> float:
+    """Training env-steps/s over `timesteps` vectorized steps, after `warmup` of them (default: `timesteps`)."""
+    warmup = timesteps if warmup is None else warmup
     Runner = runner_class(framework or env.framework)
     cfg = Runner.load_cfg_from_yaml(agent_cfg or str(tasks.spec(task).agent_cfg))
     if graph_capture is not None:
         cfg["agent"]["graph_capture"] = graph_capture
-    cfg["trainer"].update(timesteps=timesteps, disable_progressbar=True, headless=True, compiled=compiled)
+    cfg["trainer"].update(timesteps=warmup, disable_progressbar=True, headless=True, compiled=compiled)
     cfg["agent"].setdefault("experiment", {}).update(directory="/tmp/simtrain-bench", checkpoint_interval=0)
     runner = Runner(env, cfg)
     runner.trainer.preemption_signals = ()  # SIGTERM / Ctrl-C end the bench (main), not just this row's training
     with contextlib.redirect_stdout(io.StringIO()):  # the trainer's progress lines would break the table
         runner.run("train")  # warm-up: compiles and allocates
-        runner.trainer.cfg.timesteps = 2 * timesteps
+        runner.trainer.cfg.timesteps = warmup + timesteps
         started = time.perf_counter()
         runner.run("train")
     return timesteps * env.num_envs / (time.perf_counter() - started)
@@ -199,31 +244,44 @@ def measure(
     framework = framework or envs.NATIVE_FRAMEWORK[backend]
     if framework == "warp" and backend != "warp":  # the Warp agent reads MuJoCo Warp's arrays
         raise ValueError(f"--framework: 'warp' is not allowed with --backend {backend}; use --framework jax (or torch)")
+    if args.train_timesteps > 0 and args.train_warmup is not None and framework != "torch":
+        rollouts = _rollouts(args, task, framework)
+        if args.train_warmup < rollouts:
+            raise ValueError(
+                f"--train-warmup: {args.train_warmup} is not allowed with the {framework} agent; at least its "
+                f"rollouts ({rollouts}), so that its update compiles before the timing"
+            )
     unscanned = {} if args.height_scan else without_height_scan(tasks.spec(task, args.env))
 
     def make_worlds(**overrides):
         return tasks.make(task, backend, num_envs, device=args.device, config=args.env, **overrides)
 
     env = envs.wrap_env(make_worlds(), env_framework(framework))
-    sim = sim_rate(env, args.sim_steps)
+    warmup = args.warmup_steps
+    sim = sim_rate(env, args.sim_steps, warmup)
     layer = {}
     if not args.task_layer:  # interleaved with the env's rate, so that both see the same machine load
-        physics = physics_rate(env, args.sim_steps)
-        sim = (sim + sim_rate(env, args.sim_steps)) / 2
-        layer = {"physics_env_steps_per_s": round(physics), "task_layer_cost": round(physics / sim - 1, 3)}
+        physics = physics_rate(env, args.sim_steps, warmup)
+        sim = (sim + sim_rate(env, args.sim_steps, warmup)) / 2
+        in_steps = layer_cost_in_steps(env, args.sim_steps, warmup)
+        layer = {
+            "physics_env_steps_per_s": round(physics),
+            "task_layer_cost": round(physics / sim - 1, 3),
+            "task_layer_cost_in_steps": round(in_steps, 3),
+        }
     if not args.finite_check:
         unchecked_env = make_worlds()  # the same task, flags and worlds, only the check off
         unchecked_env.finite_check = False  # before its first step: MJX traces it into the jitted step
         unchecked_env = envs.wrap_env(unchecked_env, env_framework(framework))
-        rates = [sim_rate(unchecked_env, args.sim_steps), sim_rate(env, args.sim_steps)]
-        rates += [sim_rate(unchecked_env, args.sim_steps), sim_rate(env, args.sim_steps)]
+        rates = [sim_rate(unchecked_env, args.sim_steps, warmup), sim_rate(env, args.sim_steps, warmup)]
+        rates += [sim_rate(unchecked_env, args.sim_steps, warmup), sim_rate(env, args.sim_steps, warmup)]
         sim = (sim + rates[1] + rates[3]) / 3
         unchecked = (rates[0] + rates[2]) / 2
         layer.update(unchecked_env_steps_per_s=round(unchecked), finite_check_cost=round(unchecked / sim - 1, 3))
         unchecked_env.close()
     if unscanned:
         sim, layer = _interleaved_without_scan(
-            env, envs.wrap_env(make_worlds(**unscanned), env_framework(framework)), sim, args.sim_steps, layer
+            env, envs.wrap_env(make_worlds(**unscanned), env_framework(framework)), sim, args.sim_steps, warmup, layer
         )
     row = {
         "task": task,
@@ -236,15 +294,19 @@ def measure(
         **layer,
     }
     if args.train_timesteps > 0:
-        train = train_rate(env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework, graph_capture)
+        train = train_rate(
+            env, task, args.train_timesteps, args.compiled, args.agent_cfg, framework, graph_capture, args.train_warmup
+        )
         row.update(train_env_steps_per_s=round(train), train_over_sim=round(train / sim, 3))
     return {**row, **peak_memory_mb(env)}
 
 
-def _interleaved_without_scan(env, unscanned_env, sim: float, steps: int, layer: dict) -> tuple[float, dict]:
+def _interleaved_without_scan(
+    env, unscanned_env, sim: float, steps: int, warmup: int, layer: dict
+) -> tuple[float, dict]:
     """The env's rate and the same worlds' with the height scan replaced by zeros, taken in turn (twice each) in
     this process, so that the machine's load moves both alike; the scan's cost is their ratio."""
-    rates = [sim_rate(unscanned_env, steps), sim_rate(env, steps), sim_rate(unscanned_env, steps), sim_rate(env, steps)]
+    rates = [sim_rate(e, steps, warmup) for e in (unscanned_env, env, unscanned_env, env)]
     sim = (sim + rates[1] + rates[3]) / 3
     unscanned = (rates[0] + rates[2]) / 2
     unscanned_env.close()
@@ -253,6 +315,12 @@ def _interleaved_without_scan(env, unscanned_env, sim: float, steps: int, layer:
         "unscanned_env_steps_per_s": round(unscanned),
         "height_scan_cost": round(unscanned / sim - 1, 3),
     }
+
+
+def _rollouts(args: BenchArgs, task: str, framework: str) -> int:
+    """The rollout length of the agent a row trains (--agent-cfg, or the task's default agent)."""
+    cfg = runner_class(framework).load_cfg_from_yaml(args.agent_cfg or str(tasks.spec(task).agent_cfg))
+    return int(cfg["agent"]["rollouts"])
 
 
 def measure_in_child(
@@ -306,6 +374,9 @@ def parse(argv: list[str]) -> BenchArgs:
     if unknown:
         flag = unknown[0]
         raise ValueError(task_flags.unknown_env_flag(flag, default.env) or f"{flag}: unknown flag; see --help")
+    for flag, value in (("--warmup-steps", parsed.warmup_steps), ("--train-warmup", parsed.train_warmup)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag}: {value} is not allowed; must be at least 1 (the first step compiles)")
     return parsed
 
 
@@ -387,7 +458,8 @@ def print_table(rows: list[dict]) -> None:
         if "physics_env_steps_per_s" in row:
             layer = (
                 f"  bare physics {row['physics_env_steps_per_s']:,} steps/s: "
-                f"task layer +{100 * row['task_layer_cost']:.0f} %"
+                f"task layer +{100 * row['task_layer_cost']:.0f} % (inside its steps +"
+                f"{100 * row['task_layer_cost_in_steps']:.1f} %)"
             )
         if "finite_check_cost" in row:
             layer += (
