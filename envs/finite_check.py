@@ -6,6 +6,10 @@ that adds this step's flags: no host synchronisation). `check_finite()` reads th
 them; more than `max_fraction` of the worlds blown up since the last check stops the run with one line naming the
 task, the source and the fraction.
 
+Exploding physics can stay finite for a few steps while its values reach 1e14 and its quadratic rewards 1e26, which
+the agent's running statistics square into inf: a physics value beyond the task's `max_physics_value` (default 1e10,
+C MuJoCo's mjMAXVAL) counts as blown up too.
+
 Sources are named `state/qpos`, `state/qvel` (the physics), `obs/<term>` and `critic/<term>` (columns of the policy's
 and the critic's observation groups, by the group's layout; `obs` / `critic` for a task whose group is one function)
 and `reward/<term>`. A world whose physics state is not finite is blamed on the physics alone: its terms only read it.
@@ -39,7 +43,8 @@ class FiniteCheck:
         self.task = task
         self.names: tuple[str, ...] | None = None
         self._columns = None  # (values, sources) 0/1 map, numpy
-        self._uploaded = {}  # device -> the map on it (torch)
+        self._limits = None  # (values,) the largest |value| each column may take: the physics' bound, else inf
+        self._uploaded = {}  # device -> the map and the limits on it (torch)
 
     def _build(self, qpos, qvel, obs, states, reward_names) -> None:
         columns = [(PHYSICS[0], qpos.shape[-1]), (PHYSICS[1], qvel.shape[-1])]
@@ -62,25 +67,32 @@ class FiniteCheck:
         for index, size in enumerate(sizes):
             matrix[row : row + size, index] = 1.0
             row += size
-        self.names, self._columns = tuple(names), matrix
+        limits = np.full(sum(sizes), np.inf, np.float32)
+        limits[: qpos.shape[-1] + qvel.shape[-1]] = self.task.max_physics_value
+        self.names, self._columns, self._limits = tuple(names), matrix, limits
 
     def _map(self, xp, like):
+        """(the column -> source map, the columns' limits) as arrays of `like`'s kind and device."""
         if xp.__name__ == "torch":
             device = str(like.device)
             if device not in self._uploaded:
-                self._uploaded[device] = xp.as_tensor(self._columns, device=like.device)
+                self._uploaded[device] = tuple(
+                    xp.as_tensor(array, device=like.device) for array in (self._columns, self._limits)
+                )
             return self._uploaded[device]
-        return xp.asarray(self._columns)  # a constant of the jitted step
+        return xp.asarray(self._columns), xp.asarray(self._limits)  # constants of the jitted step
 
     def sources(self, xp, qpos, qvel, obs, states, reward_terms: dict):
         """(N, sources + 1) bool: which source made each world non-finite this step (physics first), and in the
-        last column whether any did."""
+        last column whether any did. A physics value beyond the task's max_physics_value counts as non-finite."""
         if self.names is None:
             self._build(qpos, qvel, obs, states, list(reward_terms))
         parts = [qpos, qvel, obs] + ([] if states is None else [states])
         parts.append(xp.stack(list(reward_terms.values()), axis=-1))
         values = xp.concatenate(parts, axis=-1)
-        bad = (xp.where(xp.isfinite(values), 0.0, 1.0) @ self._map(xp, values)) > 0
+        columns, limits = self._map(xp, values)
+        within = xp.isfinite(values) & (xp.abs(values) <= limits)
+        bad = (xp.where(within, 0.0, 1.0) @ columns) > 0
         physics = bad[:, 0] | bad[:, 1]
         return xp.concatenate([bad[:, :2], bad[:, 2:] & ~physics[:, None], bad.any(-1)[:, None]], axis=-1)
 

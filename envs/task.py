@@ -177,6 +177,10 @@ class TaskSpec:
     # only). Kept in the task state as "obs_history" (reset, checkpointed, carried through the compiled MJX loop);
     # a world's history is filled with its first observation when it resets
     observation_history: int = 1
+    # a world whose |qpos| or |qvel| exceeds this has blown up (reset and counted as state/qpos, state/qvel, like NaN):
+    # exploding physics can stay finite long enough to hand the agent rewards of 1e26 and overflow its statistics.
+    # C MuJoCo's mj_checkPos / mj_checkVel reset a world beyond mjMAXVAL (1e10); MJX and MuJoCo Warp do not check.
+    max_physics_value: float = 1e10
 
     @property
     def observation_space(self) -> gym.spaces.Box:
@@ -208,6 +212,11 @@ class TaskSpec:
             raise ValueError(
                 f"observation_history: {self.observation_history!r} is not allowed; must be an integer >= 1 "
                 "(the number of steps of observations the policy sees; 1: no history)"
+            )
+        if not (isinstance(self.max_physics_value, (int, float)) and self.max_physics_value > 0):
+            raise ValueError(
+                f"max_physics_value: {self.max_physics_value!r} is not allowed; must be a number > 0 (the |qpos|, "
+                "|qvel| beyond which a world counts as blown up; inf: only NaN and inf do)"
             )
         if self.frame_skip < 1:
             raise ValueError(f"frame_skip: {self.frame_skip} is not allowed; must be >= 1")

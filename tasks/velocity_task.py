@@ -20,6 +20,8 @@ from .terrain import HeightScan, TerrainConfig
 from .terrain.model import TerrainFloor
 from .terrain.rough_task import rough_rewards, rough_task
 
+MAX_PHYSICS_VALUE = 1e3  # |qpos|, |qvel| beyond which a robot's world counts as blown up (TaskSpec.max_physics_value)
+
 
 def _box(size: int) -> gym.spaces.Box:
     return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
@@ -112,6 +114,9 @@ class VelocityTask:
             single_action_space=gym.spaces.Box(-10.0, 10.0, (joints,), np.float32),
             max_episode_steps=round(mdp.EPISODE_S / mdp.CONTROL_DT),
             reset_noise_scale=0.0,  # the reset event places the base and the joints
+            # a legged robot's joints turn at tens of rad/s and its base moves at a few m/s: 1e3 is far beyond any real
+            # motion, and resets a contact blow-up before its velocities (1e6-1e8 on go1-rough, MJX) reach the agent
+            max_physics_value=MAX_PHYSICS_VALUE,
             frame_skip=round(mdp.CONTROL_DT / robot.TIMESTEP),
             joint_actions=JointPositionActions(
                 joint_names=robot.LAYOUT.joint_names,

@@ -99,6 +99,41 @@ def test_blown_up_worlds_are_reset_zeroed_and_counted_by_source(backend, explodi
         env.check_finite(0.25)
 
 
+RUNAWAY_WORLD = 1  # its pole is kicked to a finite 1000 rad/s: exploding physics that has not gone NaN yet
+RUNAWAY_SPEED, RUNAWAY_BOUND = 1000.0, 100.0
+
+
+def _runaway_kick(xp, s):
+    runaway = (_world(xp, s) == RUNAWAY_WORLD)[:, None] & (xp.cumsum(xp.ones_like(s.qvel), -1) == 2)
+    return {}, xp.where(runaway, RUNAWAY_SPEED, s.qvel)
+
+
+RUNAWAY = dataclasses.replace(
+    tasks.spec("cartpole"), name="cartpole-runaway", advance=_runaway_kick, max_physics_value=RUNAWAY_BOUND
+)
+
+
+@pytest.mark.parametrize("backend", envs.BACKENDS)
+def test_finite_physics_beyond_the_bound_counts_as_blown_up(backend):
+    """Exploding physics stays finite for a few steps (go1-rough on MJX handed the agent rewards of 5.7e26, which its
+    running statistics squared into inf): a |qvel| beyond max_physics_value is reset, zeroed and counted like NaN."""
+    env = envs.make_engine(RUNAWAY, backend, 4, None, 0)
+    to_numpy, to_env = converter(env.framework, "numpy"), converter("numpy", env.framework)
+    env.reset()
+    env.check_finite()
+    for step in range(6):
+        obs, reward, terminated, _, info = env.step(to_env(np.zeros((4, 1), np.float32)))
+        for name, value in (("obs", obs), ("reward", reward), ("final_obs", info["final_obs"])):
+            assert (np.abs(to_numpy(value)) <= RUNAWAY_BOUND).all(), (name, step)
+        assert bool(to_numpy(terminated)[RUNAWAY_WORLD]) == (step % 2 == 1)
+    assert env.check_finite() == {"nonfinite/worlds": 3, "nonfinite/fraction": 1 / 4, "nonfinite/state/qvel": 3}
+
+
+def test_a_physics_bound_that_is_not_positive_is_a_one_line_error():
+    with pytest.raises(ValueError, match=r"^max_physics_value: 0 is not allowed; must be a number > 0 "):
+        dataclasses.replace(RUNAWAY, max_physics_value=0)
+
+
 def _runner_cfg(Runner, tmp_path, **trainer):
     cfg = Runner.load_cfg_from_yaml(str(tasks.spec("cartpole").agent_cfg))
     cfg["agent"].update(rollouts=8)
