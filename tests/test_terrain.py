@@ -166,17 +166,19 @@ def _curriculum_previous(level, placed, walked, commanded, column=2.0):
 def test_curriculum_rule():
     curriculum = TerrainCurriculum(SMALL)  # 3 levels, patches of 3 m: up past 1.5 m walked
     previous = _curriculum_previous(
-        level=[1, 1, 1, 0, 2, 1, 0],
-        placed=[1, 1, 1, 1, 1, 1, 0],
-        walked=[2.5, 0.4, 1.2, 0.0, 3.0, 0.95, 0.0],
-        commanded=[9.0, 1.0, 2.0, 4.0, 9.0, 1.9, 0.0],
+        level=[1, 1, 1, 0, 2, 1, 0, 1, 1],
+        placed=[1, 1, 1, 1, 1, 1, 0, 1, 1],
+        walked=[2.5, 0.4, 1.2, 0.0, 3.0, 0.95, 0.0, 1.5e11, np.nan],
+        commanded=[9.0, 1.0, 2.0, 4.0, 9.0, 1.9, 0.0, 1.0, 1.0],
     )
-    u = np.full((7, 3), 0.99)
+    u = np.full((9, 3), 0.99)
     u[4, 2] = 0.0  # the world that solved the top level goes to level floor(0.0 * 3)
-    level, column = curriculum.next_level(np, previous, u)
-    # up (walked > 1.5 m), down (< half its 1 m), stays, stays at 0, top solved -> random, stays, first -> initial
-    assert level.tolist() == [2, 0, 1, 0, 0, 1, 2]
-    assert column.tolist() == [2, 2, 2, 2, 2, 2, 6]  # a world keeps its column; a new one draws one
+    with np.errstate(invalid="ignore"):
+        level, column = curriculum.next_level(np, previous, u)
+    # up (walked > 1.5 m), down (< half its 1 m), stays, stays at 0, top solved -> random, stays, first -> initial,
+    # and the two whose physics blew up (farther than the whole terrain, or NaN) go down, not up
+    assert level.tolist() == [2, 0, 1, 0, 0, 1, 2, 0, 0]
+    assert column.tolist() == [2, 2, 2, 2, 2, 2, 6, 2, 2]  # a world keeps its column; a new one draws one
 
 
 def test_reset_places_the_base_on_its_patch_with_no_penetration():

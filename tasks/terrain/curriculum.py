@@ -68,8 +68,11 @@ class TerrainCurriculum:
         first = previous["terrain_placed"][:, 0] < 0.5
         initial = xp.floor(u[:, 0] * (min(config.max_init_level, top) + 1))
         walked, commanded = previous["walked"][:, 0], previous["commanded"][:, 0]
-        up = walked > config.patch_size / 2
-        down = (walked < 0.5 * commanded) & ~up
+        # farther from its start than the terrain's diagonal (or NaN): physics that blew up, not walking; down
+        extent = ((config.num_levels**2 + config.num_columns**2) ** 0.5) * config.patch_size + 2.0 * config.border
+        blown_up = ~(walked <= extent)
+        up = (walked > config.patch_size / 2) & ~blown_up
+        down = ((walked < 0.5 * commanded) & ~up) | blown_up
         level = previous["terrain_level"][:, 0] + up * 1.0 - down * 1.0
         level = xp.where(level > top, xp.floor(u[:, 2] * (top + 1)), xp.clip(level, 0.0, top * 1.0))
         level = xp.where(first, initial, level)
