@@ -18,13 +18,9 @@ from .locomotion.events import Locomotion
 from .mdp_tables import RewardTable
 from .terrain import HeightScan, TerrainConfig
 from .terrain.model import TerrainFloor
-from .terrain.rough_task import rough_rewards, rough_task
+from .terrain.rough_task import rough_rewards, rough_task, unbounded_box
 
 MAX_PHYSICS_VALUE = 1e3  # |qpos|, |qvel| beyond which a robot's world counts as blown up (TaskSpec.max_physics_value)
-
-
-def _box(size: int) -> gym.spaces.Box:
-    return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
 
 def _per_joint(gains, num_joints: int) -> tuple[float, ...]:
@@ -107,9 +103,9 @@ class VelocityTask:
             observations=mdp.POLICY,
             reward=reward,
             terminated=mdp.TERMINATIONS,
-            single_observation_space=_box(mdp.POLICY.size),
+            single_observation_space=unbounded_box(mdp.POLICY.size),
             states=mdp.CRITIC,  # the critic's noise-free privileged group (skrl's states)
-            single_state_space=_box(mdp.CRITIC.size),
+            single_state_space=unbounded_box(mdp.CRITIC.size),
             # actions are offsets from the default pose in units of ACTION_SCALE; the actuators' ranges clip targets
             single_action_space=gym.spaces.Box(-10.0, 10.0, (joints,), np.float32),
             max_episode_steps=round(mdp.EPISODE_S / mdp.CONTROL_DT),

@@ -24,6 +24,11 @@ SCAN_NOISE = 0.1  # m, uniform, as Isaac Lab's rough tasks
 FLAT_ONLY_REWARDS = ("flat_orientation",)
 
 
+def unbounded_box(size: int) -> gym.spaces.Box:
+    """An observation group's space: `size` float32 values, unbounded."""
+    return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+
+
 def rough_rewards(flat: RewardTable) -> RewardTable:
     """A flat task's reward table without the terms that only hold on flat ground."""
     return RewardTable({name: term for name, term in flat.terms.items() if name not in FLAT_ONLY_REWARDS})
@@ -93,16 +98,15 @@ def rough_task(
     touch it at several points). `events`: the flat task's (a Locomotion) as configured (None: flat_mdp.EVENTS)."""
     tables = RoughTables.of(flat_mdp, terrain, scan, events)
     check_platform(terrain, tables.events.reset.position, task=name)
-    box = lambda size: gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)  # noqa: E731
     return dataclasses.replace(
         flat,
         name=name,
         model_spec=model_spec,
         render_model_spec=render_model_spec,
         observations=tables.policy,
-        single_observation_space=box(tables.policy.size),
+        single_observation_space=unbounded_box(tables.policy.size),
         states=tables.critic,
-        single_state_space=box(tables.critic.size),
+        single_state_space=unbounded_box(tables.critic.size),
         terminated=tables.terminations,
         task_state={**tables.events.task_state, **tables.curriculum.task_state},
         finish_reset=tables.events.finish_reset,
