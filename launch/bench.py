@@ -273,16 +273,14 @@ def measure(
         unchecked_env = make_worlds()  # the same task, flags and worlds, only the check off
         unchecked_env.finite_check = False  # before its first step: MJX traces it into the jitted step
         unchecked_env = envs.wrap_env(unchecked_env, env_framework(framework))
-        rates = [sim_rate(unchecked_env, args.sim_steps, warmup), sim_rate(env, args.sim_steps, warmup)]
-        rates += [sim_rate(unchecked_env, args.sim_steps, warmup), sim_rate(env, args.sim_steps, warmup)]
-        sim = (sim + rates[1] + rates[3]) / 3
-        unchecked = (rates[0] + rates[2]) / 2
+        sim, unchecked = _interleaved(env, unchecked_env, sim, args.sim_steps, warmup)
         layer.update(unchecked_env_steps_per_s=round(unchecked), finite_check_cost=round(unchecked / sim - 1, 3))
         unchecked_env.close()
-    if unscanned:
-        sim, layer = _interleaved_without_scan(
-            env, envs.wrap_env(make_worlds(**unscanned), env_framework(framework)), sim, args.sim_steps, warmup, layer
-        )
+    if unscanned:  # the same worlds with the height scan replaced by zeros: the scan's cost is the ratio
+        unscanned_env = envs.wrap_env(make_worlds(**unscanned), env_framework(framework))
+        sim, zeros = _interleaved(env, unscanned_env, sim, args.sim_steps, warmup)
+        layer.update(unscanned_env_steps_per_s=round(zeros), height_scan_cost=round(zeros / sim - 1, 3))
+        unscanned_env.close()
     row = {
         "task": task,
         "backend": backend,
@@ -301,20 +299,11 @@ def measure(
     return {**row, **peak_memory_mb(env)}
 
 
-def _interleaved_without_scan(
-    env, unscanned_env, sim: float, steps: int, warmup: int, layer: dict
-) -> tuple[float, dict]:
-    """The env's rate and the same worlds' with the height scan replaced by zeros, taken in turn (twice each) in
-    this process, so that the machine's load moves both alike; the scan's cost is their ratio."""
-    rates = [sim_rate(e, steps, warmup) for e in (unscanned_env, env, unscanned_env, env)]
-    sim = (sim + rates[1] + rates[3]) / 3
-    unscanned = (rates[0] + rates[2]) / 2
-    unscanned_env.close()
-    return sim, {
-        **layer,
-        "unscanned_env_steps_per_s": round(unscanned),
-        "height_scan_cost": round(unscanned / sim - 1, 3),
-    }
+def _interleaved(env, other_env, sim: float, steps: int, warmup: int) -> tuple[float, float]:
+    """The env's rate (averaged with `sim`, its first) and another env's, taken in turn (twice each) in this process
+    so that the machine's load moves both alike."""
+    rates = [sim_rate(e, steps, warmup) for e in (other_env, env, other_env, env)]
+    return (sim + rates[1] + rates[3]) / 3, (rates[0] + rates[2]) / 2
 
 
 def _rollouts(args: BenchArgs, task: str, framework: str) -> int:
