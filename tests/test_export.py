@@ -4,7 +4,6 @@ deterministic action from raw observations, recurrent states included, for torch
 import copy
 import importlib.util
 import json
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 
 import tasks
 from envs.task_metadata import task_metadata
+from tests.launch_scripts import run_launch_script
 from toolkit.export import ExportError
 from toolkit.runner_base import runner_class
 from toolkit.runner_cfg import load_yaml
@@ -463,12 +463,7 @@ def test_export_errors_are_one_line(tmp_path):
         export_script.export_run(str(run), "last")
     with pytest.raises(ExportError, match="^--format: 'tflite' is not allowed"):
         export_script.export_run(str(run), formats=["tflite"])
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "launch" / "export.py"), "--run", str(run), "--format", "torchscript"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_launch_script("export", "--run", str(run), "--format", "torchscript", timeout=300)
     assert result.returncode == 2
     assert (
         result.stderr.strip()
@@ -477,27 +472,21 @@ def test_export_errors_are_one_line(tmp_path):
 
 
 def test_train_export_writes_each_seeds_policy_from_its_checkpoint(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "train.py"),
-            "--num-envs",
-            "8",
-            "--num-seeds",
-            "2",
-            "--timesteps",
-            "32",
-            "--headless",
-            "--no-stop-when-solved",
-            "--torch-threads",
-            "1",
-            "--runs-dir",
-            str(tmp_path),
-            "--export",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_launch_script(
+        "train",
+        "--num-envs",
+        "8",
+        "--num-seeds",
+        "2",
+        "--timesteps",
+        "32",
+        "--headless",
+        "--no-stop-when-solved",
+        "--torch-threads",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+        "--export",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])

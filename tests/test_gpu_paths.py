@@ -4,8 +4,6 @@ the torch step loop, an implicit upload in the compiled MJX loop, actions handed
 import contextlib
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -16,6 +14,7 @@ import envs
 import tasks
 from envs.finite_check import FiniteCheck
 from envs.mdp_step import evaluate_step
+from tests.launch_scripts import run_launch_script
 from toolkit.jax import Runner as JaxRunner
 from toolkit.torch import Runner as TorchRunner
 from toolkit.trainers.episode_stats import EnvLog, EpisodeStats
@@ -162,31 +161,26 @@ def test_gpu_check_runs_its_checks_on_the_cpu(tmp_path):
     """The GPU check's driver and checks, on the CPU with few worlds (on CUDA they add the sync debug mode, the
     captured graphs and NCCL); one JSON object per check and a non-zero exit on failure."""
     out = tmp_path / "checks.jsonl"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "launch", "gpu_check.py"),
-            "--device",
-            "cpu",
-            "--num-envs",
-            "8",
-            "--tasks",
-            "cartpole",
-            "--steps",
-            "3",
-            "--jobs",
-            "2",
-            "--checks",
-            "step",
-            "warp_graph",
-            "warp_agent_graph",
-            "sync_free_rollout",
-            "transfer_guard",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    completed = run_launch_script(
+        "gpu_check",
+        "--device",
+        "cpu",
+        "--num-envs",
+        "8",
+        "--tasks",
+        "cartpole",
+        "--steps",
+        "3",
+        "--jobs",
+        "2",
+        "--checks",
+        "step",
+        "warp_graph",
+        "warp_agent_graph",
+        "sync_free_rollout",
+        "transfer_guard",
+        "--out",
+        str(out),
         timeout=1200,
         env=dict(os.environ, WANDB_MODE="offline"),
     )
@@ -196,10 +190,5 @@ def test_gpu_check_runs_its_checks_on_the_cpu(tmp_path):
     assert {r["check"] for r in results} == checks
     assert all(r["ok"] for r in results) and len(results) == 7
     assert "6 passed, 0 failed" in completed.stdout
-    bad = subprocess.run(
-        [sys.executable, os.path.join(REPO, "launch", "gpu_check.py"), "--checks", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = run_launch_script("gpu_check", "--checks", "nope", timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: --checks: 'nope'")

@@ -3,7 +3,6 @@
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,25 +10,14 @@ import pytest
 import yaml
 
 import envs
+from tests.launch_scripts import run_launch_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(script, *args, cwd):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "launch" / script), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_train_writes_a_run_and_ends_with_one_json_line(tmp_path):
-    result = _run(
-        "train.py",
+    result = run_launch_script(
+        "train",
         "--task",
         "cartpole",
         "--backend",
@@ -74,8 +62,8 @@ def test_train_writes_a_run_and_ends_with_one_json_line(tmp_path):
 
 
 def test_dotted_flags_override_the_agent_configuration(tmp_path):
-    result = _run(
-        "train.py",
+    result = run_launch_script(
+        "train",
         "--num-envs",
         "8",
         "--timesteps",
@@ -110,7 +98,7 @@ def test_dotted_flags_override_the_agent_configuration(tmp_path):
     ],
 )
 def test_train_bad_input_is_a_one_line_error(tmp_path, args, message):
-    result = _run("train.py", *args, cwd=tmp_path)
+    result = run_launch_script("train", *args, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(message) and "\n" not in result.stderr.strip()
     assert not (tmp_path / "runs").exists()
@@ -118,26 +106,20 @@ def test_train_bad_input_is_a_one_line_error(tmp_path, args, message):
 
 def test_wandb_without_a_key_logs_offline_and_tensorboard_gets_the_same_metrics(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_API_KEY")}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "train.py"),
-            "--num-envs",
-            "16",
-            "--timesteps",
-            "48",
-            "--headless",
-            "--no-stop-when-solved",
-            "--runs-dir",
-            str(tmp_path),
-            "--wandb",
-            "--tensorboard",
-        ],
+    result = run_launch_script(
+        "train",
+        "--num-envs",
+        "16",
+        "--timesteps",
+        "48",
+        "--headless",
+        "--no-stop-when-solved",
+        "--runs-dir",
+        str(tmp_path),
+        "--wandb",
+        "--tensorboard",
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run_dir = Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"])
@@ -154,8 +136,8 @@ def test_wandb_without_a_key_logs_offline_and_tensorboard_gets_the_same_metrics(
 
 
 def test_bench_prints_one_json_row_per_backend(tmp_path):
-    result = _run(
-        "bench.py",
+    result = run_launch_script(
+        "bench",
         "--backend",
         "warp",
         "mjx",
@@ -179,8 +161,8 @@ def test_bench_prints_one_json_row_per_backend(tmp_path):
 
 
 def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_path):
-    result = _run(
-        "train.py",
+    result = run_launch_script(
+        "train",
         "--backend",
         "mjx",
         "--num-envs",
@@ -196,8 +178,8 @@ def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_pat
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["framework"] == "jax" and summary["env_steps"] == 32 * 16
-    played = _run(
-        "play.py",
+    played = run_launch_script(
+        "play",
         "--run",
         summary["run_dir"],
         "--checkpoint",

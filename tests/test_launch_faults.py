@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,9 +13,8 @@ import pytest
 import torch
 import yaml
 
-from tests.launch_scripts import load_launch_script
+from tests.launch_scripts import load_launch_script, start_launch_script
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--num-envs", "8", "--headless", "--no-stop-when-solved"]
 
 
@@ -290,20 +288,9 @@ def test_a_blow_up_stops_training_with_one_line_and_every_checkpoint_is_finite(
     assert all(_finite_checkpoint(path) for path in checkpoints)  # the update stops before any NaN reaches one
 
 
-def _popen(script, *args, cwd):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "launch" / script), *args],
-        cwd=cwd,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
 def test_ctrl_c_during_training_writes_a_checkpoint_and_ends_cleanly(tmp_path):
-    process = _popen(
-        "train.py",
+    process = start_launch_script(
+        "train",
         "--runs-dir",
         str(tmp_path),
         *SMALL,
@@ -329,8 +316,8 @@ def test_ctrl_c_during_training_writes_a_checkpoint_and_ends_cleanly(tmp_path):
 
 
 def test_bench_exits_promptly_on_sigterm_while_training(tmp_path):
-    process = _popen(
-        "bench.py",
+    process = start_launch_script(
+        "bench",
         "--backend",
         "warp",
         "--num-envs",

@@ -1,44 +1,26 @@
 """launch/play.py: deterministic evaluation of a run's checkpoint and an mp4 of its first world."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.launch_scripts import run_launch_script
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "train.py"),
-            "--num-envs",
-            "16",
-            "--timesteps",
-            "32",
-            "--headless",
-            "--no-stop-when-solved",
-            "--runs-dir",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_launch_script(
+        "train", "--num-envs", "16", "--timesteps", "32", "--headless", "--no-stop-when-solved", "--runs-dir", str(root)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"])
 
 
 def _play(*args):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "launch" / "play.py"), *args], capture_output=True, text=True, timeout=600
-    )
+    return run_launch_script("play", *args)
 
 
 def test_play_evaluates_and_writes_a_playable_mp4_of_the_first_episode(run_dir, tmp_path):

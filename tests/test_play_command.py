@@ -4,8 +4,6 @@ and fall are reported; both are computed in the task state on the device (tasks/
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +14,8 @@ import envs
 import tasks
 from tasks.go1_flat import mdp
 from tasks.locomotion.evaluation import TRACKING_ERROR, hold_command, with_tracking_error, without_pushes
+from tests.launch_scripts import run_launch_script
 
-ROOT = Path(__file__).resolve().parents[1]
 WORLDS = 2
 COMMAND = (0.5, 0.0, 0.3)
 
@@ -86,52 +84,40 @@ def test_the_tracking_error_is_summed_per_episode_as_sim2sim_measures_it():
 def go1_run(tmp_path_factory):
     """A go1-flat run of one PPO update on 2 worlds (behaviour is not the point: its checkpoint is)."""
     root = tmp_path_factory.mktemp("runs")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "train.py"),
-            "--task",
-            "go1-flat",
-            "--num-envs",
-            "2",
-            "--timesteps",
-            "24",
-            "--headless",
-            "--no-stop-when-solved",
-            "--runs-dir",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_launch_script(
+        "train",
+        "--task",
+        "go1-flat",
+        "--num-envs",
+        "2",
+        "--timesteps",
+        "24",
+        "--headless",
+        "--no-stop-when-solved",
+        "--runs-dir",
+        str(root),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"])
 
 
 def test_play_with_a_command_reports_tracking_errors_and_falls_per_episode(go1_run):
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "play.py"),
-            "--run",
-            str(go1_run),
-            "--checkpoint",
-            "last",
-            "--command",
-            "0.5",
-            "0",
-            "0",
-            "--episodes",
-            "2",
-            "--num-envs",
-            "2",
-            "--max-steps",
-            "15",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_launch_script(
+        "play",
+        "--run",
+        str(go1_run),
+        "--checkpoint",
+        "last",
+        "--command",
+        "0.5",
+        "0",
+        "0",
+        "--episodes",
+        "2",
+        "--num-envs",
+        "2",
+        "--max-steps",
+        "15",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()

@@ -8,6 +8,7 @@ import torch
 
 import envs
 import tasks
+from tests.launch_scripts import run_launch_script
 from toolkit.checkpoint import CheckpointError
 from toolkit.config import ConfigError
 from toolkit.runner_cfg import parse_runner_cfg
@@ -230,49 +231,23 @@ def test_configuration_errors_name_the_field():
 
 def test_play_evaluates_a_recurrent_run(tmp_path):
     import json
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    train = subprocess.run(
-        [
-            sys.executable,
-            str(root / "launch" / "train.py"),
-            "--task",
-            "cartpole-pomdp",
-            "--num-envs",
-            "8",
-            "--timesteps",
-            "32",
-            "--headless",
-            "--no-stop-when-solved",
-            "--runs-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    train = run_launch_script(
+        "train",
+        "--task",
+        "cartpole-pomdp",
+        "--num-envs",
+        "8",
+        "--timesteps",
+        "32",
+        "--headless",
+        "--no-stop-when-solved",
+        "--runs-dir",
+        str(tmp_path),
     )
     assert train.returncode == 0, train.stderr[-2000:]
     run_dir = json.loads(train.stdout.strip().splitlines()[-1])["run_dir"]
-    play = subprocess.run(
-        [
-            sys.executable,
-            str(root / "launch" / "play.py"),
-            "--run",
-            run_dir,
-            "--checkpoint",
-            "last",
-            "--episodes",
-            "4",
-            "--num-envs",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    play = run_launch_script("play", "--run", run_dir, "--checkpoint", "last", "--episodes", "4", "--num-envs", "2")
     assert play.returncode == 0, play.stderr[-2000:]
     assert json.loads(play.stdout.strip().splitlines()[-1])["episodes"] >= 4
 

@@ -2,29 +2,20 @@
 --resume continues the same run (timestep, worlds, statistics)."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-TRAIN = [sys.executable, str(ROOT / "launch" / "train.py"), "--headless", "--no-stop-when-solved"]
+from tests.launch_scripts import run_launch_script, start_launch_script
+
+TRAIN = ("--headless", "--no-stop-when-solved")
 
 
 def _start(tmp_path, *args):
-    return subprocess.Popen(
-        [*TRAIN, "--runs-dir", str(tmp_path / "runs"), *args],
-        cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return start_launch_script("train", *TRAIN, "--runs-dir", str(tmp_path / "runs"), *args, cwd=tmp_path)
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -54,9 +45,7 @@ def _checkpoint_timestep(path: Path) -> int:
 
 
 def _resume(run_dir: Path, timesteps: int) -> dict:
-    result = subprocess.run(
-        [*TRAIN, "--resume", str(run_dir), "--timesteps", str(timesteps)], capture_output=True, text=True, timeout=600
-    )
+    result = run_launch_script("train", *TRAIN, "--resume", str(run_dir), "--timesteps", str(timesteps))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -81,7 +70,7 @@ def test_sigterm_writes_a_checkpoint_and_resume_continues_from_it(tmp_path):
 
 
 def test_resume_of_a_folder_without_checkpoints_is_a_one_line_error(tmp_path):
-    result = subprocess.run([*TRAIN, "--resume", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = run_launch_script("train", *TRAIN, "--resume", str(tmp_path), timeout=120)
     assert result.returncode == 2
     assert (
         result.stderr.strip()

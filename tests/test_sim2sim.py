@@ -3,9 +3,6 @@ terms in numpy, no torch, JAX or Warp imported."""
 
 import copy
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -15,11 +12,10 @@ import torch
 import tasks
 from envs.mujoco_world import MujocoWorld
 from envs.task_metadata import task_metadata
-from tests.launch_scripts import load_launch_script
+from tests.launch_scripts import load_launch_script, run_launch_script
 from toolkit.runner_base import runner_class
 from toolkit.runner_cfg import load_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 GYMNASIUM_TASKS = [
     "inverted-pendulum",
     "inverted-double-pendulum",
@@ -119,25 +115,20 @@ def test_sim2sim_policy_carries_the_recurrent_state_as_the_agent_does(recurrent_
 def test_sim2sim_runs_the_file_without_torch_jax_or_warp_and_records_a_video(recurrent_policy, tmp_path):
     _, path = recurrent_policy
     video = tmp_path / "sim2sim.mp4"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "sim2sim.py"),
-            "--policy",
-            path,
-            "--episodes",
-            "2",
-            "--max-steps",
-            "40",
-            "--video",
-            str(video),
-            "--width",
-            "160",
-            "--height",
-            "120",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_launch_script(
+        "sim2sim",
+        "--policy",
+        path,
+        "--episodes",
+        "2",
+        "--max-steps",
+        "40",
+        "--video",
+        str(video),
+        "--width",
+        "160",
+        "--height",
+        "120",
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -149,12 +140,7 @@ def test_sim2sim_runs_the_file_without_torch_jax_or_warp_and_records_a_video(rec
 
 
 def test_sim2sim_errors_are_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", str(tmp_path / "none.onnx")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_launch_script("sim2sim", "--policy", str(tmp_path / "none.onnx"), timeout=300)
     assert result.returncode == 2
     assert (
         result.stderr.strip()
@@ -166,50 +152,26 @@ def test_sim2sim_errors_are_one_line(tmp_path):
 def test_a_trained_cartpole_policy_balances_in_plain_mujoco_as_it_did_in_training(tmp_path):
     """Train (MuJoCo Warp, torch) until solved, export with train.py --export, then: sim2sim balances the pole for
     every one of 500 steps, and its mean return is within 5 % of play.py's on the training engine."""
-    trained = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "train.py"),
-            "--task",
-            "cartpole",
-            "--headless",
-            "--torch-threads",
-            "1",
-            "--runs-dir",
-            str(tmp_path),
-            "--export",
-        ],
-        capture_output=True,
-        text=True,
+    trained = run_launch_script(
+        "train",
+        "--task",
+        "cartpole",
+        "--headless",
+        "--torch-threads",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+        "--export",
         timeout=900,
     )
     assert trained.returncode == 0, trained.stderr[-2000:]
     summary = json.loads(trained.stdout.strip().splitlines()[-1])
     assert summary["solved"]
     policy = summary["exported"][0]["onnx"]
-    sim = subprocess.run(
-        [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", policy, "--episodes", "10"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    sim = run_launch_script("sim2sim", "--policy", policy, "--episodes", "10")
     assert sim.returncode == 0, sim.stderr[-2000:]
     sim_result = json.loads(sim.stdout.strip().splitlines()[-1])
-    played = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "launch" / "play.py"),
-            "--run",
-            summary["run_dir"],
-            "--episodes",
-            "10",
-            "--num-envs",
-            "10",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    played = run_launch_script("play", "--run", summary["run_dir"], "--episodes", "10", "--num-envs", "10")
     assert played.returncode == 0, played.stderr[-2000:]
     play_result = json.loads(played.stdout.strip().splitlines()[-1])
     assert sim_result["lengths"] == [500] * 10 and sim_result["imported_frameworks"] == []

@@ -18,7 +18,7 @@ import tasks
 from envs.mujoco_world import MujocoWorld
 from envs.policy_observation import MujocoSensors, PolicyObservation
 from envs.task_metadata import task_metadata
-from tests.launch_scripts import load_launch_script
+from tests.launch_scripts import load_launch_script, run_launch_script
 from toolkit.runner_base import runner_class
 from toolkit.runner_cfg import load_yaml
 
@@ -190,12 +190,7 @@ def test_sim2sim_legged_input_errors_are_one_line(go1_policy, tmp_path):
     ):
         sim2sim.sim2sim(sim2sim.Sim2SimArgs(policy=go1_policy, solver_iterations=(0, 5)))
     cartpole = _export("cartpole", tmp_path)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "launch" / "sim2sim.py"), "--policy", cartpole, "--command", "1", "0", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_launch_script("sim2sim", "--policy", cartpole, "--command", "1", "0", "0", timeout=300)
     assert result.returncode == 2
     assert (
         result.stderr.strip() == "error: --command: [1.0, 0.0, 0.0] is not allowed; task 'cartpole' takes no commands"

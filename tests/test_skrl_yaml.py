@@ -3,9 +3,6 @@ skrl 1.x/2.x) loads in both Runners with skrl's meaning for each key, and trains
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ import yaml
 
 import envs
 import tasks
+from tests.launch_scripts import run_launch_script
 from toolkit.conditions import MeanReturnReached
 from toolkit.model_grammar import ACTIVATIONS
 from toolkit.runner_cfg import parse_runner_cfg, resolved_yaml
@@ -141,29 +139,21 @@ def test_the_isaac_lab_style_file_solves_cartpole(skrl_cfg, tmp_path, monkeypatc
 
 
 def _train_command(tmp_path, *args):
-    root = Path(__file__).resolve().parents[1]
-    return subprocess.run(
-        [
-            sys.executable,
-            str(root / "launch" / "train.py"),
-            "--task",
-            "cartpole",
-            "--backend",
-            "warp",
-            "--agent-cfg",
-            str(SKRL_YAML),
-            "--num-envs",
-            "16",
-            "--headless",
-            "--runs-dir",
-            str(tmp_path / "runs"),
-            *args,
-        ],
+    return run_launch_script(
+        "train",
+        "--task",
+        "cartpole",
+        "--backend",
+        "warp",
+        "--agent-cfg",
+        str(SKRL_YAML),
+        "--num-envs",
+        "16",
+        "--headless",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        *args,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
 
 

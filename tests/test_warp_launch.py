@@ -2,38 +2,20 @@
 resume, play.py, bench.py), and what it does not do refused in one line before any world is built."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.launch_scripts import load_launch_script
+from tests.launch_scripts import load_launch_script, run_launch_script, start_launch_script
 
-ROOT = Path(__file__).resolve().parents[1]
-TRAIN = [
-    sys.executable,
-    str(ROOT / "launch" / "train.py"),
-    "--framework",
-    "warp",
-    "--headless",
-    "--no-stop-when-solved",
-]
+WARP_AGENT = ("--framework", "warp", "--headless", "--no-stop-when-solved")
 
 
 def _launch_module(name: str):
     return load_launch_script(name, f"{name}_warp_under_test")
-
-
-def _run(*args, cwd, script="train.py", timeout=600):
-    command = [*TRAIN, *args] if script == "train.py" else [sys.executable, str(ROOT / "launch" / script), *args]
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
 
 
 @pytest.mark.parametrize(
@@ -92,23 +74,18 @@ def _timestep(path: Path) -> int:
 
 
 def test_warp_agent_trains_checkpoints_on_sigterm_resumes_and_plays(tmp_path):
-    process = subprocess.Popen(
-        [
-            *TRAIN,
-            "--num-envs",
-            "32",
-            "--timesteps",
-            "1000000",
-            "--runs-dir",
-            str(tmp_path / "runs"),
-            "--agent.experiment.write_interval",
-            "16",
-        ],
+    process = start_launch_script(
+        "train",
+        *WARP_AGENT,
+        "--num-envs",
+        "32",
+        "--timesteps",
+        "1000000",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--agent.experiment.write_interval",
+        "16",
         cwd=tmp_path,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 300
     run_dir = None
@@ -130,19 +107,22 @@ def test_warp_agent_trains_checkpoints_on_sigterm_resumes_and_plays(tmp_path):
     assert (run_dir / "checkpoints" / "best.pt").exists()
     assert any("Loss / Policy loss" in agent for m in _metrics(run_dir) for agent in m["agents"])
 
-    resumed = _run("--resume", str(run_dir), "--timesteps", str(stopped_at + 32), cwd=tmp_path)
+    resumed = run_launch_script(
+        "train", *WARP_AGENT, "--resume", str(run_dir), "--timesteps", str(stopped_at + 32), cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout.strip().splitlines()[-1])["preempted"] is False
     assert [m["timestep"] for m in _metrics(run_dir)][-2:] == [stopped_at + 16, stopped_at + 32]
     assert _timestep(run_dir / "checkpoints" / "last.pt") == stopped_at + 32
 
-    played = _run("--run", str(run_dir), "--episodes", "2", "--num-envs", "2", script="play.py", cwd=tmp_path)
+    played = run_launch_script("play", "--run", str(run_dir), "--episodes", "2", "--num-envs", "2", cwd=tmp_path)
     assert played.returncode == 0, played.stderr[-3000:]
     assert json.loads(played.stdout.strip().splitlines()[-1])["episodes"] >= 2
 
 
 def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
-    result = _run(
+    result = run_launch_script(
+        "bench",
         "--backend",
         "warp",
         "--framework",
@@ -158,7 +138,6 @@ def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
         "--train-timesteps",
         "16",
         "--json",
-        script="bench.py",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -172,7 +151,9 @@ def test_bench_compares_the_torch_and_warp_agents_in_one_run(tmp_path):
 
 
 def test_train_export_writes_the_warp_agents_onnx_policy(tmp_path):
-    result = _run(
+    result = run_launch_script(
+        "train",
+        *WARP_AGENT,
         "--num-envs",
         "8",
         "--timesteps",
