@@ -87,15 +87,27 @@ class ObservationGroup:
         return xp.concatenate(parts, axis=-1)
 
 
+CLIPPED_BELOW_ZERO = "clipped_below_zero"  # the term that lifts a negative total to 0 (RewardTable.only_positive)
+
+
 @dataclass(frozen=True)
 class RewardTable:
     """{name: (term, weight)}: each term's weight * term * dt (the control step), as Isaac Lab and mjlab scale
-    them, so that weights do not depend on the control rate. Logged per term by the engines."""
+    them, so that weights do not depend on the control rate. Logged per term by the engines.
+
+    `only_positive`: a step's total is clipped at 0 (legged_gym's `only_positive_rewards`): where the penalties
+    outweigh the task terms, staying alive costs return and ending the episode (falling) pays, so a policy that
+    has not learned the task yet learns to fall instead. The clip is one more term, `clipped_below_zero` (what it
+    added), so the logged terms still add up to the reward."""
 
     terms: dict
+    only_positive: bool = False
 
     def __call__(self, xp, s):
-        return {name: (weight * s.dt) * term(xp, s) for name, (term, weight) in self.terms.items()}
+        weighted = {name: (weight * s.dt) * term(xp, s) for name, (term, weight) in self.terms.items()}
+        if self.only_positive:
+            weighted[CLIPPED_BELOW_ZERO] = xp.clip(-sum(weighted.values()), 0.0, None)
+        return weighted
 
     def weights(self) -> dict:
         return {name: weight for name, (_, weight) in self.terms.items()}

@@ -4,6 +4,7 @@ flat ground or, with a terrain, on rough terrain (tasks/terrain/rough_task.py)."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -53,6 +54,8 @@ class VelocityTask:
     """the geoms (or bodies) that touch the terrain (tasks/terrain/model.py: TerrainFloor); None: all"""
     stiff: tuple[str, ...] = ()
     """geoms whose contacts with the terrain get MuJoCo's default stiffness (TerrainFloor)"""
+    only_positive_rewards: bool = False
+    """each step's total reward clipped at 0 (RewardTable.only_positive)"""
     default_num_envs: int = 1024
 
     @property
@@ -62,7 +65,8 @@ class VelocityTask:
     @property
     def reward_table(self) -> RewardTable:
         """The flat task's rewards; on a terrain, without those that only hold on flat ground."""
-        return self.mdp.REWARDS if self.terrain is None else rough_rewards(self.mdp.REWARDS)
+        table = self.mdp.REWARDS if self.terrain is None else rough_rewards(self.mdp.REWARDS)
+        return dataclasses.replace(table, only_positive=self.only_positive_rewards)
 
     def spec(
         self,

@@ -3,7 +3,12 @@ terrain grid (its levels 0-3 at the start, the curriculum moving them), it raise
 step to twice its first report, and no non-finite number reaches the agent: a world whose physics, observation,
 critic state or reward goes NaN or inf is reset in the same step and counted (the counts are printed with each
 report; more than trainer.max_nonfinite_fraction of the worlds in one update would stop the run), and a NaN loss
-would stop it too."""
+would stop it too.
+
+Measured on the 2-core CPU under other jobs (load 3.7-5.0): 0.0040 at the first report (3k env steps of random actions)
+to 0.0086 after 101k env steps (33 updates, 12.7 minutes), 37 world-steps reset for non-finite physics. It passes with
+go1-rough's soft feet and its rewards clipped at 0 per step; with either alone it did not (README: the learning test).
+"""
 
 import dataclasses
 import time

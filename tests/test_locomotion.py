@@ -312,3 +312,27 @@ def test_frames_rotate_into_the_base_frame(xp):
     s = s._replace(qpos=torch.as_tensor(qpos) if xp is torch else jnp.asarray(qpos))
     np.testing.assert_allclose(np.asarray(terms.base_lin_vel(xp, s)), [[0, -1, 0]] * WORLDS, atol=1e-6)
     np.testing.assert_allclose(np.asarray(terms.yaw(xp, s.qpos[:, 3:7])), yaw, rtol=1e-6)
+
+
+def test_only_positive_clips_each_steps_total_at_zero_and_go1_rough_uses_it():
+    """legged_gym's only_positive_rewards: a step's total below 0 is lifted to 0 by one more logged term (so the terms
+    still add up to the reward), a positive total is left alone; go1-rough's table has it (also with its reward
+    weights set by flags), the flat tasks' do not."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from tasks.mdp_tables import CLIPPED_BELOW_ZERO, RewardTable
+
+    table = RewardTable(
+        {"task": (lambda xp, s: s.qpos[:, 0], 1.0), "penalty": (lambda xp, s: s.qpos[:, 1], -1.0)}, only_positive=True
+    )
+    for xp in (torch, jnp):
+        weighted = table(xp, SimpleNamespace(dt=0.5, qpos=xp.asarray([[1.0, 3.0], [3.0, 1.0]])))
+        assert set(weighted) == {"task", "penalty", CLIPPED_BELOW_ZERO}
+        np.testing.assert_allclose(np.asarray(weighted[CLIPPED_BELOW_ZERO]), [1.0, 0.0])
+        np.testing.assert_allclose(np.asarray(sum(weighted.values())), [0.0, 1.0])
+    assert table.weights() == {"task": 1.0, "penalty": -1.0}  # the clip is no weighted term (no --env.rewards flag)
+    assert tasks.spec("go1-rough").reward.only_positive
+    assert not tasks.spec("go1-flat").reward.only_positive and not tasks.spec("g1-rough").reward.only_positive
+    configured = dataclasses.replace(tasks.config("go1-rough"), rewards={"action_rate": -0.02})
+    assert tasks.spec("go1-rough", configured).reward.only_positive

@@ -11,7 +11,6 @@ from typing import ClassVar
 
 from envs import TaskSpec
 
-from ..mdp_tables import RewardTable
 from ..task_config import TaskConfig
 from ..velocity_task import VelocityTask
 from .events import Pushes, ResetRanges, VelocityCommands
@@ -76,5 +75,7 @@ class LocomotionConfig(TaskConfig):
         )
         table = self.task.reward_table
         weights = {**table.weights(), **self.rewards}
-        reward = RewardTable({name: (term, weights[name]) for name, (term, _) in table.terms.items()})
+        reward = dataclasses.replace(
+            table, terms={name: (term, weights[name]) for name, (term, _) in table.terms.items()}
+        )
         return {"events": events, "reward": reward}
