@@ -52,8 +52,6 @@ class VelocityTask:
     """the height scan under the base (with a terrain)"""
     touching: tuple[str, ...] | None = None
     """the geoms (or bodies) that touch the terrain (tasks/terrain/model.py: TerrainFloor); None: all"""
-    stiff: tuple[str, ...] = ()
-    """geoms whose contacts with the terrain get MuJoCo's default stiffness (TerrainFloor)"""
     only_positive_rewards: bool = False
     """each step's total reward clipped at 0 (RewardTable.only_positive)"""
     default_num_envs: int = 1024
@@ -81,7 +79,7 @@ class VelocityTask:
         flat = self._flat(events, self.reward_table if reward is None else reward)
         if self.terrain is None:
             return flat
-        floor = TerrainFloor(terrain or self.terrain, touching=self.touching, stiff=self.stiff)
+        floor = TerrainFloor(terrain or self.terrain, touching=self.touching)
         return rough_task(
             flat,
             self.mdp,

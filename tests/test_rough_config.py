@@ -123,7 +123,7 @@ def test_the_flags_reach_the_generated_terrain_the_scan_and_the_curriculum(train
     assert terrain_config(spec) == TERRAIN  # the curriculum's grid: its levels, columns and starting levels
     assert spec.reset_from_previous.__self__.config.max_init_level == 1
     floor = spec.model_spec.keywords["floor"]
-    assert floor.config == TERRAIN and floor.touching is None and floor.stiff == ()
+    assert floor.config == TERRAIN and floor.touching is None
     model = spec.model_spec().compile()  # the height field the worlds are built with
     border = round(TERRAIN.border / TERRAIN.resolution)
     cells = round(TERRAIN.patch_size / TERRAIN.resolution)

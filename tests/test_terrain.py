@@ -224,18 +224,15 @@ def test_rough_tasks_extend_the_flat_tables():
     assert g1.single_observation_space.shape[0] == tasks.spec("g1-flat").single_observation_space.shape[0] + 187
 
 
-def test_go1_rough_touches_the_terrain_with_every_geom_and_stiff_feet():
-    """Every colliding Go1 geom collides with the terrain (folded legs do not sink through it) and the feet take
-    MuJoCo's default contact stiffness (soft feet meet the height field's prisms where MuJoCo Warp blows up: README)."""
+def test_go1_rough_touches_the_terrain_with_every_geom():
+    """Every colliding Go1 geom collides with the terrain (folded legs do not sink through it), without contact
+    margins."""
     import mujoco
 
     from envs.task import load_model
-    from tasks.terrain.model import STIFF_SOLIMP
 
     model = load_model(tasks.spec("go1-rough"))
     colliding = [g for g in range(model.ngeom) if model.geom_contype[g] or model.geom_conaffinity[g]]
     names = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in colliding}
     assert {"floor", "FR", "FL", "RR", "RL"} <= names and len(colliding) > 6  # legs and trunk too
-    for foot in ("FR", "FL", "RR", "RL"):
-        np.testing.assert_allclose(model.geom(foot).solimp[:3], STIFF_SOLIMP)
     assert model.geom_margin.max() == 0.0  # MJX refuses height-field contacts with a margin

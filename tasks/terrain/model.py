@@ -59,9 +59,6 @@ def no_margins(spec: mujoco.MjSpec) -> None:
         pair.margin = pair.gap = 0.0
 
 
-STIFF_SOLIMP = (0.9, 0.95, 0.001)  # MuJoCo's default solimp (dmin, dmax, width)
-
-
 @dataclass(frozen=True)
 class TerrainFloor:
     """A robot's floor as its task builds it: the terrain of `config` as the geom "floor" (replacing a floor the
@@ -72,7 +69,6 @@ class TerrainFloor:
 
     config: TerrainConfig
     touching: tuple[str, ...] | None = None  # geom or body names
-    stiff: tuple[str, ...] = ()  # geom names whose contacts get MuJoCo's default stiffness (STIFF_SOLIMP)
 
     def __call__(self, spec: mujoco.MjSpec) -> None:
         for geom in list(spec.geoms):
@@ -81,9 +77,6 @@ class TerrainFloor:
         add_terrain(spec, terrain_of(self.config))
         capsules_for_cylinders(spec)
         no_margins(spec)
-        for geom in spec.geoms:
-            if geom.name in self.stiff:
-                geom.solimp[:3] = STIFF_SOLIMP
         if self.touching is None:
             return
         for geom in spec.geoms:
