@@ -24,7 +24,7 @@ from tasks.go1_flat import GO1_FLAT, robot
 from tasks.go1_flat import mdp as go1_mdp
 from tasks.terrain import TerrainConfig, generate
 from tasks.terrain.curriculum import base_height_above_terrain
-from tasks.terrain.model import add_terrain
+from tasks.terrain.model import TerrainFloor, add_terrain
 from tasks.terrain.rough_task import RoughTables, rough_task
 from tasks.terrain.scan import HeightScan, surface_height
 
@@ -198,6 +198,77 @@ def _primitives_on_terrain():
     return spec.compile()
 
 
+def _feet_resting_on_terrain(worlds: int):
+    """SMALL's terrain and, per world, a Go1 foot (sphere) and a calf (capsule) at random spots (half of them over
+    cell edges, where a foot meets several prisms), sunk 0-3 cm below the highest point under them: their qpos."""
+    terrain = generate(SMALL)
+    spec = mujoco.MjSpec()
+    add_terrain(spec, terrain)
+    for kind, size in ((mujoco.mjtGeom.mjGEOM_SPHERE, [0.023, 0, 0]), (mujoco.mjtGeom.mjGEOM_CAPSULE, [0.02, 0.1, 0])):
+        body = spec.worldbody.add_body()
+        body.add_freejoint()
+        body.add_geom(type=kind, size=size, contype=1, conaffinity=0)  # the terrain only, not each other
+    model = spec.compile()
+    rng = np.random.default_rng(0)
+    qpos = np.zeros((worlds, model.nq))
+    for body, radius in enumerate((0.023, 0.02)):
+        x = rng.uniform(terrain.x0 + 0.3, -terrain.x0 - 0.3, worlds)
+        y = rng.uniform(terrain.y0 + 0.3, -terrain.y0 - 0.3, worlds)
+        edge = rng.random(worlds) < 0.5
+        x[edge] = terrain.x0 + np.round((x[edge] - terrain.x0) / SMALL.resolution) * SMALL.resolution
+        around = [terrain.height_at(x + dx, y + dy) for dx in (-0.1, 0, 0.1) for dy in (-0.1, 0, 0.1)]
+        yaw = rng.uniform(0, 2 * np.pi, worlds)  # the capsule lies flat (its axis turned to horizontal), any yaw
+        quat = np.stack([np.cos(yaw / 2), np.zeros(worlds), np.zeros(worlds), np.sin(yaw / 2)], -1)
+        if body == 1:
+            quat = np.stack([_quat_mul(q, [np.sqrt(0.5), 0, np.sqrt(0.5), 0]) for q in quat])
+        qpos[:, 7 * body : 7 * body + 7] = np.column_stack(
+            [x, y, np.max(around, axis=0) + radius - rng.uniform(0.0, 0.03, worlds), quat]
+        )
+    return model, qpos
+
+
+def _quat_mul(a, b):
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, np.asarray(a, float), np.asarray(b, float))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.long  # MuJoCo Warp compiles its height-field colliders for minutes on this CPU
+def test_warp_finds_c_mujocos_contacts_of_feet_and_calves_with_the_height_field():
+    """MuJoCo Warp 4.0 as released reports contacts 2-17 cm deep (some pulling down) where C MuJoCo finds none, for
+    spheres and capsules beside steps and steep cells (envs/hfield_contacts.py); with the engine's fix, each geom's
+    deepest contact is C MuJoCo's."""
+    import mujoco_warp as mjw
+
+    from envs import hfield_contacts
+
+    hfield_contacts.install_warp()  # what every MuJoCo Warp engine runs
+    worlds = 256
+    model, qpos = _feet_resting_on_terrain(worlds)
+    data = mujoco.MjData(model)
+    c_deepest = np.full((worlds, model.ngeom), np.inf)
+    for world in range(worlds):
+        data.qpos[:] = qpos[world]
+        mujoco.mj_forward(model, data)
+        c_deepest[world] = _deepest(data.contact.geom1, data.contact.geom2, data.contact.dist, model.ngeom)
+    warp_model = mjw.put_model(model)
+    warp_data = mjw.make_data(model, nworld=worlds, nconmax=16 * worlds, njmax=32 * worlds)
+    warp_data.qpos.assign(qpos.astype(np.float32))
+    mjw.forward(warp_model, warp_data)
+    count = int(warp_data.nacon.numpy()[0])
+    geoms, dist = warp_data.contact.geom.numpy()[:count], warp_data.contact.dist.numpy()[:count]
+    world_of = warp_data.contact.worldid.numpy()[:count]
+    warp_deepest = np.stack(
+        [_deepest(*geoms[world_of == world].T, dist[world_of == world], model.ngeom) for world in range(worlds)]
+    )
+    c_depth, warp_depth = np.minimum(c_deepest[:, 1:], 0.0), np.minimum(warp_deepest[:, 1:], 0.0)  # none: 0
+    assert (c_depth < 0).mean() > 0.7  # most feet and calves touch the terrain
+    gap = np.abs(warp_depth - c_depth)
+    assert gap.max() < 1e-3, (np.unravel_index(gap.argmax(), gap.shape), gap.max())
+    assert np.isfinite(warp_data.qacc.numpy()).all()
+
+
 def _deepest(geom1, geom2, dist, ngeom):
     """Per geom: its deepest contact distance with the terrain (geom 0); +inf where it has none."""
     deepest = np.full(ngeom, np.inf)
@@ -277,12 +348,13 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
     Warp 4.0 a subset of at most 4 per geom: the deepest and the most spread, MJX its own 4), so the impulses of a
     landing differ (C MuJoCo and MuJoCo Warp from one state: the same velocities to 1e-3 while their contact counts
     match, up to a few rad/s in a joint on a step where C MuJoCo has 11 contacts and MuJoCo Warp 8)."""
-    from tasks.go1_rough import FLOOR
+    from tasks.go1_rough import TASK as GO1_ROUGH_TASK
 
     scan = HeightScan(offset=0.3)
     tables = RoughTables.of(go1_mdp, GO1_SMALL, scan)
     quiet = dataclasses.replace(tables, events=dataclasses.replace(tables.events, pushes=None))
-    floor = dataclasses.replace(FLOOR, config=GO1_SMALL)  # go1-rough's colliders: the feet and the trunk
+    # go1-rough's colliders (every Go1 geom touches the terrain) and its stiff feet
+    floor = TerrainFloor(GO1_SMALL, touching=GO1_ROUGH_TASK.touching, stiff=GO1_ROUGH_TASK.stiff)
     task = rough_task(
         GO1_FLAT,
         go1_mdp,

@@ -24,9 +24,9 @@ TASK = dataclasses.replace(
     # thighs and calves hold it up (random actions on a grid of flat patches: 39 falls against 10; README)
     touching=None,
     # MuJoCo's default contact stiffness for the feet instead of the menagerie's soft rubber: a soft foot sinks ~8 mm
-    # into the height field and meets the neighbouring cells' prisms at their edges, where MuJoCo Warp far from the
-    # field's centre now and then returns a bogus metre-deep contact and NaN (README; random actions on 128 worlds:
-    # 7 worlds went NaN with soft feet, none with stiff ones)
+    # into the height field and its centre can end inside a neighbouring cell's prism, where MuJoCo Warp 4.0's EPA now
+    # and then returns a bogus metres-deep contact and NaN (README; random actions on 128 worlds: 7 worlds went NaN
+    # with soft feet, none with stiff ones)
     stiff=("FR", "FL", "RR", "RL"),
     nconmax=96,
     njmax=256,
