@@ -58,8 +58,28 @@ def to_device(array, device: str):
         return array.to(device)
     import jax
 
+    return jax.device_put(array, jax_device(device))
+
+
+def jax_device(device=None):
+    """'cpu', 'cuda' or 'cuda:K' (torch's spelling), or a jax.Device, as a jax.Device; None: this process's first."""
+    import jax
+
+    if device is not None and not isinstance(device, str):
+        return device
+    # local devices: in a jax.distributed run jax.devices() lists every process's, and only this one's are usable here
+    if device is None:
+        return jax.local_devices()[0]
     platform, _, index = device.partition(":")
-    return jax.device_put(array, jax.local_devices(backend="gpu" if platform == "cuda" else platform)[int(index or 0)])
+    return jax.local_devices(backend="gpu" if platform == "cuda" else platform)[int(index or 0)]
+
+
+def on_device(tree, device):
+    """Every JAX array of `tree` committed to `device` (a jax.Device). `jit` compiles a program per placement of its
+    inputs (committed to a device, or not): arrays that always cross into it committed compile it once."""
+    import jax
+
+    return jax.device_put(tree, device)
 
 
 def tree_map(fn: Callable, tree):

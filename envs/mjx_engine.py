@@ -11,10 +11,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import SingleDeviceSharding
 from mujoco import mjx
 
 from . import contact_frames
 from . import randomization as dr
+from .convert import jax_device, on_device
 from .finite_check import DEFAULT_MAX_FRACTION, FiniteCheck, finite_or_zero, report
 from .mdp_step import evaluate_step, fill_history, push_history, reward_terms
 from .task import HISTORY, MODEL_FIELDS, MdpState, TaskSpec, load_model
@@ -57,7 +59,7 @@ class MjxVecEnv(VecEnv):
         contact_frames.install_mjx()  # C MuJoCo's plane-capsule friction directions
         self.task = task
         self.num_envs = num_envs
-        self._jax_device = _jax_device(device)
+        self._jax_device = jax_device(device)
         self.device = "cpu" if self._jax_device.platform == "cpu" else f"cuda:{self._jax_device.id}"
         self.single_observation_space = task.observation_space  # with the observation history, where there is one
         self.single_action_space = task.single_action_space
@@ -79,9 +81,15 @@ class MjxVecEnv(VecEnv):
         self._ctrl_offset = None if joints is None else jnp.asarray(joints.default_pose, jnp.float32)
         self._ctrl_scale = None if joints is None else jnp.asarray(joints.scale, jnp.float32)
         self._seed = seed
-        self._reset_fn = jax.jit(self.functional_reset)
-        self._step_fn = jax.jit(self.functional_step, donate_argnums=0)
-        self._refresh_fn = jax.jit(self._refresh)
+        # one placement: every array these programs take or make is committed to the env's device. jit compiles a
+        # program per placement of its inputs (committed or not), minutes each for a legged robot's step; pinned
+        # shardings make a stray uncommitted input a transfer, and the arrays handed in below are committed anyway
+        # (the agents' too), so each program compiles once per world count
+        pinned = {"in_shardings": SingleDeviceSharding(self._jax_device)}
+        pinned["out_shardings"] = pinned["in_shardings"]
+        self._reset_fn = jax.jit(self.functional_reset, **pinned)
+        self._step_fn = jax.jit(self.functional_step, donate_argnums=0, **pinned)
+        self._refresh_fn = jax.jit(self._refresh, **pinned)
         self._state: MjxState | None = None
         self._finite = FiniteCheck(task)
 
@@ -312,7 +320,7 @@ class MjxVecEnv(VecEnv):
 
     # ---- VecEnv ----
     def reset(self, seed: int | None = None):
-        key = jax.random.key(self._seed if seed is None else seed)
+        key = self._on_device(jax.random.key(self._seed if seed is None else seed))
         self._state, obs = self._reset_fn(key)
         if self.task.states is None:
             return obs, {}
@@ -323,8 +331,11 @@ class MjxVecEnv(VecEnv):
         self.check_actions_shape(actions.shape)
         if self._state is None:
             self.reset()
-        self._state, out = self._step_fn(self._state, jnp.asarray(actions))
+        self._state, out = self._step_fn(self._state, self._on_device(jnp.asarray(actions)))
         return out
+
+    def _on_device(self, tree):
+        return on_device(tree, self._jax_device)
 
     def critic_states(self) -> jax.Array | None:
         """The states beside the observations that load_state_dict() or set_state() returned."""
@@ -342,7 +353,7 @@ class MjxVecEnv(VecEnv):
 
     @state.setter
     def state(self, state: MjxState) -> None:
-        self._state = state
+        self._state = self._on_device(state)
 
     def check_finite(self, max_fraction: float = DEFAULT_MAX_FRACTION) -> dict:
         """Raise SimulationError when more than `max_fraction` of the worlds went NaN or inf since the last check;
@@ -388,20 +399,23 @@ class MjxVecEnv(VecEnv):
             field: jnp.asarray(state[f"model.{field}"]) if f"model.{field}" in state else value
             for field, value in self._state.model_fields.items()
         }  # the worlds' randomized fields
+        data, model_fields = self._on_device((data, model_fields))
         data, before = self._refresh_fn(data, model_fields)
         task_state, action = self._given_task_state(
             {name[len("task.") :]: value for name, value in state.items() if name.startswith("task.")}
         )
-        self._state = MjxState(
-            data,
-            jnp.asarray(state["episode_return"], jnp.float32),
-            jnp.asarray(state["episode_length"], jnp.int32),
-            jnp.zeros_like(self._state.nonfinite_counts),
-            jax.random.wrap_key_data(jnp.asarray(state["key"])),
-            before,
-            model_fields,
-            task_state,
-            action,
+        self._state = self._on_device(
+            MjxState(
+                data,
+                jnp.asarray(state["episode_return"], jnp.float32),
+                jnp.asarray(state["episode_length"], jnp.int32),
+                jnp.zeros_like(self._state.nonfinite_counts),
+                jax.random.wrap_key_data(jnp.asarray(state["key"])),
+                before,
+                model_fields,
+                task_state,
+                action,
+            )
         )
         if HISTORY in task_state:  # the observations the saved worlds last returned, with their history
             return task_state[HISTORY].reshape(self.num_envs, -1)
@@ -419,7 +433,7 @@ class MjxVecEnv(VecEnv):
             if "action" in given
             else current.action
         )
-        return task_state, action
+        return self._on_device((task_state, action))
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray, task_state: dict | None = None) -> jax.Array:
         """Put every world in the given state (and task state by name); returns the observations of that state, as
@@ -427,7 +441,7 @@ class MjxVecEnv(VecEnv):
         if self._state is None:
             self.reset()
         data = self._state.data.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32))
-        data = data.replace(_impl=data._impl.replace(cfrc_ext=jnp.zeros_like(data._impl.cfrc_ext)))
+        data = self._on_device(data.replace(_impl=data._impl.replace(cfrc_ext=jnp.zeros_like(data._impl.cfrc_ext))))
         model_fields = self._state.model_fields
         data, before = self._refresh_fn(data, model_fields)
         given = task_state
@@ -440,12 +454,3 @@ class MjxVecEnv(VecEnv):
         elif HISTORY in task_state:
             obs = task_state[HISTORY].reshape(self.num_envs, -1)
         return obs
-
-
-def _jax_device(device: str | None) -> jax.Device:
-    """'cpu', 'cuda' or 'cuda:K' (torch's spelling) as a jax device; None: jax's default."""
-    # local devices: in a jax.distributed run jax.devices() lists every process's, and only this one's are usable here
-    if device is None:
-        return jax.local_devices()[0]
-    platform, _, index = device.partition(":")
-    return jax.local_devices(backend="gpu" if platform == "cuda" else platform)[int(index or 0)]

@@ -18,6 +18,9 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import SingleDeviceSharding
+
+from envs.convert import jax_device
 
 
 def unsupported_reason(env, agents: list, scopes: list[slice]) -> str | None:
@@ -67,10 +70,18 @@ class CompiledTraining:
         self.num_agents = len(agents)
         self.worlds = self.env.num_envs // self.num_agents
         self.rollouts = agents[0].cfg.rollouts
-        self._rollout = jax.jit(self._rollout_impl, donate_argnums=(1,))
-        self._update = jax.jit(self._update_all)
-        self._stack = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees))
-        self._unstacked = jax.jit(lambda trees: tuple(zip(*(self._unstack(tree) for tree in trees))))
+        # one placement, the env's device, for every input and output: jit compiles a program per placement of its
+        # inputs (committed to a device or not), and a rollout program holds the env's step (minutes to compile
+        # for a legged robot). The env and the agents commit their arrays; pinning makes a stray one a transfer
+        self._device = jax_device(self.env.device)
+        pinned = {
+            "in_shardings": SingleDeviceSharding(self._device),
+            "out_shardings": SingleDeviceSharding(self._device),
+        }
+        self._rollout = jax.jit(self._rollout_impl, donate_argnums=(1,), **pinned)
+        self._update = jax.jit(self._update_all, **pinned)
+        self._stack = jax.jit(lambda trees: jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees), **pinned)
+        self._unstacked = jax.jit(lambda trees: tuple(zip(*(self._unstack(tree) for tree in trees))), **pinned)
         self.states = (
             None  # the env's states beside the observations the last iteration returned (None: no state space)
         )
@@ -174,7 +185,7 @@ class CompiledTraining:
         track_update."""
         state = self._stack(tuple(agent.training_state() for agent in self.agents))
         opt_state = state.pop("opt_state")  # acting does not need it
-        clock = jax.device_put((timestep, timesteps))
+        clock = jax.device_put((timestep, timesteps), self._device)
         inputs = self.agents[0].inputs(observations, states)
         state, self.env.state, inputs, rollout, episodes, log_sums = self._rollout(
             state, self.env.state, inputs, *clock

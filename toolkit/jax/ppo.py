@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from envs.convert import jax_device, on_device
+
 from ..agent_base import AgentBase
 from ..checkpoint import CheckpointError, check_npz_meta, extra_from_npz, npz_extra, read_npz, write_npz
 from ..config import ConfigError, from_dict
@@ -167,6 +169,12 @@ class PPO(AgentBase):
         # KL-adaptive step and make every jitted function taking opt_state compile a second time
         self.opt_state = _with_learning_rate(self.optimizer.init(self.params), cfg.learning_rate)
         self.rnn_states = None  # the worlds' recurrent states: PPO_RNN's; a feed-forward PPO has none
+        # committed to the device, as the env's arrays are: jit compiles a program per placement of its inputs, so
+        # uncommitted weights at the first call and committed ones (an update's output) later would compile twice
+        self._device = jax_device(device)
+        self.params, self.opt_state, self.preprocessor_states, self._key = self._on_device(
+            (self.params, self.opt_state, self.preprocessor_states, self._key)
+        )
         self._cached: dict = {}
         self._next_observations = None
         self._act = jax.jit(self.act_step, static_argnames=("train",))
@@ -195,6 +203,9 @@ class PPO(AgentBase):
 
     def enable_models_training_mode(self, enabled: bool = True) -> None:
         pass  # the networks have no train-only layers
+
+    def _on_device(self, tree):
+        return on_device(tree, self._device)
 
     @property
     def learning_rate(self) -> float:
@@ -459,7 +470,7 @@ class PPO(AgentBase):
         if train:
             self.preprocessor_states = acted.preprocessors
             if timestep < self.cfg.random_timesteps:
-                actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(actions.shape[0])]))
+                actions = self._on_device(np.stack([self.action_space.sample() for _ in range(actions.shape[0])]))
             self._cached = acted.samples
         return actions, {"log_prob": acted.log_prob, "mean_actions": acted.mean_actions}
 
@@ -577,7 +588,7 @@ class PPO(AgentBase):
                     f"this agent's networks need {tuple(jnp.shape(mine))} (written with other models "
                     "settings, e.g. other hiddens)"
                 )
-        tree = jax.tree_util.tree_unflatten(treedef, leaves)
+        tree = self._on_device(jax.tree_util.tree_unflatten(treedef, leaves))
         self.params, self.opt_state, self.preprocessor_states = tree["params"], tree["opt_state"], tree["preprocessors"]
         self._key = jax.random.wrap_key_data(tree["key"])
         self._rollout = 0  # a half-collected rollout is not saved

@@ -60,7 +60,9 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
                 f"agent.rollouts: {self.cfg.rollouts} is not allowed; "
                 f"must be a multiple of rnn.sequence_length ({self.sequence_length})"
             )
-        self.rnn_states = model.initial_state(memory.num_envs if memory is not None else model.num_envs)
+        self.rnn_states = self._on_device(
+            model.initial_state(memory.num_envs if memory is not None else model.num_envs)
+        )
         self._rnn_next_states = None
         self._carry = jax.jit(carry_states)
 
@@ -80,7 +82,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
     def reset_rnn_states(self, batch: int | None = None) -> None:
         """Every world starts its next step from a zero state (after the caller reset all worlds)."""
         batch = batch or jax.tree.leaves(self.rnn_states)[0].shape[1]
-        self.rnn_states, self._rnn_next_states = self.model.initial_state(batch), None
+        self.rnn_states, self._rnn_next_states = self._on_device(self.model.initial_state(batch)), None
 
     # ---- pure functions ----
     def act_step(self, params, preprocessors: dict, observations, key, train: bool, rnn_states=None) -> Acted:
@@ -168,7 +170,7 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
         if train:
             self.preprocessor_states = acted.preprocessors
             if timestep < self.cfg.random_timesteps:
-                actions = jnp.asarray(np.stack([self.action_space.sample() for _ in range(actions.shape[0])]))
+                actions = self._on_device(np.stack([self.action_space.sample() for _ in range(actions.shape[0])]))
             self._cached = acted.samples
         return actions, {"log_prob": acted.log_prob, "mean_actions": acted.mean_actions}
 
@@ -228,8 +230,8 @@ class PPO_RNN(PPO):  # noqa: N801  (skrl's name)
             raise CheckpointError(
                 f"checkpoint: {path} lacks {missing}; it was written by an agent of another configuration"
             ) from None
-        states = jax.tree_util.tree_unflatten(
-            jax.tree.structure(self.rnn_states), [jnp.asarray(leaf) for leaf in leaves]
+        states = self._on_device(
+            jax.tree_util.tree_unflatten(jax.tree.structure(self.rnn_states), [jnp.asarray(leaf) for leaf in leaves])
         )
         self.rnn_states, self._rnn_next_states = states, None
         return extra
