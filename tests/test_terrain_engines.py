@@ -343,7 +343,7 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
     worlds dropped onto rough ground, stairs, inverted stairs and boxes.
 
     What agrees step by step: the height scan, the base's orientation and the joint positions, the rewards, the
-    terminations and which feet touch the terrain. The velocities are not compared: the engines' height-field
+    terminations and (but for 1 % of the foot-steps) which feet touch the terrain. The velocities are not compared: the engines' height-field
     colliders keep different contacts where a foot touches several of its prisms (C MuJoCo one per prism, MuJoCo
     Warp 4.0 a subset of at most 4 per geom: the deepest and the most spread, MJX its own 4), so the impulses of a
     landing differ (C MuJoCo and MuJoCo Warp from one state: the same velocities to 1e-3 while their contact counts
@@ -388,6 +388,7 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
     rng = np.random.default_rng(0)
     sensors = slice(0, 12, 3)  # the feet's normal forces against the terrain
     touched = np.zeros((WORLDS, 4), bool)
+    feet_differ = 0  # foot-steps where one engine's foot touches the terrain and the other's does not
     gaps = {name: [] for name in ("height_scan", "projected_gravity", "joint_pos", "reward")}
     for step in range(20):  # 0.4 s: every world lands
         state = warp.state_dict()
@@ -407,17 +408,21 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
             else:
                 gaps[name].append(np.abs(out["mjx"][0][:, part(name)] - out["warp"][0][:, part(name)]).reshape(-1))
         np.testing.assert_array_equal(out["mjx"][2], out["warp"][2], err_msg=message)
-        np.testing.assert_array_equal(out["mjx"][3] > 1.0, out["warp"][3] > 1.0, err_msg=message)  # the same feet
+        feet_differ += int(((out["mjx"][3] > 1.0) != (out["warp"][3] > 1.0)).sum())
         touched |= out["warp"][3] > 1.0
     gaps = {name: np.concatenate(values) for name, values in gaps.items()}
     print({name: (float(np.quantile(gap, 0.9)), float(gap.max())) for name, gap in gaps.items()})
     assert touched.sum(1).min() >= 2, touched  # every robot landed on the terrain
     for env in engines.values():
         assert env.check_finite()["nonfinite/worlds"] == 0
+    # the same feet touch on all but 1 % of the 320 foot-steps: a foot landing or lifting off within a step touches in
+    # one engine and not in the other where their contact sets differ (C MuJoCo sides with either; MuJoCo Warp as
+    # released, without envs/hfield_contacts.py: 9 foot-steps, contacts of a foot where C MuJoCo has none)
+    assert feet_differ <= 0.01 * touched.size * 20, feet_differ
     assert gaps["height_scan"].max() < 1e-2
-    assert gaps["projected_gravity"].max() < 5e-2
-    assert np.quantile(gaps["joint_pos"], 0.9) < 1e-2 and gaps["joint_pos"].max() < 0.25  # a foot on a stair's edge
-    assert np.quantile(gaps["reward"], 0.9) < 1e-2
+    assert gaps["projected_gravity"].max() < 1e-2
+    assert np.quantile(gaps["joint_pos"], 0.9) < 5e-3 and gaps["joint_pos"].max() < 0.05
+    assert np.quantile(gaps["reward"], 0.9) < 5e-3
 
 
 def _site_xpos(env, backend):
