@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import warp as wp
 
-from . import contact_frames
+from . import contact_frames, hfield_contacts
 from . import randomization as dr
 from .finite_check import DEFAULT_MAX_FRACTION, FiniteCheck, finite_or_zero, report
 from .mdp_step import evaluate_step, fill_history, push_history
@@ -58,6 +58,7 @@ class WarpVecEnv(VecEnv):
         wp.config.log_level = wp.LOG_WARNING  # no banner or per-module compile lines in training logs
         wp.init()
         contact_frames.install_warp()  # C MuJoCo's plane-capsule friction directions
+        hfield_contacts.install_warp()  # C MuJoCo's sphere and capsule contacts with height fields
         self.task = task
         self.num_envs = num_envs
         self.device = str(wp.get_device(device)) if device else str(wp.get_preferred_device())

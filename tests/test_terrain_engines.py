@@ -24,7 +24,7 @@ from tasks.go1_flat import GO1_FLAT, robot
 from tasks.go1_flat import mdp as go1_mdp
 from tasks.terrain import TerrainConfig, generate
 from tasks.terrain.curriculum import base_height_above_terrain
-from tasks.terrain.model import add_terrain
+from tasks.terrain.model import TerrainFloor, add_terrain
 from tasks.terrain.rough_task import RoughTables, rough_task
 from tasks.terrain.scan import HeightScan, surface_height
 
@@ -198,6 +198,77 @@ def _primitives_on_terrain():
     return spec.compile()
 
 
+def _feet_resting_on_terrain(worlds: int):
+    """SMALL's terrain and, per world, a Go1 foot (sphere) and a calf (capsule) at random spots (half of them over
+    cell edges, where a foot meets several prisms), sunk 0-3 cm below the highest point under them: their qpos."""
+    terrain = generate(SMALL)
+    spec = mujoco.MjSpec()
+    add_terrain(spec, terrain)
+    for kind, size in ((mujoco.mjtGeom.mjGEOM_SPHERE, [0.023, 0, 0]), (mujoco.mjtGeom.mjGEOM_CAPSULE, [0.02, 0.1, 0])):
+        body = spec.worldbody.add_body()
+        body.add_freejoint()
+        body.add_geom(type=kind, size=size, contype=1, conaffinity=0)  # the terrain only, not each other
+    model = spec.compile()
+    rng = np.random.default_rng(0)
+    qpos = np.zeros((worlds, model.nq))
+    for body, radius in enumerate((0.023, 0.02)):
+        x = rng.uniform(terrain.x0 + 0.3, -terrain.x0 - 0.3, worlds)
+        y = rng.uniform(terrain.y0 + 0.3, -terrain.y0 - 0.3, worlds)
+        edge = rng.random(worlds) < 0.5
+        x[edge] = terrain.x0 + np.round((x[edge] - terrain.x0) / SMALL.resolution) * SMALL.resolution
+        around = [terrain.height_at(x + dx, y + dy) for dx in (-0.1, 0, 0.1) for dy in (-0.1, 0, 0.1)]
+        yaw = rng.uniform(0, 2 * np.pi, worlds)  # the capsule lies flat (its axis turned to horizontal), any yaw
+        quat = np.stack([np.cos(yaw / 2), np.zeros(worlds), np.zeros(worlds), np.sin(yaw / 2)], -1)
+        if body == 1:
+            quat = np.stack([_quat_mul(q, [np.sqrt(0.5), 0, np.sqrt(0.5), 0]) for q in quat])
+        qpos[:, 7 * body : 7 * body + 7] = np.column_stack(
+            [x, y, np.max(around, axis=0) + radius - rng.uniform(0.0, 0.03, worlds), quat]
+        )
+    return model, qpos
+
+
+def _quat_mul(a, b):
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, np.asarray(a, float), np.asarray(b, float))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.long  # MuJoCo Warp compiles its height-field colliders for minutes on this CPU
+def test_warp_finds_c_mujocos_contacts_of_feet_and_calves_with_the_height_field():
+    """MuJoCo Warp 4.0 as released reports contacts 2-17 cm deep (some pulling down) where C MuJoCo finds none, for
+    spheres and capsules beside steps and steep cells (envs/hfield_contacts.py); with the engine's fix, each geom's
+    deepest contact is C MuJoCo's."""
+    import mujoco_warp as mjw
+
+    from envs import hfield_contacts
+
+    hfield_contacts.install_warp()  # what every MuJoCo Warp engine runs
+    worlds = 256
+    model, qpos = _feet_resting_on_terrain(worlds)
+    data = mujoco.MjData(model)
+    c_deepest = np.full((worlds, model.ngeom), np.inf)
+    for world in range(worlds):
+        data.qpos[:] = qpos[world]
+        mujoco.mj_forward(model, data)
+        c_deepest[world] = _deepest(data.contact.geom1, data.contact.geom2, data.contact.dist, model.ngeom)
+    warp_model = mjw.put_model(model)
+    warp_data = mjw.make_data(model, nworld=worlds, nconmax=16 * worlds, njmax=32 * worlds)
+    warp_data.qpos.assign(qpos.astype(np.float32))
+    mjw.forward(warp_model, warp_data)
+    count = int(warp_data.nacon.numpy()[0])
+    geoms, dist = warp_data.contact.geom.numpy()[:count], warp_data.contact.dist.numpy()[:count]
+    world_of = warp_data.contact.worldid.numpy()[:count]
+    warp_deepest = np.stack(
+        [_deepest(*geoms[world_of == world].T, dist[world_of == world], model.ngeom) for world in range(worlds)]
+    )
+    c_depth, warp_depth = np.minimum(c_deepest[:, 1:], 0.0), np.minimum(warp_deepest[:, 1:], 0.0)  # none: 0
+    assert (c_depth < 0).mean() > 0.7  # most feet and calves touch the terrain
+    gap = np.abs(warp_depth - c_depth)
+    assert gap.max() < 1e-3, (np.unravel_index(gap.argmax(), gap.shape), gap.max())
+    assert np.isfinite(warp_data.qacc.numpy()).all()
+
+
 def _deepest(geom1, geom2, dist, ngeom):
     """Per geom: its deepest contact distance with the terrain (geom 0); +inf where it has none."""
     deepest = np.full(ngeom, np.inf)
@@ -272,17 +343,18 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
     worlds dropped onto rough ground, stairs, inverted stairs and boxes.
 
     What agrees step by step: the height scan, the base's orientation and the joint positions, the rewards, the
-    terminations and which feet touch the terrain. The velocities are not compared: the engines' height-field
-    colliders keep different contacts where a foot touches several of its prisms (C MuJoCo one per prism, MuJoCo
-    Warp 4.0 a subset of at most 4 per geom: the deepest and the most spread, MJX its own 4), so the impulses of a
-    landing differ (C MuJoCo and MuJoCo Warp from one state: the same velocities to 1e-3 while their contact counts
-    match, up to a few rad/s in a joint on a step where C MuJoCo has 11 contacts and MuJoCo Warp 8)."""
-    from tasks.go1_rough import FLOOR
+    terminations and (but for 1 % of the foot-steps) which feet touch the terrain. The velocities are not compared: the
+    engines' height-field colliders keep different contacts where a foot touches several of its prisms (C MuJoCo one per
+    prism, MuJoCo Warp 4.0 a subset of at most 4 per geom: the deepest and the most spread, MJX its own 4), so the
+    impulses of a landing differ (C MuJoCo and MuJoCo Warp from one state: the same velocities to 1e-3 while their
+    contact counts match, up to a few rad/s in a joint on a step where C MuJoCo has 11 contacts and MuJoCo Warp 8)."""
+    from tasks.go1_rough import TASK as GO1_ROUGH_TASK
 
     scan = HeightScan(offset=0.3)
     tables = RoughTables.of(go1_mdp, GO1_SMALL, scan)
     quiet = dataclasses.replace(tables, events=dataclasses.replace(tables.events, pushes=None))
-    floor = dataclasses.replace(FLOOR, config=GO1_SMALL)  # go1-rough's colliders: the feet and the trunk
+    # go1-rough's colliders: every Go1 geom touches the terrain
+    floor = TerrainFloor(GO1_SMALL, touching=GO1_ROUGH_TASK.touching)
     task = rough_task(
         GO1_FLAT,
         go1_mdp,
@@ -316,6 +388,7 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
     rng = np.random.default_rng(0)
     sensors = slice(0, 12, 3)  # the feet's normal forces against the terrain
     touched = np.zeros((WORLDS, 4), bool)
+    feet_differ = 0  # foot-steps where one engine's foot touches the terrain and the other's does not
     gaps = {name: [] for name in ("height_scan", "projected_gravity", "joint_pos", "reward")}
     for step in range(20):  # 0.4 s: every world lands
         state = warp.state_dict()
@@ -335,17 +408,21 @@ def test_go1_rough_warp_and_mjx_agree_step_by_step():
             else:
                 gaps[name].append(np.abs(out["mjx"][0][:, part(name)] - out["warp"][0][:, part(name)]).reshape(-1))
         np.testing.assert_array_equal(out["mjx"][2], out["warp"][2], err_msg=message)
-        np.testing.assert_array_equal(out["mjx"][3] > 1.0, out["warp"][3] > 1.0, err_msg=message)  # the same feet
+        feet_differ += int(((out["mjx"][3] > 1.0) != (out["warp"][3] > 1.0)).sum())
         touched |= out["warp"][3] > 1.0
     gaps = {name: np.concatenate(values) for name, values in gaps.items()}
     print({name: (float(np.quantile(gap, 0.9)), float(gap.max())) for name, gap in gaps.items()})
     assert touched.sum(1).min() >= 2, touched  # every robot landed on the terrain
     for env in engines.values():
         assert env.check_finite()["nonfinite/worlds"] == 0
+    # the same feet touch on all but 1 % of the 320 foot-steps: a foot landing or lifting off within a step touches in
+    # one engine and not in the other where their contact sets differ (C MuJoCo sides with either; MuJoCo Warp as
+    # released, without envs/hfield_contacts.py: 9 foot-steps, contacts of a foot where C MuJoCo has none)
+    assert feet_differ <= 0.01 * touched.size * 20, feet_differ
     assert gaps["height_scan"].max() < 1e-2
-    assert gaps["projected_gravity"].max() < 5e-2
-    assert np.quantile(gaps["joint_pos"], 0.9) < 1e-2 and gaps["joint_pos"].max() < 0.25  # a foot on a stair's edge
-    assert np.quantile(gaps["reward"], 0.9) < 1e-2
+    assert gaps["projected_gravity"].max() < 1e-2
+    assert np.quantile(gaps["joint_pos"], 0.9) < 5e-3 and gaps["joint_pos"].max() < 0.05
+    assert np.quantile(gaps["reward"], 0.9) < 5e-3
 
 
 def _site_xpos(env, backend):

@@ -23,9 +23,9 @@ TASK = dataclasses.replace(
     # legs sinks them through the height field and its trunk drops below the `fallen` height, where on go1-flat its
     # thighs and calves hold it up (random actions on a grid of flat patches: 39 falls against 10; README)
     touching=None,
-    # the feet keep the menagerie's soft rubber contact: with MuJoCo's default stiffness (fewer NaN worlds, README) the
-    # tracking reward did not rise, on the terrain as on go1-flat's plane (0.0036 -> 0.0046 in 18k env steps; soft:
-    # 0.0041 -> 0.0058 in 9k); a world that still blows up is reset by the non-finite guard.
+    # the feet keep the menagerie's soft rubber contact: with MuJoCo's default stiffness the tracking reward did not
+    # rise, on the terrain as on go1-flat's plane (0.0036 -> 0.0046 in 18k env steps; soft: 0.0041 -> 0.0058 in 9k).
+    # Soft feet went NaN on MuJoCo Warp 4.0's bogus height-field contacts, which envs/hfield_contacts.py fixes (README).
     # Each step's total reward is clipped at 0 (legged_gym's only_positive_rewards): on the terrain the penalties of a
     # policy that does not track yet outweigh its tracking, and it learned to fall (README: the learning test)
     only_positive_rewards=True,
