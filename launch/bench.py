@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import envs  # noqa: E402
 import tasks  # noqa: E402
 from envs.convert import converter, to_device  # noqa: E402
-from launch import task_flags  # noqa: E402
+from launch import jax_cache, task_flags  # noqa: E402
 from tasks.terrain.rough_task import without_height_scan  # noqa: E402
 from toolkit.registry import env_framework, runner_class  # noqa: E402
 
@@ -76,6 +76,7 @@ class BenchArgs:
     """MJX + JAX: True times the compiled rollout-and-update loop, False the step-by-step path (None: the trainer's
     default)"""
     torch_threads: int = 2
+    jax_cache_dir: Annotated[str | None, tyro.conf.arg(help=jax_cache.HELP)] = jax_cache.DEFAULT_DIR
     device: str | None = None
     json: bool = False
     """one JSON object per row instead of a table"""
@@ -346,6 +347,8 @@ def measure_in_child(
             command += [flag, *map(str, value)]
         elif value is not None:
             command += [flag, str(value)]
+        elif field.default is not None:  # an off switch (--jax-cache-dir None)
+            command += [flag, "None"]
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")  # JAX takes what it uses, so its peak is measured
     completed = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
@@ -376,6 +379,12 @@ def main() -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # exit now: no row is worth finishing
+    if "mjx" in args.backend or "jax" in (args.framework or ()):
+        try:
+            jax_cache.use(jax_cache.check(args.jax_cache_dir))
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
     import torch
 
     torch.set_num_threads(args.torch_threads)

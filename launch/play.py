@@ -30,7 +30,7 @@ import envs  # noqa: E402
 import tasks  # noqa: E402
 from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
-from launch import task_flags  # noqa: E402
+from launch import jax_cache, task_flags  # noqa: E402
 from launch.episode_report import episode_lines  # noqa: E402
 from tasks.locomotion.evaluation import (  # noqa: E402
     TRACKING_ERROR,
@@ -64,6 +64,7 @@ class PlayArgs:
     wandb: bool = False
     """also log the video to the run's wandb run"""
     device: str | None = None
+    jax_cache_dir: Annotated[str | None, tyro.conf.arg(help=jax_cache.HELP)] = jax_cache.DEFAULT_DIR
     command: tuple[float, float, float] | None = None
     """hold this velocity command (vx, vy m/s in the base frame, yaw rate rad/s); default: drawn as in training"""
     pushes: bool = False
@@ -166,7 +167,10 @@ def _env_and_agent(args: PlayArgs, launch: dict, task, path: str):
     """The worlds (seeded apart from training's) and the run's agent loaded from `path`, in evaluation mode."""
     cfg = load_yaml(os.path.join(args.run, "config.yaml"))
     framework = launch.get("framework", "torch")
-    device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"])))
+    uses_jax = "jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"]))
+    device = resolve_device(args.device, uses_jax=uses_jax)
+    if uses_jax:
+        jax_cache.use(jax_cache.check(args.jax_cache_dir))
     env = envs.wrap_env(
         envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework)
     )

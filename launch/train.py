@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import envs  # noqa: E402
 import tasks  # noqa: E402
-from launch import task_flags  # noqa: E402
+from launch import jax_cache, task_flags  # noqa: E402
 from launch.training import ranks, result, resume, run_files  # noqa: E402
 from toolkit.cli import run_main  # noqa: E402
 from toolkit.config import check  # noqa: E402
@@ -76,6 +76,7 @@ class TrainArgs:
     wandb_entity: str | None = None
     tensorboard: bool = False
     """write TensorBoard scalars to the run folder"""
+    jax_cache_dir: Annotated[str | None, tyro.conf.arg(help=jax_cache.HELP)] = jax_cache.DEFAULT_DIR
     env: Annotated[tasks.TaskConfig | None, tyro.conf.AvoidSubcommands] = None
     """the task's settings (None: its defaults): episode length, domain randomization (factors uniform in [LOW, HIGH]
     per world, drawn at each reset, e.g. --env.randomization.mass 0.8 1.2), contact buffers, and per task more

@@ -95,6 +95,10 @@ def test_dotted_flags_override_the_agent_configuration(tmp_path):
         (["--agent.learning_rat", "1e-3"], "error: agent.learning_rat: unknown key; allowed: experiment, rollouts, "),
         (["--agent.rollouts", "many"], "error: agent.rollouts: 'many' is not allowed; expected int"),
         (["--lr", "1e-3"], "error: --lr: unknown flag; see --help"),
+        (
+            ["--backend", "mjx", "--jax-cache-dir", "/proc/simtrain-jax"],
+            "error: --jax-cache-dir: '/proc/simtrain-jax' is not allowed; ",
+        ),
     ],
 )
 def test_train_bad_input_is_a_one_line_error(tmp_path, args, message):
@@ -160,7 +164,8 @@ def test_bench_prints_one_json_row_per_backend(tmp_path):
         )
 
 
-def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_path):
+def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_path, monkeypatch):
+    cache = tmp_path / "jax-cache"
     result = run_launch_script(
         "train",
         "--backend",
@@ -173,11 +178,17 @@ def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_pat
         "--no-stop-when-solved",
         "--runs-dir",
         str(tmp_path),
+        "--jax-cache-dir",
+        str(cache),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["framework"] == "jax" and summary["env_steps"] == 32 * 16
+    # JAX's persistent compilation cache holds the MJX step, for the next process (a rerun, a resume, play.py)
+    kept = {path.name for path in cache.iterdir()}
+    assert any(name.startswith("jit_functional_step-") for name in kept), sorted(kept)
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(cache))  # JAX's own switch, which None overrides too
     played = run_launch_script(
         "play",
         "--run",
@@ -188,10 +199,15 @@ def test_mjx_trains_with_the_jax_agent_by_default_and_play_reads_its_run(tmp_pat
         "2",
         "--num-envs",
         "2",
+        "--jax-cache-dir",
+        "None",
         cwd=tmp_path,
     )
     assert played.returncode == 0, played.stderr[-2000:]
     assert json.loads(played.stdout.strip().splitlines()[-1])["episodes"] >= 2
+    assert {path.name for path in cache.iterdir()} == kept, (
+        "--jax-cache-dir None: nothing cached (2 worlds: new programs)"
+    )
 
 
 def test_randomization_flags_reach_the_env_and_a_resumed_run_keeps_them(tmp_path, monkeypatch):

@@ -6,27 +6,19 @@ import os
 import sys
 
 import envs
+from launch import jax_cache
 from toolkit.devices import resolve_device
 from toolkit.distributed import Cluster, JaxProcessArgs, join
 
 
 def choose_device(args, framework: str) -> str:
-    """--device checked against this machine (default: cuda if present, else cpu); on a GPU, JAX's persistent
-    compilation cache is switched on."""
-    device = resolve_device(args.device, uses_jax="jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend]))
-    if device.startswith("cuda"):
-        persistent_jax_cache()
+    """--device checked against this machine (default: cuda if present, else cpu); where JAX compiles (MJX, the JAX
+    agent), its persistent compilation cache in --jax-cache-dir (launch/jax_cache.py)."""
+    uses_jax = "jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend])
+    device = resolve_device(args.device, uses_jax=uses_jax)
+    if uses_jax:
+        jax_cache.use(jax_cache.check(args.jax_cache_dir))
     return device
-
-
-def persistent_jax_cache() -> None:
-    """On a GPU, XLA compiles an MJX step for tens of seconds: JAX's persistent compilation cache keeps the programs
-    on disk, so the next run with the same task and world count starts in seconds ($JAX_COMPILATION_CACHE_DIR, or
-    ~/.cache/simtrain/jax)."""
-    import jax
-
-    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.expanduser("~/.cache/simtrain/jax")
-    jax.config.update("jax_compilation_cache_dir", folder)
 
 
 def join_cluster(args, framework: str, device: str) -> Cluster:

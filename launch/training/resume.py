@@ -14,7 +14,7 @@ from toolkit.runner_cfg import load_yaml
 # flags a resumed run takes from the command line; every other flag is the run's own (its launch.yaml)
 RESUME_TAKES = (
     "timesteps", "headless", "torch_threads", "device", "wandb", "tensorboard", "stop_when_solved", "export",
-    "wandb_project", "wandb_entity", "coordinator_address", "num_processes", "process_id",
+    "wandb_project", "wandb_entity", "coordinator_address", "num_processes", "process_id", "jax_cache_dir",
 )  # fmt: skip
 
 
@@ -64,13 +64,14 @@ def resumed(args, overrides: dict) -> tuple[object, dict, str]:
         print(
             f"resume: taking {flags} from the command line; everything else from {run_dir}/launch.yaml", file=sys.stderr
         )
-    merged = {"timesteps", "headless", "torch_threads", "wandb", "tensorboard"}
+    merged = {"timesteps", "headless", "torch_threads", "wandb", "tensorboard", "jax_cache_dir"}
     args = dataclasses.replace(
         original,
         resume=run_dir,
         timesteps=args.timesteps,
         headless=args.headless,
         torch_threads=args.torch_threads,
+        jax_cache_dir=args.jax_cache_dir,  # this machine's, not the one that started the run
         wandb=args.wandb or original.wandb,
         tensorboard=args.tensorboard or original.tensorboard,
         **{name: value for name, value in taken.items() if name not in merged},
