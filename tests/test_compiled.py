@@ -10,10 +10,9 @@ import pytest
 
 import envs
 import tasks
+from tests.launch_scripts import run_launch_script
 from toolkit.config import ConfigError
 from toolkit.jax import Runner
-
-from .test_launch import _run
 
 
 def _cfg(tmp_path, task="cartpole", **trainer):
@@ -67,8 +66,8 @@ def test_compiled_true_where_it_cannot_apply_is_a_one_line_error(small_envs, tmp
 
 
 def test_num_seeds_trains_k_vmapped_agents_each_logged_in_its_own_run_and_resumes(tmp_path):
-    completed = _run(
-        "train.py",
+    completed = run_launch_script(
+        "train",
         "--backend",
         "mjx",
         "--num-seeds",
@@ -106,7 +105,7 @@ def test_num_seeds_trains_k_vmapped_agents_each_logged_in_its_own_run_and_resume
         )
     assert curves[0] != curves[1], "two seeds must train two different agents"
 
-    resumed = _run("train.py", "--resume", result["run_dir"], "--timesteps", "96", "--headless", cwd=tmp_path)
+    resumed = run_launch_script("train", "--resume", result["run_dir"], "--timesteps", "96", "--headless", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(resumed.stdout.strip().splitlines()[-1])["env_steps"] == 96 * 16
     for entry in result["seeds"]:

@@ -234,10 +234,10 @@ def test_a_fraction_outside_0_to_1_is_a_one_line_error(value, tmp_path):
 
 
 def test_bench_times_the_check_against_the_same_worlds_without_it(tmp_path):
-    from .test_launch import _run
+    from tests.launch_scripts import run_launch_script
 
-    result = _run(
-        "bench.py", "--backend", "warp", "--num-envs", "16", "--sim-steps", "20", "--train-timesteps", "0",
+    result = run_launch_script(
+        "bench", "--backend", "warp", "--num-envs", "16", "--sim-steps", "20", "--train-timesteps", "0",
         "--no-finite-check", "--json", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
