@@ -31,7 +31,8 @@ def unbounded_box(size: int) -> gym.spaces.Box:
 
 def rough_rewards(flat: RewardTable) -> RewardTable:
     """A flat task's reward table without the terms that only hold on flat ground."""
-    return RewardTable({name: term for name, term in flat.terms.items() if name not in FLAT_ONLY_REWARDS})
+    terms = {name: term for name, term in flat.terms.items() if name not in FLAT_ONLY_REWARDS}
+    return dataclasses.replace(flat, terms=terms)  # its other settings (only_positive) kept
 
 
 @dataclasses.dataclass(frozen=True)
