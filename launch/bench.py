@@ -381,7 +381,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # exit now: no row is worth finishing
     if "mjx" in args.backend or "jax" in (args.framework or ()):
         try:
-            jax_cache.use(jax_cache.check(args.jax_cache_dir))
+            jax_cache.use(args.jax_cache_dir)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)

@@ -14,9 +14,9 @@ HELP = (
 )
 
 
-def check(folder: str | None) -> str | None:
+def _checked(folder: str | None) -> str | None:
     """The folder, absolute, made if missing (None: the cache off); a ValueError in one line when it cannot be
-    written. Checked before any world is built."""
+    written."""
     if folder is None or folder.lower() == "none":
         return None
     path = os.path.abspath(os.path.expanduser(folder))
@@ -30,10 +30,12 @@ def check(folder: str | None) -> str | None:
 
 
 def use(folder: str | None) -> None:
-    """Compile through the cache in `folder` (checked by `check`), or with no persistent cache at all (None), for
-    everything this process compiles from now on."""
+    """Compile through the cache in `folder`, or with no persistent cache at all (None), for everything this process
+    compiles from now on; a folder that cannot be written is a ValueError in one line (called before any world is
+    built)."""
     import jax
 
+    folder = _checked(folder)
     if folder is None:
         jax.config.update("jax_enable_compilation_cache", False)
         return

@@ -170,7 +170,7 @@ def _env_and_agent(args: PlayArgs, launch: dict, task, path: str):
     uses_jax = "jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"]))
     device = resolve_device(args.device, uses_jax=uses_jax)
     if uses_jax:
-        jax_cache.use(jax_cache.check(args.jax_cache_dir))
+        jax_cache.use(args.jax_cache_dir)
     env = envs.wrap_env(
         envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework)
     )

@@ -17,7 +17,7 @@ def choose_device(args, framework: str) -> str:
     uses_jax = "jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend])
     device = resolve_device(args.device, uses_jax=uses_jax)
     if uses_jax:
-        jax_cache.use(jax_cache.check(args.jax_cache_dir))
+        jax_cache.use(args.jax_cache_dir)
     return device
 
 
