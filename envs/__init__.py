@@ -1,8 +1,11 @@
 """The vectorized environment layer: the VecEnv contract, the MuJoCo Warp and MJX engines, and wrappers."""
 
+from . import xla_cpu_threads
 from .task import JointPositionActions, MdpState, Randomization, TaskSpec
 from .vec_env import SimulationError, VecEnv
 from .wrappers import FrameworkEnv, GymnasiumVecEnv, wrap_env
+
+xla_cpu_threads.install()  # before any JAX array exists: XLA reads its CPU pool's size once
 
 BACKENDS = ("warp", "mjx")
 NATIVE_FRAMEWORK = {"warp": "torch", "mjx": "jax"}  # the agent framework that reads each engine's arrays as they are
