@@ -1,6 +1,6 @@
 """One thread in XLA's CPU pool where jaxlib's batched LAPACK kernels deadlock it (MJX on a CPU hung forever).
 
-jaxlib 0.10.0 to 0.11.x splits a batched LAPACK call (Cholesky, triangular solve, LU, QR, eigh, SVD, ...) into
+jaxlib 0.10.0 to 0.11.0 splits a batched LAPACK call (Cholesky, triangular solve, LU, QR, eigh, SVD, ...) into
 chunks on XLA's CPU thread pool and blocks its pool thread until they are done. XLA runs independent operations
 at the same time; when as many such calls run as the pool has threads, every thread waits for chunks that no free
 thread is left to run, and the program never returns (0 % CPU). MJX's step factorizes each world's mass matrix
@@ -8,7 +8,7 @@ and solver Hessian this way, batched over the worlds, so its programs hung on a 
 With one thread in the pool every kernel runs its batch inline, and XLA's intra-op parallelism is all that is
 given up (no measurable cost on a 2-core CPU: README "Known problem, MJX on a CPU"). jaxlib stopped splitting
 LAPACK batches in open-source builds after 0.11.0 ("Don't try to parallelize LAPACK kernels in opensource
-builds"); 0.11.2 and later are left alone.
+builds", 2026-07-21; 0.11.1 was released on 2026-08-17), so 0.11.1 and later are left alone.
 
 XLA sizes its pool from NPROC when its CPU client starts, so `install()` runs when `envs` is imported, before any
 JAX array exists; a NPROC the user has set is kept.
@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 from importlib import metadata
 
-# jaxlib releases that split LAPACK batches over the pool: 0.10.0 (the first) up to 0.11.2 (the first without)
-SPLITTING_RELEASES = ((0, 10, 0), (0, 11, 2))
+# jaxlib releases that split LAPACK batches over the pool: 0.10.0 (the first) up to 0.11.1 (the first without)
+SPLITTING_RELEASES = ((0, 10, 0), (0, 11, 1))
 
 
 def jaxlib_version() -> tuple[int, ...] | None:

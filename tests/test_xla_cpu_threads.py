@@ -12,7 +12,7 @@ from envs import xla_cpu_threads
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 # Eight independent batched Cholesky factorizations in one program (as MJX's step has, batched over its worlds):
-# XLA runs them side by side, and jaxlib 0.10-0.11.1 blocks a pool thread per call until its chunks are done.
+# XLA runs them side by side, and jaxlib 0.10.0-0.11.0 blocks a pool thread per call until its chunks are done.
 # With XLA's default pool (one thread per core) this never returned within a minute on the 2-core CI machine
 # (4 runs of 4); with `import envs` first it takes seconds.
 CONCURRENT_CHOLESKYS = """
