@@ -13,7 +13,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 # Eight independent batched Cholesky factorizations in one program (as MJX's step has, batched over its worlds):
 # XLA runs them side by side, and jaxlib 0.10.0-0.11.0 blocks a pool thread per call until its chunks are done.
-# With XLA's default pool (one thread per core) it did not return within 40 s on the 2-core CI machine
+# With XLA's default pool (one thread per core) it did not return within 40 s on a 2-core machine like CI's
 # (4 runs of 4); with `import envs` first it takes seconds.
 CONCURRENT_CHOLESKYS = """
 import envs
