@@ -32,6 +32,7 @@ from envs.task import load_model  # noqa: E402
 from envs.video import VideoRecorder  # noqa: E402
 from launch import jax_cache, task_flags  # noqa: E402
 from launch.episode_report import episode_lines  # noqa: E402
+from launch.training.ranks import choose_device  # noqa: E402
 from tasks.locomotion.evaluation import (  # noqa: E402
     TRACKING_ERROR,
     hold_command,
@@ -40,7 +41,6 @@ from tasks.locomotion.evaluation import (  # noqa: E402
     without_pushes,
 )
 from toolkit.cli import run_main  # noqa: E402
-from toolkit.devices import resolve_device  # noqa: E402
 from toolkit.registry import env_framework, runner_class  # noqa: E402
 from toolkit.runner_cfg import load_yaml  # noqa: E402
 
@@ -167,10 +167,7 @@ def _env_and_agent(args: PlayArgs, launch: dict, task, path: str):
     """The worlds (seeded apart from training's) and the run's agent loaded from `path`, in evaluation mode."""
     cfg = load_yaml(os.path.join(args.run, "config.yaml"))
     framework = launch.get("framework", "torch")
-    uses_jax = "jax" in (framework, envs.NATIVE_FRAMEWORK.get(launch["backend"]))
-    device = resolve_device(args.device, uses_jax=uses_jax)
-    if uses_jax:
-        jax_cache.use(args.jax_cache_dir)
+    device = choose_device(args.device, launch["backend"], framework, args.jax_cache_dir)
     env = envs.wrap_env(
         envs.make_engine(task, launch["backend"], args.num_envs, device, launch["seed"] + 1), env_framework(framework)
     )

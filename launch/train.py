@@ -189,7 +189,7 @@ def train(args: TrainArgs, overrides: Overrides | None = None) -> dict:
         check_runner_cfg(parsed)
     spec = tasks.spec(args.task, args.env)
     check_batch(parsed, args.num_envs or spec.default_num_envs)
-    device = ranks.choose_device(args, framework)
+    device = ranks.choose_device(args.device, args.backend, framework, args.jax_cache_dir)
     torch.set_num_threads(args.torch_threads)
     cluster = ranks.join_cluster(args, framework, device)
     claimed = run_dir is None and cluster.is_main

@@ -11,13 +11,13 @@ from toolkit.devices import resolve_device
 from toolkit.distributed import Cluster, JaxProcessArgs, join
 
 
-def choose_device(args, framework: str) -> str:
+def choose_device(device: str | None, backend: str, framework: str, jax_cache_dir: str | None) -> str:
     """--device checked against this machine (default: cuda if present, else cpu); where JAX compiles (MJX, the JAX
-    agent), its persistent compilation cache in --jax-cache-dir (launch/jax_cache.py)."""
-    uses_jax = "jax" in (framework, envs.NATIVE_FRAMEWORK[args.backend])
-    device = resolve_device(args.device, uses_jax=uses_jax)
+    agent), its persistent compilation cache in --jax-cache-dir (launch/jax_cache.py). train.py and play.py."""
+    uses_jax = "jax" in (framework, envs.NATIVE_FRAMEWORK[backend])
+    device = resolve_device(device, uses_jax=uses_jax)
     if uses_jax:
-        jax_cache.use(args.jax_cache_dir)
+        jax_cache.use(jax_cache_dir)
     return device
 
 
